@@ -1,0 +1,17 @@
+"""symjax: does training break symmetry from zero weights and random biases? A JAX benchmark suite.
+
+See DESIGN.md for the data flow. Importing symjax asks XLA for one CPU device per core
+(``symjax.devices``) before JAX starts, so a vmapped group uses every core.
+"""
+
+from symjax.devices import use_all_cpu_cores
+
+use_all_cpu_cores()
+
+from symjax.api import run_matrix, version  # noqa: E402
+from symjax.config import Matrix, load_matrix, matrix_from_dict  # noqa: E402
+from symjax.report import build_report  # noqa: E402
+from symjax.store import load_results  # noqa: E402
+from symjax.tables import summarize  # noqa: E402
+
+__all__ = ["Matrix", "build_report", "load_matrix", "load_results", "matrix_from_dict", "run_matrix", "summarize", "version"]

@@ -1,0 +1,165 @@
+"""Command line: ``symjax run | report | list``.
+
+Data-flow stage: the front door; ``run`` = config -> train -> store, ``report`` = store ->
+report (never trains). Bad input ends in one line on stderr saying what is wrong and what
+is allowed, exit status 2, and no file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _csv(kind):
+    def parse(text):
+        items = [t.strip() for t in text.split(",")]
+        if not all(items):
+            raise argparse.ArgumentTypeError(f"empty item in {text!r}")
+        try:
+            return tuple(kind(t) for t in items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__} values") from None
+    return parse
+
+
+def _schemes(text):
+    """Split S1,S2 at the commas that are not inside parentheses."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    items.append(current.strip())
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"empty scheme in {text!r}")
+    return tuple(items)
+
+
+def _batch(text):
+    if text == "full":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: allowed a positive integer or 'full'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symjax", description="Does training break symmetry from zero W and random b? Train, store, report.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="train a benchmark matrix and store every run",
+                         description="Train every run of a matrix (built-in name or .toml file) and write results.")
+    run.add_argument("--matrix", default="default", help="built-in matrix name (see `symjax list`) or a .toml file; default: default")
+    run.add_argument("--out", help="results folder; default results/<matrix name>")
+    run.add_argument("--seeds", type=int, help="seeds per scheme and setting")
+    run.add_argument("--steps", type=int, help="training steps per run")
+    run.add_argument("--log-every", type=int, help="log metrics every K steps")
+    single = run.add_argument_group("single-setting overrides (replace the matrix axis)")
+    single.add_argument("--dataset", type=_csv(str), help="e.g. mnist1d")
+    single.add_argument("--hidden", type=_csv(int), help="hidden widths, e.g. 100,100")
+    single.add_argument("--activation", type=_csv(str), help="e.g. tanh")
+    single.add_argument("--optimizer", type=_csv(str), help="sgd, momentum or adam")
+    single.add_argument("--lr", type=_csv(float), help="learning rate(s), e.g. 0.1 or 0.1,0.5 (vmapped in one group)")
+    single.add_argument("--batch-size", type=_batch, help="a positive integer or 'full'")
+    single.add_argument("--schemes", type=_schemes, help="W/b schemes, e.g. lecun_normal/zeros,zeros/normal(1.0)")
+    single.add_argument("--target-loss", type=float, help="fixed target training loss for steps to target")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    report = sub.add_parser("report", help="write the markdown report and plots from a results folder",
+                            description="Turn a results folder into OUT/<name>.md and plots under OUT/<name>/.")
+    report.add_argument("--results", default="results/default", help="results folder; default results/default")
+    report.add_argument("--out", default="reports", help="report folder; default reports")
+    sub.add_parser("list", help="list schemes, datasets, optimizers, activations and matrices",
+                   description="List what a matrix can name.")
+    return parser
+
+
+def matrix_from_args(args):
+    """The matrix named by --matrix with the command-line overrides applied and validated."""
+    from symjax.config import canonicalized, load_matrix, validate
+
+    matrix = load_matrix(args.matrix)
+    overrides = {"seeds": args.seeds, "steps": args.steps, "log_every": args.log_every, "datasets": args.dataset,
+                 "hidden": (args.hidden,) if args.hidden else None, "activations": args.activation,
+                 "optimizers": args.optimizer, "lrs": args.lr, "schemes": args.schemes, "target_loss": args.target_loss,
+                 "batch_sizes": (args.batch_size,) if args.batch_size is not None or args.batch_size_given else None}
+    for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--log-every", args.log_every),
+                        ("--target-loss", args.target_loss)):
+        if value is not None and not value > 0:
+            raise UsageError(f"{flag} must be positive, got {value}")
+    for flag, values in (("--hidden", args.hidden), ("--lr", args.lr)):
+        if values and not all(v > 0 for v in values):
+            raise UsageError(f"{flag} values must be positive, got {','.join(map(str, values))}")
+    matrix = dataclasses.replace(matrix, **{k: v for k, v in overrides.items() if v is not None})
+    validate(matrix)
+    return canonicalized(matrix)
+
+
+def _list() -> None:
+    from symjax.config import builtin_matrices
+    from symjax.data import DATASETS
+    from symjax.initializers import BIAS_INITS, WEIGHT_INITS
+    from symjax.models import ACTIVATIONS
+    from symjax.train import OPTIMIZERS
+
+    def names(registry):
+        return ", ".join(f"{n}(x)" if spec[0] else n for n, spec in registry.items())
+
+    print(f"weight inits:  {names(WEIGHT_INITS)}")
+    print(f"bias inits:    {names(BIAS_INITS)}")
+    print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0)")
+    print(f"datasets:      {', '.join(DATASETS)}")
+    print(f"activations:   {', '.join(ACTIVATIONS)}")
+    print(f"optimizers:    {', '.join(OPTIMIZERS)}")
+    print(f"matrices:      {', '.join(builtin_matrices())}")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "list":
+            _list()
+            return 0
+        import symjax  # noqa: F401  (sets up one CPU device per core before JAX starts)
+        from symjax.config import ConfigError
+
+        if args.command == "run":
+            args.batch_size_given = "--batch-size" in (argv if argv is not None else sys.argv[1:])
+            try:
+                matrix = matrix_from_args(args)
+            except ConfigError as error:
+                raise UsageError(str(error)) from None
+            folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet)
+            print(f"wrote {folder}/runs.parquet, curves.parquet, config.json")
+        else:
+            try:
+                path = symjax.build_report(args.results, args.out)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+            print(f"wrote {path}")
+        return 0
+    except UsageError as error:
+        print(f"symjax: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("symjax: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

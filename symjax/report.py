@@ -1,0 +1,173 @@
+"""Markdown report with plots, regenerated deterministically from a results folder.
+
+Data-flow stage: store -> stats -> **markdown + plots in reports/**. Reads files only;
+never trains. Same results -> byte-identical markdown: rows in matrix order, fixed number
+formats, no timestamps.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from symjax import stats
+from symjax.config import TARGET_FRACTION
+from symjax.metrics import SETTING_COLUMNS
+from symjax.plots import plot_setting_curves
+from symjax.store import load_results
+from symjax.tables import median_curves, summarize
+
+QUESTION = (
+    "If weight matrices start at zero (or a constant) and only the biases are random, "
+    "does training break symmetry and converge as well as random W with zero b?"
+)
+VERDICTS = {
+    "as fast": "the 95% CI of the speed ratio contains 1",
+    "slower": "the whole CI of the speed ratio is above 1",
+    "faster": "the whole CI of the speed ratio is below 1",
+    "fails": "fewer than half of the runs ever reach the target loss",
+    "undetermined": "the speed ratio is undefined in some bootstrap samples",
+}
+
+
+def fmt_loss(x: float) -> str:
+    return "∞" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.3f}"
+
+
+def fmt_acc(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def fmt_steps(x: float, horizon: int) -> str:
+    return f">{horizon}" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.0f}"
+
+
+def fmt_ratio(x: float) -> str:
+    return "∞" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.2f}×"
+
+
+def with_ci(point: str, lo: str, hi: str) -> str:
+    return f"{point} [{lo}, {hi}]"
+
+
+def setting_label(row) -> str:
+    """e.g. ``mnist1d · 100,100 · relu · adam · lr 0.01 · batch 128``."""
+    return f"{row['dataset']} · {row['hidden']} · {row['activation']} · {row['optimizer']} · lr {row['lr']:g} · batch {row['batch_size']}"
+
+
+def setting_slug(index: int, row) -> str:
+    hidden = str(row["hidden"]).replace(",", "x")
+    return f"setting{index:02d}-{row['dataset']}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}-b{row['batch_size']}"
+
+
+def _cells(row) -> dict:
+    steps = int(row["steps"])
+    s = lambda key: fmt_steps(row[key], steps)  # noqa: E731
+    return {
+        "reached": f"{100 * row['reached']:.0f}%",
+        "steps": with_ci(s("steps_median"), s("steps_lo"), s("steps_hi")),
+        "ratio": with_ci(fmt_ratio(row["speed_ratio"]), fmt_ratio(row["speed_lo"]), fmt_ratio(row["speed_hi"]))
+        if not math.isnan(row["speed_ratio"]) or row["verdict"] != "reference" else "1 (reference)",
+        "loss": with_ci(fmt_loss(row["loss_median"]), fmt_loss(row["loss_lo"]), fmt_loss(row["loss_hi"])),
+        "acc": with_ci(fmt_acc(row["acc_median"]), fmt_acc(row["acc_lo"]), fmt_acc(row["acc_hi"])),
+    }
+
+
+def headline_table(summary: pd.DataFrame) -> str:
+    """Setting x scheme: reached, steps to target, speed ratio, final loss, test accuracy, verdict."""
+    rows = []
+    for _, row in summary.iterrows():
+        c = _cells(row)
+        rows.append({"setting": setting_label(row), "scheme": f"`{row['scheme']}`", "reached target": c["reached"],
+                     "steps to target, median [95% CI]": c["steps"], "× reference steps [95% CI]": c["ratio"],
+                     "final train loss [95% CI]": c["loss"], "test accuracy [95% CI]": c["acc"],
+                     "verdict": row["verdict"]})
+    return pd.DataFrame(rows).to_markdown(index=False)
+
+
+def detail_table(rows: pd.DataFrame) -> str:
+    """All schemes of one setting, with IQMs and divergence."""
+    out = []
+    for _, row in rows.iterrows():
+        steps = int(row["steps"])
+        out.append({"scheme": f"`{row['scheme']}`", "n": int(row["n"]), "reached": f"{100 * row['reached']:.0f}%",
+                    "diverged": f"{100 * row['diverged']:.0f}%",
+                    "steps to target: median [CI] / IQM": f"{_cells(row)['steps']} / {fmt_steps(row['steps_iqm'], steps)}",
+                    "final train loss: median [CI] / IQM": f"{_cells(row)['loss']} / {fmt_loss(row['loss_iqm'])}",
+                    "final test loss: median / IQM": f"{fmt_loss(row['test_loss_median'])} / {fmt_loss(row['test_loss_iqm'])}",
+                    "test accuracy: median [CI] / IQM": f"{_cells(row)['acc']} / {fmt_acc(row['acc_iqm'])}"})
+    return pd.DataFrame(out).to_markdown(index=False)
+
+
+def answer_lines(summary: pd.DataFrame, reference: str) -> list[str]:
+    """One bullet per non-reference scheme: its verdicts across settings and its speed ratios."""
+    lines = []
+    for scheme, rows in summary[summary["scheme"] != reference].groupby("scheme", sort=False):
+        counts = rows["verdict"].value_counts()
+        verdicts = ", ".join(f"{name} in {counts[name]}" for name in VERDICTS if name in counts)
+        finite = rows["speed_ratio"][np.isfinite(rows["speed_ratio"])]
+        speed = f"; median steps to target {finite.min():.2f}×–{finite.max():.2f}× the reference's" if len(finite) else ""
+        lines.append(f"- `{scheme}`: {verdicts} of {len(rows)} settings{speed}; "
+                     f"median test accuracy {fmt_acc(rows['acc_median'].min())}–{fmt_acc(rows['acc_median'].max())}.")
+    return lines
+
+
+def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
+    """The matrix, the target rule, the statistics and the measured time, as bullets."""
+    m = config["matrix"]
+    timing = config.get("timing", {})
+    target = (f"fixed at {m['target_loss']:g}" if m.get("target_loss") is not None else
+              f"the median training loss of the reference scheme `{m['reference']}` at the logged step nearest "
+              f"{TARGET_FRACTION:g} × steps, per setting")
+    return [
+        f"- Runs: {len(runs)} = {runs.groupby(SETTING_COLUMNS).ngroups} settings × {len(m['schemes'])} schemes × {m['seeds']} seeds.",
+        f"- Datasets: {', '.join(m['datasets'])}; hidden layers: {'; '.join(','.join(map(str, h)) for h in m['hidden'])}; "
+        f"activations: {', '.join(m['activations'])}; optimizers: {', '.join(m['optimizers'])}; "
+        f"learning rates: {', '.join(f'{lr:g}' for lr in m['lrs'])}; batch sizes: "
+        f"{', '.join('full' if b is None else str(b) for b in m['batch_sizes'])}.",
+        f"- {m['steps']} steps; training loss (whole training set), test loss and test accuracy logged at step 0, "
+        f"every {m['log_every']} steps and at the end. Every scheme sees the same minibatches for the same seed.",
+        f"- Target loss: {target}. *Steps to target* is the first logged step at or below it; runs that never reach "
+        "it are censored (counted as never, not dropped).",
+        f"- Statistics: median and IQM over seeds; {int(CONFIDENCE_PERCENT)}% percentile-bootstrap CIs "
+        f"({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); the speed ratio resamples seeds in pairs "
+        "(same seed, same data order).",
+        f"- Measured: {timing.get('train_seconds', float('nan')):.0f} s of training, {timing.get('compile_seconds', float('nan')):.0f} s "
+        f"of it compiling, on {timing.get('backend', '?')} with {timing.get('device_count', '?')} device(s); symjax {config.get('symjax_version', '?')}.",
+    ]
+
+
+CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
+
+
+def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports") -> Path:
+    """Write ``out/<name>.md`` and its plots under ``out/<name>/`` from a results folder."""
+    loaded = load_results(results)
+    runs, config = loaded.runs, loaded.config
+    m = config["matrix"]
+    name, reference, schemes = m["name"], m["reference"], m["schemes"]
+    out = Path(out)
+    summary = summarize(runs, schemes, reference)
+    quantiles = {c: median_curves(runs, loaded.curves, c) for c in ("train_loss", "test_acc")}
+    lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "", "## Answer", "",
+             f"Compared with the reference `{reference}` (random W, zero b):", "", *answer_lines(summary, reference), "",
+             headline_table(summary[summary["scheme"] != reference]), "",
+             "Verdicts: " + "; ".join(f"**{k}**: {v}" for k, v in VERDICTS.items()) + ".", "",
+             "## Setup", "", *setup_lines(config, runs), "", "## Per setting", ""]
+    for index, (key, rows) in enumerate(summary.groupby(SETTING_COLUMNS, sort=False), start=1):
+        first = rows.iloc[0]
+        slug = setting_slug(index, first)
+        plot_path = out / name / f"{slug}.png"
+        per_setting = {c: q[(q[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)] for c, q in quantiles.items()}
+        plot_setting_curves(per_setting, list(rows["scheme"]), setting_label(first), float(first["target_loss"]), plot_path)
+        lines += [f"### {setting_label(first)}", "", f"Target loss {fmt_loss(first['target_loss'])}.", "",
+                  f"![training loss and test accuracy, median and interquartile band]({name}/{slug}.png)", "",
+                  detail_table(rows), ""]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.md"
+    path.write_text("\n".join(lines))
+    return path

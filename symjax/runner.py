@@ -1,0 +1,140 @@
+"""Run a matrix: expand it into groups and chunks of runs, init, train, collect the logs.
+
+Data-flow stage: matrix config -> **expand into groups -> init params per run -> one
+jit(vmap(scan)) per group** -> store. Runs of a group are ordered (lr, scheme, seed);
+a group is trained in equal-sized chunks of at most ``matrix.chunk_runs`` runs (the last
+padded with copies, then dropped) so every chunk reuses one compilation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from symjax.config import GroupConfig, Matrix
+from symjax.data import load_dataset
+from symjax.devices import run_sharding
+from symjax.initializers import parse_scheme
+from symjax.models import init_mlp, layer_sizes
+from symjax.train import Arrays, compiled_group, logged_steps
+
+
+@dataclass(frozen=True)
+class Run:
+    """One network trained once."""
+
+    run_id: int
+    group: int
+    scheme: str
+    seed: int
+    lr: float
+
+
+@dataclass
+class GroupResult:
+    """Logs of every run of one group, as numpy arrays."""
+
+    config: GroupConfig
+    runs: list[Run]
+    steps: np.ndarray  # (n_logs,) logged steps
+    train_loss: np.ndarray  # (n_runs, n_logs)
+    test_loss: np.ndarray  # (n_runs, n_logs)
+    test_acc: np.ndarray  # (n_runs, n_logs)
+    n_train: int
+    seconds: float  # wall time of the group, compilation included
+    compile_seconds: float
+
+
+def expand(matrix: Matrix) -> list[tuple[GroupConfig, list[Run]]]:
+    """Every group of the matrix with its runs, run ids numbered across the whole matrix."""
+    plan, next_id = [], 0
+    for index, cfg in enumerate(matrix.groups()):
+        runs = []
+        for lr in matrix.lrs:
+            for scheme in matrix.schemes:
+                for seed in range(matrix.seeds):
+                    runs.append(Run(next_id, index, scheme, seed, lr))
+                    next_id += 1
+        plan.append((cfg, runs))
+    return plan
+
+
+def seed_keys(seeds: np.ndarray, purpose: int) -> jax.Array:
+    """Typed keys (n,) derived from seeds only: purpose 0 = init, 1 = minibatch order."""
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), purpose))(jnp.asarray(seeds, jnp.uint32))
+
+
+def init_params(runs: list[Run], sizes: list[tuple[int, int]]) -> list:
+    """Stacked params of ``runs`` (leading run axis), each run initialized by its scheme and seed."""
+    per_run = [None] * len(runs)
+    for scheme in dict.fromkeys(r.scheme for r in runs):
+        positions = [i for i, r in enumerate(runs) if r.scheme == scheme]
+        keys = seed_keys(np.array([runs[i].seed for i in positions]), 0)
+        stacked = jax.vmap(lambda k, s=parse_scheme(scheme): init_mlp(k, s, sizes))(keys)
+        for j, i in enumerate(positions):
+            per_run[i] = jax.tree.map(lambda leaf, j=j: leaf[j], stacked)
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *per_run)
+
+
+def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[tuple[int, int]]]:
+    """(chunk size, [(start, stop), ...]): equal chunks, size a multiple of ``multiple``."""
+    n_chunks = math.ceil(n_runs / max_chunk)
+    size = math.ceil(math.ceil(n_runs / n_chunks) / multiple) * multiple
+    return size, [(start, min(start + size, n_runs)) for start in range(0, n_runs, size)]
+
+
+def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None) -> GroupResult:
+    """Train all runs of one group, chunk by chunk; ``progress`` (tqdm) advances per run."""
+    started = time.perf_counter()
+    data = load_dataset(cfg.dataset)
+    run_sharded, replicated, n_devices = run_sharding()
+    arrays = jax.device_put(Arrays(*data[:4]), replicated)
+    sizes = layer_sizes(data.x_train.shape[1], cfg.hidden, data.n_classes)
+    program = compiled_group(cfg, len(data.y_train))
+    size, bounds = chunk_bounds(len(runs), max_chunk, n_devices)
+    logs, compile_seconds = [], 0.0
+    for start, stop in bounds:
+        chunk = runs[start:stop] + [runs[stop - 1]] * (size - (stop - start))
+        inputs = (
+            init_params(chunk, sizes),
+            seed_keys(np.array([r.seed for r in chunk]), 1),
+            jnp.asarray([r.lr for r in chunk], jnp.float32),
+        )
+        inputs = jax.device_put(inputs, run_sharded)
+        if not compile_seconds:
+            tic = time.perf_counter()
+            program.lower(*inputs, arrays).compile()
+            compile_seconds = time.perf_counter() - tic
+        _, chunk_logs = program(*inputs, arrays)
+        logs.append(jax.tree.map(lambda v, n=stop - start: np.asarray(v)[:n], jax.device_get(chunk_logs)))
+        if progress is not None:
+            progress.update(stop - start)
+    return GroupResult(
+        config=cfg,
+        runs=runs,
+        steps=logged_steps(cfg.steps, cfg.log_every),
+        train_loss=np.concatenate([l.train_loss for l in logs]),
+        test_loss=np.concatenate([l.test_loss for l in logs]),
+        test_acc=np.concatenate([l.test_acc for l in logs]),
+        n_train=len(data.y_train),
+        seconds=time.perf_counter() - started,
+        compile_seconds=compile_seconds,
+    )
+
+
+def train_matrix(matrix: Matrix, show_progress: bool = True) -> list[GroupResult]:
+    """Train every group of the matrix; a progress bar (runs done, ETA) goes to stderr."""
+    plan = expand(matrix)
+    total = sum(len(runs) for _, runs in plan)
+    results = []
+    with tqdm(total=total, unit="run", disable=not show_progress, dynamic_ncols=True) as progress:
+        for cfg, runs in plan:
+            progress.set_description(f"{cfg.dataset} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer}")
+            results.append(train_group(cfg, runs, matrix.chunk_runs, progress))
+    return results

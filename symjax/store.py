@@ -1,0 +1,62 @@
+"""Results on disk: ``runs.parquet``, ``curves.parquet``, ``config.json`` in one folder.
+
+Data-flow stage: metrics -> **tidy tables on disk** -> stats -> report.
+Every file is written atomically (temporary file in the same folder + ``os.replace``),
+so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+FORMAT_VERSION = 1
+FILES = ("runs.parquet", "curves.parquet", "config.json")
+
+
+class Results(NamedTuple):
+    """A results folder loaded into memory."""
+
+    runs: pd.DataFrame  # one row per run
+    curves: pd.DataFrame  # one row per (run, logged step)
+    config: dict  # the fully expanded matrix and run metadata
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(temporary_path)`` then move the file into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, config: dict) -> Path:
+    """Write the three result files atomically into ``folder`` (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
+    _atomic_write(folder / "curves.parquet", lambda p: curves.to_parquet(p, index=False))
+    text = json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2, sort_keys=True) + "\n"
+    _atomic_write(folder / "config.json", lambda p: Path(p).write_text(text))
+    return folder
+
+
+def load_results(folder: str | os.PathLike) -> Results:
+    """Load a results folder; raise ValueError with a clear message if it is missing or incomplete."""
+    folder = Path(folder)
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        raise ValueError(f"{folder} is not a results folder: missing {', '.join(missing)} (run `symjax run --out {folder}` first)")
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads format {FORMAT_VERSION}")
+    return Results(pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "curves.parquet"), config)

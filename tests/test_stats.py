@@ -1,0 +1,300 @@
+"""Tests for symjax/stats.py: median, IQM, percentile bootstrap CIs, paired ratios, censoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from symjax.stats import as_censored, bootstrap_ci, iqm, median, paired_ratio_ci
+
+INF = np.inf
+
+
+def _mean(x, axis=-1):
+    return np.mean(x, axis=axis)
+
+
+# ---------------------------------------------------------------------------
+# median / iqm
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([3.0, 1.0, 2.0], 2.0),
+        ([4.0, 1.0, 3.0, 2.0], 2.5),  # mean of the two middle values 2 and 3
+        ([1.0, 2.0, INF], 2.0),  # one censored run of three: still finite
+        ([1.0, INF, INF], INF),  # majority censored: inf
+        ([1.0, 2.0, 3.0, INF], 2.5),
+        ([1.0, 2.0, INF, INF], INF),  # (2 + inf) / 2
+        ([INF, INF], INF),
+        ([5.0], 5.0),
+    ],
+)
+def test_median_hand_cases(values, expected):
+    with np.errstate(all="raise"):  # no invalid operation (inf - inf) happens
+        result = median(np.asarray(values))
+    assert not np.isnan(result)
+    assert result == expected
+
+
+def test_iqm_hand_case_1_to_8():
+    # n = 8: scipy.stats.trim_mean(x, 0.25) cuts int(0.25 * 8) = 2 values from each end,
+    # leaving [3, 4, 5, 6], whose mean is 18 / 4 = 4.5.
+    x = np.arange(1.0, 9.0)
+    assert iqm(x) == pytest.approx((3 + 4 + 5 + 6) / 4) == 4.5
+    # order does not matter
+    assert iqm(x[::-1].copy()) == pytest.approx(4.5)
+
+
+def test_iqm_hand_case_1_to_10():
+    # n = 10: cut int(2.5) = 2 from each end -> [3..8], mean 5.5
+    assert iqm(np.arange(1.0, 11.0)) == pytest.approx(np.mean([3, 4, 5, 6, 7, 8]))
+
+
+def test_iqm_ignores_outliers_in_tails():
+    # n = 8 with one huge value and one tiny value in the trimmed tails -> mean of [3,4,5,6]
+    x = np.array([-1e9, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 1e9])
+    assert iqm(x) == pytest.approx(4.5)
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, INF], 4.5),  # inf is trimmed away
+        ([1.0, 2.0, 3.0, 4.0, 5.0, INF, INF, INF], INF),  # inf in the middle half
+        ([1.0, 2.0, INF, INF], INF),
+        ([INF] * 4, INF),
+    ],
+)
+def test_iqm_with_inf(values, expected):
+    result = iqm(np.asarray(values))
+    assert not np.isnan(result)
+    assert result == pytest.approx(expected)
+
+
+def _iqm_by_hand(x):
+    x = np.sort(np.asarray(x, np.float64))
+    cut = int(0.25 * len(x))
+    return x[cut: len(x) - cut].mean()
+
+
+@pytest.mark.parametrize("n", [4, 5, 7, 8, 10, 13, 50, 101])
+def test_iqm_and_median_match_scipy_numpy(n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n) * 3 + 1
+    assert iqm(x) == pytest.approx(sps.trim_mean(x, 0.25))
+    assert iqm(x) == pytest.approx(_iqm_by_hand(x))
+    assert median(x) == pytest.approx(np.median(x))
+    assert median(x) == pytest.approx(np.percentile(x, 50))
+
+
+def test_median_iqm_axis():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 12))
+    np.testing.assert_allclose(median(x), np.median(x, axis=1))
+    np.testing.assert_allclose(iqm(x), [_iqm_by_hand(row) for row in x])
+    np.testing.assert_allclose(iqm(x, axis=0), sps.trim_mean(x, 0.25, axis=0))
+    np.testing.assert_allclose(median(x, axis=0), np.median(x, axis=0))
+
+
+# ---------------------------------------------------------------------------
+# bootstrap_ci
+# ---------------------------------------------------------------------------
+
+
+def test_bootstrap_ci_deterministic_for_seed():
+    x = np.random.default_rng(1).standard_normal(30)
+    a = bootstrap_ci(x, rng=np.random.default_rng(42))
+    b = bootstrap_ci(x, rng=np.random.default_rng(42))
+    assert a == b
+    # default rng is a fixed seed too
+    assert bootstrap_ci(x) == bootstrap_ci(x)
+    # and a different seed gives (slightly) different bounds
+    assert bootstrap_ci(x, rng=np.random.default_rng(43)) != a
+
+
+def test_bootstrap_ci_returns_floats_ordered():
+    lo, hi = bootstrap_ci(np.arange(20.0), rng=np.random.default_rng(0))
+    assert isinstance(lo, float) and isinstance(hi, float)
+    assert lo <= hi
+
+
+@pytest.mark.parametrize("statistic", [median, iqm, _mean], ids=["median", "iqm", "mean"])
+def test_bootstrap_ci_contains_point_estimate(statistic):
+    x = np.random.default_rng(2).standard_normal(40)
+    lo, hi = bootstrap_ci(x, statistic=statistic, rng=np.random.default_rng(0))
+    point = statistic(x)
+    assert lo < point < hi
+
+
+def test_bootstrap_ci_constant_sample_is_a_point():
+    assert bootstrap_ci(np.full(10, 3.5), rng=np.random.default_rng(0)) == (3.5, 3.5)
+
+
+def test_bootstrap_ci_width_shrinks_with_n():
+    # The width of one CI of a median is itself noisy at small n, so average over 8 datasets.
+    rng = np.random.default_rng(3)
+    widths = []
+    for n in (20, 200, 2000):
+        w = [np.subtract(*bootstrap_ci(rng.standard_normal(n), rng=np.random.default_rng(r), n_boot=500)[::-1])
+             for r in range(8)]
+        widths.append(np.mean(w))
+    # width ~ 1 / sqrt(n): ~3.2x narrower per 10x more data
+    assert widths[0] > 2 * widths[1] > 4 * widths[2]
+
+
+def test_bootstrap_ci_with_censored_values():
+    # 3 of 10 runs censored: the median is finite; a resample has a median of inf when at least
+    # 5 of its 10 draws are inf (P ~ 0.15 > 0.025), so the upper bound is inf. No NaN.
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, INF, INF, INF])
+    with np.errstate(invalid="raise"):
+        lo, hi = bootstrap_ci(x, rng=np.random.default_rng(0))
+    assert np.isfinite(lo) and 1.0 <= lo <= median(x)
+    assert hi == INF
+    # all censored: [inf, inf]
+    assert bootstrap_ci(np.full(6, INF), rng=np.random.default_rng(0)) == (INF, INF)
+
+
+@pytest.mark.parametrize("statistic", [median, _mean], ids=["median", "mean"])
+def test_bootstrap_ci_coverage(statistic):
+    """Percentile-bootstrap 95% CIs of the median/mean of N(0, 1) samples cover 0 ~95% of the time."""
+    n, reps, n_boot = 50, 200, 1000
+    data_rng = np.random.default_rng(1234)
+    covered = 0
+    for rep in range(reps):
+        x = data_rng.standard_normal(n)
+        lo, hi = bootstrap_ci(x, statistic=statistic, rng=np.random.default_rng(10_000 + rep), n_boot=n_boot)
+        covered += lo <= 0.0 <= hi
+    rate = covered / reps
+    assert 0.88 <= rate <= 0.99, f"coverage {rate:.3f}"
+
+
+@pytest.mark.parametrize("statistic", [median, _mean], ids=["median", "mean"])
+def test_bootstrap_ci_agrees_with_scipy_percentile(statistic):
+    x = np.random.default_rng(5).standard_normal(100)
+    n_resamples = 20_000
+    lo, hi = bootstrap_ci(x, statistic=statistic, rng=np.random.default_rng(0), n_boot=n_resamples)
+    ref = sps.bootstrap(
+        (x,), statistic, n_resamples=n_resamples, confidence_level=0.95, method="percentile",
+        vectorized=True, random_state=np.random.default_rng(1),
+    ).confidence_interval
+    # Monte-Carlo error of a 2.5% quantile with 20k resamples is ~0.003 here; allow 3% of the spread
+    tol = 0.03 * x.std()
+    assert lo == pytest.approx(ref.low, abs=tol)
+    assert hi == pytest.approx(ref.high, abs=tol)
+
+
+# ---------------------------------------------------------------------------
+# paired_ratio_ci
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("statistic", [median, iqm], ids=["median", "iqm"])
+def test_paired_ratio_point_estimate(statistic):
+    rng = np.random.default_rng(6)
+    a, b = rng.lognormal(size=25), rng.lognormal(size=25)
+    ratio, lo, hi = paired_ratio_ci(a, b, statistic=statistic, rng=np.random.default_rng(0))
+    assert ratio == pytest.approx(statistic(a) / statistic(b))
+    assert lo <= ratio <= hi
+
+
+def test_paired_ratio_default_is_median():
+    rng = np.random.default_rng(7)
+    a, b = rng.lognormal(size=15), rng.lognormal(size=15)
+    ratio, _, _ = paired_ratio_ci(a, b)
+    assert ratio == pytest.approx(np.median(a) / np.median(b))
+
+
+def test_paired_ratio_deterministic():
+    rng = np.random.default_rng(8)
+    a, b = rng.lognormal(size=20), rng.lognormal(size=20)
+    assert paired_ratio_ci(a, b, rng=np.random.default_rng(3)) == paired_ratio_ci(a, b, rng=np.random.default_rng(3))
+    assert paired_ratio_ci(a, b) == paired_ratio_ci(a, b)
+
+
+@pytest.mark.parametrize("n", [11, 12])
+def test_paired_ratio_exact_multiple(n):
+    b = np.random.default_rng(9).lognormal(size=n)
+    ratio, lo, hi = paired_ratio_ci(2 * b, b, rng=np.random.default_rng(0))
+    assert (ratio, lo, hi) == (2.0, 2.0, 2.0)
+
+
+def test_paired_ratio_values_median_inf():
+    # values: 6 of 10 censored -> median inf; reference finite
+    values = np.array([1.0, 2.0, 3.0, 4.0, INF, INF, INF, INF, INF, INF])
+    reference = np.arange(1.0, 11.0)
+    ratio, lo, hi = paired_ratio_ci(values, reference, rng=np.random.default_rng(0))
+    assert ratio == INF
+    assert hi == INF
+    assert not np.isnan(lo)
+
+
+def test_paired_ratio_both_medians_inf_gives_nan_bounds():
+    values = np.array([1.0, 2.0, INF, INF, INF])
+    reference = np.array([3.0, INF, INF, 4.0, INF])
+    ratio, lo, hi = paired_ratio_ci(values, reference, rng=np.random.default_rng(0))
+    assert np.isnan(ratio)
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_paired_ratio_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        paired_ratio_ci(np.ones(5), np.ones(6))
+
+
+def test_paired_ratio_pairing_matters():
+    """a = 1.5 * b * (1 + tiny noise) with b very spread out: pairs cancel the spread."""
+    rng = np.random.default_rng(10)
+    n = 40
+    b = rng.lognormal(mean=0.0, sigma=1.0, size=n)
+    a = 1.5 * b * (1 + 0.01 * rng.standard_normal(n))
+    ratio, lo, hi = paired_ratio_ci(a, b, rng=np.random.default_rng(0))
+    assert 1.4 <= lo <= ratio <= hi <= 1.6
+    # an unpaired bootstrap (independent resamples of a and b) is far wider
+    boot = np.random.default_rng(0)
+    ia, ib = boot.integers(0, n, (2000, n)), boot.integers(0, n, (2000, n))
+    unpaired = np.median(a[ia], axis=1) / np.median(b[ib], axis=1)
+    u_lo, u_hi = np.quantile(unpaired, [0.025, 0.975])
+    assert u_hi - u_lo > 10 * (hi - lo)
+    assert u_lo < 1.4 or u_hi > 1.6
+
+
+def test_paired_ratio_zero_reference_is_inf():
+    ratio, lo, hi = paired_ratio_ci(np.array([1.0, 2.0, 3.0]), np.zeros(3), rng=np.random.default_rng(0))
+    assert ratio == INF and lo == INF and hi == INF
+
+
+# ---------------------------------------------------------------------------
+# as_censored
+# ---------------------------------------------------------------------------
+
+
+def test_as_censored():
+    x = np.array([1.0, np.nan, 3.5, np.nan, INF, -2.0])
+    out = as_censored(x)
+    np.testing.assert_array_equal(out, [1.0, INF, 3.5, INF, INF, -2.0])
+    assert out.dtype == np.float64
+    assert np.isnan(x[1])  # input not modified
+
+
+def test_as_censored_none_and_ints():
+    np.testing.assert_array_equal(as_censored([1, None, 3]), [1.0, INF, 3.0])
+    out = as_censored(np.array([1, 2, 3]))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [1.0, 2.0, 3.0])
+
+
+def test_as_censored_2d():
+    x = np.array([[np.nan, 1.0], [2.0, np.nan]], dtype=np.float32)
+    out = as_censored(x)
+    assert out.shape == (2, 2) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, [[INF, 1.0], [2.0, INF]])
+
+
+def test_censored_median_pipeline():
+    # 2 of 5 runs never reached the target (NaN): the median is the 3rd smallest finite value
+    steps = np.array([100.0, np.nan, 300.0, np.nan, 200.0])
+    assert median(as_censored(steps)) == 300.0
