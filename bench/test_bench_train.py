@@ -42,6 +42,7 @@ STEPS, LOG_EVERY = (20, 10) if QUICK else (100, 50)
 N_VALUES = (1, 16) if QUICK else (1, 16, 64, 256)
 SIDE_BY_SIDE_N = 16 if QUICK else 64
 SIDE_BY_SIDE_ROUNDS = 3
+N_MAX = max(*N_VALUES, SIDE_BY_SIDE_N)
 COMPILE_N_VALUES = (16, 256)  # compiling needs no data of that size, so quick mode keeps both
 COMPILE_ROUNDS = 1 if QUICK else 2
 # Timed rounds per benchmark: about ROUND_BUDGET_S seconds of timed work, clamped.
@@ -84,6 +85,7 @@ class Context:
         self.program = compiled_group(CFG, self.n_train)
         self.n_logs = len(logged_steps(CFG.steps, CFG.log_every))
         self._inputs, self._vmap, self._loop_inputs, self._loop = {}, {}, {}, None
+        self._all_inputs = None
 
     # -- placement: the run axis is sharded over all devices when it divides evenly (as the
     # runner does after padding); otherwise (N=1 on a multi-device host) everything is on device 0.
@@ -96,14 +98,23 @@ class Context:
         return self.single, self.arrays_device0
 
     def inputs(self, n: int):
-        """(stacked params, data keys, lrs) of runs 0..n-1, unplaced; run i has seed i."""
-        if n not in self._inputs:
-            runs = [Run(i, 0, SCHEME, i, LR) for i in range(n)]
-            self._inputs[n] = (
+        """(stacked params, data keys, lrs) of runs 0..n-1, unplaced; run i has seed i.
+
+        ``init_params`` is called once, for the largest N, and smaller N take the first n
+        runs: a run's params depend only on its scheme and seed, and every call of
+        ``init_params`` with a new run count costs seconds of op-by-op compilation.
+        """
+        if self._all_inputs is None:
+            runs = [Run(i, 0, SCHEME, i, LR) for i in range(N_MAX)]
+            self._all_inputs = jax.block_until_ready((
                 init_params(runs, self.sizes),
-                seed_keys(np.arange(n), 1),
+                seed_keys(np.arange(N_MAX), 1),
                 jnp.asarray([r.lr for r in runs], jnp.float32),
-            )
+            ))
+        if n not in self._inputs:
+            if n > N_MAX:
+                raise ValueError(f"n={n} > N_MAX={N_MAX}")
+            self._inputs[n] = jax.tree.map(lambda v: v[:n], self._all_inputs)
         return self._inputs[n]
 
     def vmap(self, n: int):
@@ -174,10 +185,10 @@ def common_info(impl: str, n: int, compile_seconds: float, sharded: bool, n_devi
     }
 
 
-def mean_seconds(benchmark, fallback: float) -> float:
-    """The benchmark's own mean round time (``fallback`` under --benchmark-disable)."""
+def mean_seconds(benchmark) -> float:
+    """The benchmark's own mean round time (NaN under --benchmark-disable, which keeps no stats)."""
     stats = getattr(benchmark, "stats", None)
-    return stats.stats.mean if stats is not None else fallback
+    return stats.stats.mean if stats is not None else float("nan")
 
 
 def check_logs(train_loss: np.ndarray, test_acc: np.ndarray, n: int, n_logs: int) -> None:
@@ -194,7 +205,7 @@ def test_train_vmap(benchmark, ctx, bench_summary, n):
     benchmark.group = f"train N={n}"
     _, logs = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
 
-    seconds = mean_seconds(benchmark, ctx.vmap(n).warm_seconds)
+    seconds = mean_seconds(benchmark)
     compile_seconds = ctx.vmap(n).compile_seconds
     sharded = ctx.sharded(n)
     info = common_info("vmap", n, compile_seconds, sharded, ctx.n_devices if sharded else 1)
@@ -215,7 +226,7 @@ def test_train_loop(benchmark, ctx, bench_summary, n):
     benchmark.group = f"train N={n}"
     outs = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
 
-    seconds = mean_seconds(benchmark, one * n)
+    seconds = mean_seconds(benchmark)
     info = common_info("loop", n, compile_seconds, False, 1)
     info.update(rounds=rounds, mean_seconds=seconds, run_steps_per_s=n * STEPS / seconds)
     benchmark.extra_info.update(info)
@@ -247,7 +258,7 @@ def test_side_by_side_vmap_vs_loop(benchmark, ctx, bench_summary):
     speedup = loop_s / vmap_s
     sharded = ctx.sharded(n)
     info = common_info("side_by_side", n, ctx.vmap(n).compile_seconds, sharded, ctx.n_devices if sharded else 1)
-    pair_mean = mean_seconds(benchmark, vmap_s + loop_s)
+    pair_mean = mean_seconds(benchmark)
     info.update(
         rounds=SIDE_BY_SIDE_ROUNDS,
         mean_seconds=pair_mean,
@@ -289,7 +300,7 @@ def test_compile_time(benchmark, ctx, bench_summary, n):
         warmup_rounds=0,
     )
     assert isinstance(compiled, jax.stages.Compiled)
-    seconds = mean_seconds(benchmark, float("nan"))
+    seconds = mean_seconds(benchmark)
     sharded = ctx.sharded(n)
     info = common_info("compile", n, seconds, sharded, ctx.n_devices if sharded else 1)
     info.update(rounds=COMPILE_ROUNDS, mean_seconds=seconds)

@@ -9,6 +9,7 @@ biases have shape ``(fan_out,)``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -47,6 +48,7 @@ BIAS_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
     "uniform": (1, _uniform_symmetric),
 }
 
+POSITIVE_ARGUMENT = {"normal", "uniform"}  # their argument is a spread: sigma > 0, a > 0
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 
 
@@ -69,8 +71,10 @@ def _parse_term(text: str, registry: dict, kind: str) -> tuple[str, tuple[float,
         values = tuple(float(a) for a in args)
     except ValueError:
         raise ValueError(f"{kind} init {text.strip()!r} needs a number in parentheses; {allowed}") from None
-    if any(not jnp.isfinite(v) for v in values):
-        raise ValueError(f"{kind} init {text.strip()!r} needs a finite number")
+    if any(not math.isfinite(v) for v in values):
+        raise ValueError(f"{kind} init {text.strip()!r} needs a finite number; {allowed}")
+    if name in POSITIVE_ARGUMENT and not all(v > 0 for v in values):
+        raise ValueError(f"{kind} init {text.strip()!r} needs a positive scale (sigma or a); {allowed}")
     return name, values
 
 
@@ -106,7 +110,8 @@ def parse_scheme(text: str) -> Scheme:
     parts = text.split("/")
     if len(parts) != 2:
         raise ValueError(
-            f"scheme {text!r} must be written WEIGHT/BIAS, e.g. lecun_normal/zeros or zeros/normal(1.0)"
+            f"scheme {text!r} must be written WEIGHT/BIAS, e.g. lecun_normal/zeros or zeros/normal(1.0); "
+            f"allowed weight inits: {_describe(WEIGHT_INITS)}; allowed bias inits: {_describe(BIAS_INITS)}"
         )
     weight, weight_args = _parse_term(parts[0], WEIGHT_INITS, "weight")
     bias, bias_args = _parse_term(parts[1], BIAS_INITS, "bias")

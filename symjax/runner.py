@@ -8,6 +8,7 @@ padded with copies, then dropped) so every chunk reuses one compilation.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -70,16 +71,23 @@ def seed_keys(seeds: np.ndarray, purpose: int) -> jax.Array:
     return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), purpose))(jnp.asarray(seeds, jnp.uint32))
 
 
+@functools.lru_cache(maxsize=None)
+def _batched_init(scheme: str, sizes: tuple[tuple[int, int], ...]):
+    """jit(vmap(init_mlp)) over a batch of keys for one scheme, compiled once per (scheme, sizes)."""
+    parsed = parse_scheme(scheme)
+    return jax.jit(jax.vmap(lambda key: init_mlp(key, parsed, list(sizes))))
+
+
 def init_params(runs: list[Run], sizes: list[tuple[int, int]]) -> list:
     """Stacked params of ``runs`` (leading run axis), each run initialized by its scheme and seed."""
-    per_run = [None] * len(runs)
+    blocks, order = [], []
     for scheme in dict.fromkeys(r.scheme for r in runs):
         positions = [i for i, r in enumerate(runs) if r.scheme == scheme]
         keys = seed_keys(np.array([runs[i].seed for i in positions]), 0)
-        stacked = jax.vmap(lambda k, s=parse_scheme(scheme): init_mlp(k, s, sizes))(keys)
-        for j, i in enumerate(positions):
-            per_run[i] = jax.tree.map(lambda leaf, j=j: leaf[j], stacked)
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *per_run)
+        blocks.append(_batched_init(scheme, tuple(sizes))(keys))
+        order += positions
+    inverse = np.argsort(order)
+    return jax.tree.map(lambda *leaves: jnp.concatenate(leaves)[inverse], *blocks)
 
 
 def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[tuple[int, int]]]:

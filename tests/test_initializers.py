@@ -213,12 +213,6 @@ def test_normal_bias_scales_with_sigma(sigma):
     _check_moments(b, 0.0, sigma**2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: uniform(a) with a < 0 is accepted by parse_scheme but "
-    "jax.random.uniform(minval=0.5, maxval=-0.5) returns the constant 0.5, so "
-    "zeros/uniform(-0.5) silently gives every bias the same value (no symmetry breaking)",
-)
 def test_negative_uniform_bias_is_rejected_or_symmetric():
     try:
         scheme = parse_scheme("zeros/uniform(-0.5)")
@@ -368,22 +362,12 @@ BAD_SCHEMES = [
     pytest.param("zeros/normal(x)", BIAS_NAMES_IN_MESSAGE, id="non-numeric-bias-argument"),
 ]
 
-_NO_LIST_REASON = (
-    "library gap: this ValueError does not list the allowed init names "
-    "(symjax/initializers.py: parse_scheme's WEIGHT/BIAS message only gives two examples; "
-    "_parse_term's 'needs a finite number' message omits the `allowed` suffix)"
-)
 BAD_SCHEMES += [
-    pytest.param("zeros", WEIGHT_NAMES_IN_MESSAGE, id="missing-slash",
-                 marks=pytest.mark.xfail(strict=True, reason=_NO_LIST_REASON)),
-    pytest.param("zeros/zeros/zeros", WEIGHT_NAMES_IN_MESSAGE, id="too-many-slashes",
-                 marks=pytest.mark.xfail(strict=True, reason=_NO_LIST_REASON)),
-    pytest.param("constant(nan)/zeros", WEIGHT_NAMES_IN_MESSAGE, id="non-finite-nan",
-                 marks=pytest.mark.xfail(strict=True, reason=_NO_LIST_REASON)),
-    pytest.param("constant(inf)/zeros", WEIGHT_NAMES_IN_MESSAGE, id="non-finite-inf",
-                 marks=pytest.mark.xfail(strict=True, reason=_NO_LIST_REASON)),
-    pytest.param("zeros/normal(1e400)", BIAS_NAMES_IN_MESSAGE, id="non-finite-overflow",
-                 marks=pytest.mark.xfail(strict=True, reason=_NO_LIST_REASON)),
+    pytest.param("zeros", WEIGHT_NAMES_IN_MESSAGE, id="missing-slash"),
+    pytest.param("zeros/zeros/zeros", WEIGHT_NAMES_IN_MESSAGE, id="too-many-slashes"),
+    pytest.param("constant(nan)/zeros", WEIGHT_NAMES_IN_MESSAGE, id="non-finite-nan"),
+    pytest.param("constant(inf)/zeros", WEIGHT_NAMES_IN_MESSAGE, id="non-finite-inf"),
+    pytest.param("zeros/normal(1e400)", BIAS_NAMES_IN_MESSAGE, id="non-finite-overflow"),
 ]
 
 
