@@ -97,13 +97,6 @@ def matrix_from_args(args):
                  "hidden": (args.hidden,) if args.hidden else None, "activations": args.activation,
                  "optimizers": args.optimizer, "lrs": args.lr, "schemes": args.schemes, "target_loss": args.target_loss,
                  "batch_sizes": (args.batch_size,) if args.batch_size is not None or args.batch_size_given else None}
-    for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--log-every", args.log_every),
-                        ("--target-loss", args.target_loss)):
-        if value is not None and not value > 0:
-            raise UsageError(f"{flag} must be positive, got {value}")
-    for flag, values in (("--hidden", args.hidden), ("--lr", args.lr)):
-        if values and not all(v > 0 for v in values):
-            raise UsageError(f"{flag} values must be positive, got {','.join(map(str, values))}")
     matrix = dataclasses.replace(matrix, **{k: v for k, v in overrides.items() if v is not None})
     validate(matrix)
     return canonicalized(matrix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import itertools
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,22 +71,31 @@ class Matrix:
         return dataclasses.asdict(self)
 
 
-# TOML key -> (Matrix field, kind). Kinds are validated and converted by _convert.
+# TOML key -> (Matrix field, type). _convert checks types; validate() checks ranges and names.
 _KEYS = {
     "name": ("name", "str"),
-    "dataset": ("datasets", "names"),
+    "dataset": ("datasets", "strs"),
     "hidden": ("hidden", "widths_list"),
-    "activation": ("activations", "names"),
-    "optimizer": ("optimizers", "names"),
-    "lr": ("lrs", "positive_floats"),
+    "activation": ("activations", "strs"),
+    "optimizer": ("optimizers", "strs"),
+    "lr": ("lrs", "floats"),
     "batch_size": ("batch_sizes", "batch_sizes"),
-    "schemes": ("schemes", "names"),
-    "seeds": ("seeds", "positive_int"),
-    "steps": ("steps", "positive_int"),
-    "log_every": ("log_every", "positive_int"),
-    "target_loss": ("target_loss", "positive_float"),
+    "schemes": ("schemes", "strs"),
+    "seeds": ("seeds", "int"),
+    "steps": ("steps", "int"),
+    "log_every": ("log_every", "int"),
+    "target_loss": ("target_loss", "float"),
     "reference": ("reference", "str"),
-    "chunk_runs": ("chunk_runs", "positive_int"),
+    "chunk_runs": ("chunk_runs", "int"),
+}
+_TYPE_NAMES = {
+    "str": "a non-empty string",
+    "strs": "a string or a list of strings",
+    "int": "an integer",
+    "float": "a number",
+    "floats": "a number or a list of numbers",
+    "batch_sizes": 'an integer or "full", or a list of them',
+    "widths_list": "a list of layer widths or a list of such lists, e.g. [[100], [100, 100]]",
 }
 
 
@@ -98,34 +108,28 @@ def _is_number(v) -> bool:
 
 
 def _convert(key: str, kind: str, value):
-    """Check one TOML value's type and range; return it as the Matrix field wants it."""
-
-    def fail(what):
-        raise ConfigError(f"{key}: {what}, got {value!r}")
-
-    as_list = value if isinstance(value, list) else [value]
-    if kind in ("names", "positive_floats", "batch_sizes", "widths_list") and not as_list:
-        fail("needs at least one value")
-    if kind == "str":
-        return value if isinstance(value, str) and value else fail("must be a non-empty string")
-    if kind == "positive_int":
-        return value if _is_int(value) and value > 0 else fail("must be a positive integer")
-    if kind == "positive_float":
-        return float(value) if _is_number(value) and value > 0 else fail("must be a positive number")
-    if kind == "names":
-        return tuple(v for v in as_list if isinstance(v, str) and v) if all(isinstance(v, str) and v for v in as_list) else fail("must be a string or a list of strings")
-    if kind == "positive_floats":
-        return tuple(float(v) for v in as_list) if all(_is_number(v) and v > 0 for v in as_list) else fail("must be a positive number or a list of them")
-    if kind == "batch_sizes":
-        if all(v == "full" or (_is_int(v) and v > 0) for v in as_list):
-            return tuple(None if v == "full" else v for v in as_list)
-        fail('must be a positive integer or "full", or a list of them')
-    if kind == "widths_list":
-        lists = as_list if all(isinstance(v, list) for v in as_list) else [as_list]
-        if all(lists) and all(_is_int(w) and w > 0 for widths in lists for w in widths):
-            return tuple(tuple(widths) for widths in lists)
-        fail("must be a list of positive layer widths, or a list of such lists, e.g. [[100], [100, 100]]")
-    raise AssertionError(kind)
+    """Check one TOML value's type; return it as the Matrix field wants it (lists as tuples)."""
+    items = value if isinstance(value, list) else [value]
+    converted = None
+    if kind == "str" and isinstance(value, str) and value:
+        converted = value
+    elif kind == "int" and _is_int(value):
+        converted = value
+    elif kind == "float" and _is_number(value):
+        converted = float(value)
+    elif kind == "strs" and items and all(isinstance(v, str) and v for v in items):
+        converted = tuple(items)
+    elif kind == "floats" and items and all(_is_number(v) for v in items):
+        converted = tuple(float(v) for v in items)
+    elif kind == "batch_sizes" and items and all(v == "full" or _is_int(v) for v in items):
+        converted = tuple(None if v == "full" else v for v in items)
+    elif kind == "widths_list" and items:
+        lists = items if all(isinstance(v, list) for v in items) else [items]
+        if all(_is_int(w) for widths in lists for w in widths):
+            converted = tuple(tuple(widths) for widths in lists)
+    if converted is None:
+        raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return converted
 
 
 def matrix_from_dict(values: dict, default_name: str) -> Matrix:
@@ -144,7 +148,7 @@ def matrix_from_dict(values: dict, default_name: str) -> Matrix:
 
 def validate(matrix: Matrix) -> None:
     """Check names against the registries and the sizes against each other."""
-    from symjax.data import DATASETS
+    from symjax.data import DATASETS, TRAIN_SIZES
     from symjax.initializers import canonical_scheme
     from symjax.models import ACTIVATIONS
     from symjax.train import OPTIMIZERS
@@ -169,6 +173,26 @@ def validate(matrix: Matrix) -> None:
             f"schemes: the reference scheme {reference} must be among the schemes (it sets the target loss), "
             "or give target_loss / --target-loss"
         )
+    integers = (("seeds", [matrix.seeds]), ("steps", [matrix.steps]), ("log_every", [matrix.log_every]),
+                ("chunk_runs", [matrix.chunk_runs]), ("hidden", [w for ws in matrix.hidden for w in ws]),
+                ("batch_size", [b for b in matrix.batch_sizes if b is not None]))
+    for key, values in integers:
+        bad = [v for v in values if not (_is_int(v) and v > 0)]
+        if bad:
+            allowed = 'a positive integer or "full"' if key == "batch_size" else "a positive integer"
+            raise ConfigError(f"{key}: must be {allowed}, got {bad[0]!r}")
+    numbers = (("lr", matrix.lrs), ("target_loss", [] if matrix.target_loss is None else [matrix.target_loss]))
+    for key, values in numbers:
+        bad = [v for v in values if not (_is_number(v) and math.isfinite(v) and v > 0)]
+        if bad:
+            raise ConfigError(f"{key}: must be a positive finite number, got {bad[0]!r}")
+    for dataset in matrix.datasets:
+        too_big = [b for b in matrix.batch_sizes if b is not None and b > TRAIN_SIZES[dataset]]
+        if too_big:
+            raise ConfigError(f"batch_size: {too_big[0]} is larger than the {TRAIN_SIZES[dataset]} training examples "
+                              f"of {dataset}; allowed 1..{TRAIN_SIZES[dataset]} or \"full\"")
+    if not all(matrix.hidden):
+        raise ConfigError("hidden: every architecture needs at least one hidden layer width")
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
 

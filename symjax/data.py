@@ -59,6 +59,9 @@ DATASETS: dict[str, Callable[[], tuple[np.ndarray, ...]]] = {
 }
 
 
+TRAIN_SIZES = {"mnist1d": 4000, "digits": 1437}  # training examples, known without loading (tested)
+
+
 @functools.lru_cache(maxsize=None)
 def load_dataset(name: str) -> Dataset:
     """Load a registered dataset by name; raise ValueError listing the valid names."""

@@ -39,6 +39,11 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, config: dict) -> Path:
     """Write the three result files atomically into ``folder`` (created if needed)."""
     folder = Path(folder)
@@ -46,7 +51,7 @@ def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.Data
     _atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
     _atomic_write(folder / "curves.parquet", lambda p: curves.to_parquet(p, index=False))
     text = json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2, sort_keys=True) + "\n"
-    _atomic_write(folder / "config.json", lambda p: Path(p).write_text(text))
+    atomic_write_text(folder / "config.json", text)
     return folder
 
 

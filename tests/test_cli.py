@@ -25,6 +25,9 @@ BAD_RUN_ARGS = {
     "non-numeric lr": ["--lr", "fast"],
     "negative lr": ["--lr", "0.1,-0.1"],
     "negative target": ["--target-loss", "-1"],
+    "batch larger than the dataset": ["--batch-size", "5000"],
+    "infinite lr": ["--lr", "inf"],
+    "nan target": ["--target-loss", "nan"],
     "unknown matrix": ["--matrix", "huge"],
     "unknown flag": ["--sedes", "3"],
 }
