@@ -33,7 +33,7 @@ def version() -> str:
 
 
 def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True) -> Path:
-    """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``config.json``.
+    """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json``.
 
     Args:
         matrix: a validated Matrix (``load_matrix`` or ``matrix_from_dict``).
@@ -45,7 +45,7 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
     out = Path(out) if out is not None else Path("results") / matrix.name
     started = time.perf_counter()
     groups = train_matrix(matrix, show_progress=show_progress)
-    runs, curves = results_tables(groups, matrix)
+    runs, curves, diagnostics = results_tables(groups, matrix)
     config = {
         "matrix": matrix.to_dict(),
         "symjax_version": version(),
@@ -57,4 +57,4 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
             "device_count": jax.local_device_count(),
         },
     }
-    return write_results(out, runs, curves, config)
+    return write_results(out, runs, curves, diagnostics, config)

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
             except ConfigError as error:
                 raise UsageError(str(error)) from None
             folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet)
-            print(f"wrote {folder}/runs.parquet, curves.parquet, config.json")
+            print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json")
         else:
             try:
                 path = symjax.build_report(args.results, args.out)

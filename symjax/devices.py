@@ -24,12 +24,18 @@ def use_all_cpu_cores() -> None:
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
 
 
-def run_sharding():
-    """(sharding of arrays with a leading run axis, sharding of shared arrays, device count)."""
+def run_mesh():
+    """A 1-D mesh named ``runs`` over all local devices."""
     import jax
     import numpy as np
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+    from jax.sharding import Mesh
 
-    devices = jax.local_devices()
-    mesh = Mesh(np.array(devices), ("runs",))
-    return NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec()), len(devices)
+    return Mesh(np.array(jax.local_devices()), ("runs",))
+
+
+def run_sharding():
+    """(sharding of arrays with a leading run axis, sharding of shared arrays, device count)."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    mesh = run_mesh()
+    return NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec()), mesh.size

@@ -33,8 +33,8 @@ def first_step_at_or_below(steps: np.ndarray, curves: np.ndarray, target: float)
     return np.where(below.any(axis=1), steps[below.argmax(axis=1)], np.nan)
 
 
-def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs table, curves table) of one group, with targets computed per learning rate."""
+def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, curves, diagnostics) tables of one group, with targets computed per learning rate."""
     cfg = group.config
     n_runs, n_logs = group.train_loss.shape
     runs = pd.DataFrame(
@@ -68,6 +68,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
     runs["diverged"] = ~np.isfinite(group.train_loss).all(axis=1)
+    runs["train_loss_auc"] = area_under_curve(group.steps, group.train_loss)
     curves = pd.DataFrame(
         {
             "run_id": np.repeat(runs["run_id"].to_numpy(), n_logs),
@@ -77,12 +78,32 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             "test_acc": group.test_acc.reshape(-1).astype(np.float64),
         }
     )
-    return runs, curves
+    return runs, curves, diagnostics_table(group, runs["run_id"].to_numpy())
 
 
-def results_tables(groups: list[GroupResult], matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenated (runs, curves) tables of every group, sorted by run_id."""
-    pairs = [group_tables(g, matrix) for g in groups]
-    runs = pd.concat([p[0] for p in pairs], ignore_index=True).sort_values("run_id", ignore_index=True)
-    curves = pd.concat([p[1] for p in pairs], ignore_index=True).sort_values(["run_id", "step"], ignore_index=True)
-    return runs, curves
+def area_under_curve(steps: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """Trapezoid area under each run's training-loss curve divided by the last step: the mean loss over training (n_runs,)."""
+    return np.trapezoid(curves.astype(np.float64), steps, axis=1) / steps[-1]
+
+
+def diagnostics_table(group: GroupResult, run_ids: np.ndarray) -> pd.DataFrame:
+    """Rows (run_id, step, layer, <diagnostics>, first_grad_step); layers numbered from 1, readout last."""
+    n_runs, n_logs, n_layers = group.diagnostics["rank"].shape
+    table = pd.DataFrame({
+        "run_id": np.repeat(run_ids, n_logs * n_layers),
+        "step": np.tile(np.repeat(group.steps, n_layers), n_runs),
+        "layer": np.tile(np.arange(1, n_layers + 1), n_runs * n_logs),
+        **{name: values.reshape(-1).astype(np.float64) for name, values in group.diagnostics.items()},
+    })
+    first = np.repeat(group.first_grad_step, n_logs, axis=0).reshape(-1)
+    table["first_grad_step"] = pd.Series(first).where(first >= 0).astype("Int64")  # null: never non-zero
+    return table
+
+
+def results_tables(groups: list[GroupResult], matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Concatenated (runs, curves, diagnostics) tables of every group, sorted by run_id."""
+    tables = [group_tables(g, matrix) for g in groups]
+    runs = pd.concat([t[0] for t in tables], ignore_index=True).sort_values("run_id", ignore_index=True)
+    curves = pd.concat([t[1] for t in tables], ignore_index=True).sort_values(["run_id", "step"], ignore_index=True)
+    diagnostics = pd.concat([t[2] for t in tables], ignore_index=True).sort_values(["run_id", "step", "layer"], ignore_index=True)
+    return runs, curves, diagnostics

@@ -45,23 +45,19 @@ def init_mlp(key: jax.Array, scheme: Scheme, sizes: list[tuple[int, int]], dtype
     return params
 
 
-def hidden_activations(params: Params, x: jax.Array, activation: str) -> list[jax.Array]:
-    """Post-activation outputs of each hidden layer, each (batch, width)."""
+def forward(params: Params, x: jax.Array, activation: str) -> tuple[jax.Array, list[jax.Array]]:
+    """(logits (batch, n_classes), post-activation output (batch, width) of each hidden layer)."""
     phi = ACTIVATIONS[activation]
-    outputs, h = [], x
+    hidden, h = [], x
     for layer in params[:-1]:
         h = phi(h @ layer["w"] + layer["b"])
-        outputs.append(h)
-    return outputs
+        hidden.append(h)
+    return h @ params[-1]["w"] + params[-1]["b"], hidden
 
 
 def apply_mlp(params: Params, x: jax.Array, activation: str) -> jax.Array:
     """Logits (batch, n_classes) for inputs x (batch, n_in)."""
-    phi = ACTIVATIONS[activation]
-    h = x
-    for layer in params[:-1]:
-        h = phi(h @ layer["w"] + layer["b"])
-    return h @ params[-1]["w"] + params[-1]["b"]
+    return forward(params, x, activation)[0]
 
 
 def cross_entropy(params: Params, x: jax.Array, y: jax.Array, activation: str) -> jax.Array:
@@ -70,8 +66,7 @@ def cross_entropy(params: Params, x: jax.Array, y: jax.Array, activation: str) -
     return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
 
-def loss_and_accuracy(params: Params, x: jax.Array, y: jax.Array, activation: str) -> tuple[jax.Array, jax.Array]:
-    """(mean cross-entropy, accuracy) over a whole dataset x (n, n_in), y (n,)."""
-    logits = apply_mlp(params, x, activation)
+def loss_and_accuracy(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(mean cross-entropy, accuracy) of logits (n, n_classes) against integer labels y (n,)."""
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     return loss, (logits.argmax(-1) == y).mean()

@@ -21,9 +21,11 @@ from tqdm.auto import tqdm
 from symjax.config import GroupConfig, Matrix
 from symjax.data import load_dataset
 from symjax.devices import run_sharding
+from symjax.diagnostics import NAMES as DIAGNOSTIC_NAMES
+from symjax.diagnostics import rank_and_effective_rank
 from symjax.initializers import parse_scheme
 from symjax.models import init_mlp, layer_sizes
-from symjax.train import Arrays, compiled_group, logged_steps
+from symjax.train import Arrays, Logs, compiled_group, logged_steps, snapshot_steps
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class GroupResult:
     train_loss: np.ndarray  # (n_runs, n_logs)
     test_loss: np.ndarray  # (n_runs, n_logs)
     test_acc: np.ndarray  # (n_runs, n_logs)
+    diagnostics: dict[str, np.ndarray]  # name -> (n_runs, n_logs, n_layers), see symjax.diagnostics
+    first_grad_step: np.ndarray  # (n_runs, n_layers) int, -1 where a layer's weight gradient stayed 0
     n_train: int
     seconds: float  # wall time of the group, compilation included
     compile_seconds: float
@@ -97,6 +101,20 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
     return size, [(start, min(start + size, n_runs)) for start in range(0, n_runs, size)]
 
 
+def chunk_arrays(logs: Logs, first_grad_step: np.ndarray, cfg: GroupConfig) -> dict[str, np.ndarray]:
+    """Host arrays of one chunk: logs, diagnostics (n_runs, n_logs, n_layers) with rank and effective rank
+    from the weight snapshots (NaN at logged steps without one), first_grad_step (n_runs, n_layers)."""
+    out = {"train_loss": logs.train_loss, "test_loss": logs.test_loss, "test_acc": logs.test_acc,
+           "first_grad_step": first_grad_step, **logs.diagnostics._asdict()}
+    columns = np.searchsorted(logged_steps(cfg.steps, cfg.log_every), snapshot_steps(cfg.steps, cfg.log_every))
+    ranks = [rank_and_effective_rank(w) for w in logs.weights]  # per layer: ((n_runs, n_snapshots),) * 2
+    for index, name in enumerate(("rank", "effective_rank")):
+        full = np.full(logs.train_loss.shape + (len(ranks),), np.nan)
+        full[:, columns, :] = np.stack([r[index] for r in ranks], axis=-1)
+        out[name] = full
+    return out
+
+
 def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None) -> GroupResult:
     """Train all runs of one group, chunk by chunk; ``progress`` (tqdm) advances per run."""
     started = time.perf_counter()
@@ -119,17 +137,18 @@ def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None
             tic = time.perf_counter()
             program.lower(*inputs, arrays).compile()
             compile_seconds = time.perf_counter() - tic
-        _, chunk_logs = program(*inputs, arrays)
-        logs.append(jax.tree.map(lambda v, n=stop - start: np.asarray(v)[:n], jax.device_get(chunk_logs)))
+        final_state, chunk_logs = program(*inputs, arrays)
+        fetched = jax.device_get((chunk_logs, final_state.first_grad_step))  # one transfer per chunk
+        logs.append(chunk_arrays(*jax.tree.map(lambda v, n=stop - start: np.asarray(v)[:n], fetched), cfg))
         if progress is not None:
             progress.update(stop - start)
     return GroupResult(
         config=cfg,
         runs=runs,
         steps=logged_steps(cfg.steps, cfg.log_every),
-        train_loss=np.concatenate([l.train_loss for l in logs]),
-        test_loss=np.concatenate([l.test_loss for l in logs]),
-        test_acc=np.concatenate([l.test_acc for l in logs]),
+        **{name: np.concatenate([chunk[name] for chunk in logs]) for name in ("train_loss", "test_loss", "test_acc")},
+        diagnostics={name: np.concatenate([chunk[name] for chunk in logs]) for name in DIAGNOSTIC_NAMES},
+        first_grad_step=np.concatenate([chunk["first_grad_step"] for chunk in logs]),
         n_train=len(data.y_train),
         seconds=time.perf_counter() - started,
         compile_seconds=compile_seconds,

@@ -1,4 +1,4 @@
-"""Statistics over runs: median, IQM, percentile-bootstrap CIs, paired ratios.
+"""Statistics over runs: median, IQM, bootstrap CIs, paired comparisons, verdicts, profiles.
 
 Data-flow stage: store -> metrics -> **statistics** -> report.
 Small numpy/scipy functions on ``(runs,)`` arrays with an explicit seeded
@@ -20,6 +20,11 @@ BOOTSTRAP_SEED = 0
 def median(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Median along ``axis``; +inf entries count as larger than everything."""
     return np.median(values, axis=axis)
+
+
+def mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Plain mean along ``axis`` (a ``statistic`` like median/iqm); any +inf makes it inf."""
+    return np.mean(values, axis=axis)
 
 
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -54,6 +59,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.asarray(numerator, np.float64) / np.asarray(denominator, np.float64)
 
 
+def _paired(values: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 copies of two (n,) arrays paired by seed; ValueError if the shapes differ."""
+    values, reference = np.asarray(values, np.float64), np.asarray(reference, np.float64)
+    if values.shape != reference.shape:
+        raise ValueError(f"paired arrays must have the same shape, got {values.shape} and {reference.shape}")
+    return values, reference
+
+
 def paired_ratio_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
                     rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
                     confidence: float = CONFIDENCE) -> tuple[float, float, float]:
@@ -62,9 +75,7 @@ def paired_ratio_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
     Both arrays are (n,) with entry i from the same seed; each bootstrap sample resamples
     seeds and keeps the pairs together. NaN bounds mean the ratio is undefined (both inf).
     """
-    values, reference = np.asarray(values, np.float64), np.asarray(reference, np.float64)
-    if values.shape != reference.shape:
-        raise ValueError(f"paired arrays must have the same shape, got {values.shape} and {reference.shape}")
+    values, reference = _paired(values, reference)
     rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
     index = resample_indices(len(values), rng, n_boot)
     samples = _ratio(statistic(values[index], axis=1), statistic(reference[index], axis=1))
@@ -78,3 +89,143 @@ def as_censored(values: np.ndarray) -> np.ndarray:
     """float64 copy with NaN/None (never reached, diverged) replaced by +inf."""
     values = np.asarray(values, dtype=np.float64)
     return np.where(np.isnan(values), np.inf, values)
+
+
+def paired_difference_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
+                         rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
+                         confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(diff, low, high) of statistic(values) - statistic(reference), paired by position (seed).
+
+    Args:
+        values, reference: (n,) arrays, entry i of both from the same seed.
+    Seeds are resampled jointly (pairs kept). Infinite differences are allowed; if any bootstrap
+    sample is NaN (inf - inf: both statistics censored) the bounds are NaN (undefined).
+    """
+    values, reference = _paired(values, reference)
+    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+    index = resample_indices(len(values), rng, n_boot)
+    with np.errstate(invalid="ignore"):
+        samples = statistic(values[index], axis=1) - statistic(reference[index], axis=1)
+        point = float(statistic(values) - statistic(reference))
+    if np.isnan(samples).any():
+        return point, float("nan"), float("nan")
+    return (point, *_quantiles(samples, confidence))
+
+
+def probability_of_improvement(values: np.ndarray, reference: np.ndarray,
+                               rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
+                               confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(p, low, high): paired P(values_i < reference_i), ties (also inf == inf) counting 1/2.
+
+    Args:
+        values, reference: (n,) arrays paired by seed; lower is better, censored = +inf
+            (pass NaN through ``as_censored`` first: a NaN compares neither less nor equal).
+    Returns:
+        p = mean_i(1[a_i < b_i] + 0.5 * 1[a_i == b_i]); p > 0.5 means ``values`` is better.
+        (low, high) is a percentile-bootstrap CI resampling seeds.
+    """
+    values, reference = _paired(values, reference)
+    wins = (values < reference) + 0.5 * (values == reference)  # (n,)
+    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+    samples = wins[resample_indices(len(wins), rng, n_boot)].mean(axis=1)
+    return (float(wins.mean()), *_quantiles(samples, confidence))
+
+
+SPEED_MARGIN = 0.25
+LOSS_MARGIN = 0.05
+VERDICT_RULES: dict[str, str] = {
+    "fails": "fewer than half of the runs ever reach the target loss",
+    "equivalent": (f"the CI of the steps-to-target ratio (scheme / reference) lies within "
+                   f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "
+                   f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}"),
+    "slower": "the CI of the steps-to-target ratio lies entirely above 1: the scheme needs more steps",
+    "faster": "the CI of the steps-to-target ratio lies entirely below 1: the scheme needs fewer steps",
+    "worse": ("the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
+              "lies entirely above 0: the scheme ends at a higher loss"),
+    "better": ("the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
+               "lies entirely below 0: the scheme ends at a lower loss"),
+    "inconclusive": "none of the above is established: the CIs are too wide or undefined",
+}
+
+
+def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_diff_lo: float,
+                        loss_diff_hi: float, margin: float = SPEED_MARGIN,
+                        loss_margin: float = LOSS_MARGIN) -> str:
+    """Verdict (a key of ``VERDICT_RULES``) of one scheme against the reference in one setting.
+
+    Args:
+        reached: fraction of the scheme's runs that reach the target, in [0, 1].
+        ratio_lo, ratio_hi: CI of the steps-to-target ratio scheme / reference.
+        loss_diff_lo, loss_diff_hi: CI of the final-loss difference scheme - reference.
+        margin: speed equivalence band [1 / (1 + margin), 1 + margin] (bounds inclusive).
+        loss_margin: loss equivalence band [-loss_margin, loss_margin] (bounds inclusive).
+    Checked in order: fails, equivalent, slower, faster, worse, better, else inconclusive.
+    Any NaN bound (or NaN ``reached``) gives "inconclusive" once "fails" is ruled out.
+    """
+    if reached < 0.5:
+        return "fails"
+    if np.isnan([reached, ratio_lo, ratio_hi, loss_diff_lo, loss_diff_hi]).any():
+        return "inconclusive"
+    if (1 / (1 + margin) <= ratio_lo and ratio_hi <= 1 + margin
+            and -loss_margin <= loss_diff_lo and loss_diff_hi <= loss_margin):
+        return "equivalent"
+    for verdict, holds in (("slower", ratio_lo > 1), ("faster", ratio_hi < 1),
+                           ("worse", loss_diff_lo > 0), ("better", loss_diff_hi < 0)):
+        if holds:
+            return verdict
+    return "inconclusive"
+
+
+def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Dolan–Moré / AlgoPerf performance profile: fraction of settings within tau of the best.
+
+    Args:
+        scores: (n_settings, n_schemes), lower is better, >= 0; +inf = never reached.
+        taus: (n_taus,) ratio thresholds (>= 1 to be meaningful).
+    Returns:
+        (n_taus, n_schemes): fraction of settings where score / best score of that setting <= tau.
+        A setting whose best is inf gives every scheme ratio inf; a best of 0 gives 1 for the zeros
+        and inf for the rest. An infinite ratio never counts, not even for tau = inf.
+    """
+    scores = np.asarray(scores, np.float64)
+    if scores.ndim != 2 or np.isnan(scores).any() or (scores < 0).any():
+        raise ValueError("scores must be (n_settings, n_schemes), >= 0, without NaN (use as_censored)")
+    best = scores.min(axis=1, keepdims=True)  # (n_settings, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(scores == best, 1.0, scores / best)  # 0/0 -> 1, x/0 -> inf
+    ratios = np.where(np.isinf(best), np.inf, ratios)  # inf/inf -> inf, not 1
+    taus = np.asarray(taus, np.float64).reshape(-1, 1, 1)
+    return ((ratios <= taus) & np.isfinite(ratios)).mean(axis=1)
+
+
+def stratified_bootstrap_ci(groups: list[np.ndarray], statistic=iqm,
+                            rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
+                            confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(point, low, high) of statistic over all settings pooled, rliable-style stratified bootstrap.
+
+    Args:
+        groups: one (n_g,) array per setting; lengths may differ, none may be empty.
+    Each bootstrap sample resamples with replacement within every group separately (so group g
+    keeps n_g values), concatenates to (sum n_g,), and applies ``statistic``.
+    point = statistic(concatenation of the original groups).
+    """
+    groups = [np.asarray(g, np.float64).ravel() for g in groups]
+    if not groups or min(len(g) for g in groups) == 0:
+        raise ValueError("stratified_bootstrap_ci needs at least one group and no empty group")
+    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+    samples = np.concatenate([g[resample_indices(len(g), rng, n_boot)] for g in groups], axis=1)
+    point = float(statistic(np.concatenate(groups)))
+    return (point, *_quantiles(statistic(samples, axis=1), confidence))
+
+
+def ecdf(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Empirical CDF: fraction of values (n,) <= each grid point, shaped like ``grid``.
+
+    +inf (and NaN) values are never counted but stay in the denominator, so the curve of
+    steps to target levels off at the fraction of runs that reached the target.
+    """
+    values = np.asarray(values, np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("ecdf needs at least one value")
+    finite = np.sort(values[np.isfinite(values)])
+    return np.searchsorted(finite, np.asarray(grid, np.float64), side="right") / values.size

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
-FORMAT_VERSION = 1
-FILES = ("runs.parquet", "curves.parquet", "config.json")
+FORMAT_VERSION = 2
+FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 
 
 class Results(NamedTuple):
@@ -24,6 +24,7 @@ class Results(NamedTuple):
 
     runs: pd.DataFrame  # one row per run
     curves: pd.DataFrame  # one row per (run, logged step)
+    diagnostics: pd.DataFrame  # one row per (run, logged step, layer)
     config: dict  # the fully expanded matrix and run metadata
 
 
@@ -44,12 +45,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, config: dict) -> Path:
-    """Write the three result files atomically into ``folder`` (created if needed)."""
+def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
+                  config: dict) -> Path:
+    """Write the result files atomically into ``folder`` (created if needed), config.json last."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
     _atomic_write(folder / "curves.parquet", lambda p: curves.to_parquet(p, index=False))
+    _atomic_write(folder / "diagnostics.parquet", lambda p: diagnostics.to_parquet(p, index=False))
     text = json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2, sort_keys=True) + "\n"
     atomic_write_text(folder / "config.json", text)
     return folder
@@ -64,4 +67,5 @@ def load_results(folder: str | os.PathLike) -> Results:
     config = json.loads((folder / "config.json").read_text())
     if config.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads format {FORMAT_VERSION}")
-    return Results(pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "curves.parquet"), config)
+    tables = (pd.read_parquet(folder / name) for name in FILES[:3])
+    return Results(*tables, config)

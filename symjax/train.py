@@ -19,13 +19,20 @@ import numpy as np
 import optax
 
 from symjax.config import GroupConfig
-from symjax.models import cross_entropy, loss_and_accuracy
+from jax.sharding import PartitionSpec
+
+from symjax.devices import run_mesh
+from symjax.diagnostics import Diagnostics, layer_diagnostics
+from symjax.models import cross_entropy, forward, loss_and_accuracy
 
 OPTIMIZERS = {
     "sgd": lambda lr: optax.sgd(lr),
     "momentum": lambda lr: optax.sgd(lr, momentum=0.9),
     "adam": lambda lr: optax.adam(lr),
 }
+
+
+RANK_EVERY = 4  # weight snapshots (for rank, effective rank) at step 0, every 4th logged step and the end
 
 
 class TrainState(NamedTuple):
@@ -35,6 +42,8 @@ class TrainState(NamedTuple):
     opt_state: optax.OptState
     perm: jax.Array  # (n_train,) int32
     step: jax.Array  # () int32, the number of updates done
+    grad_norms: jax.Array  # (n_layers,) weight-gradient norms of the last update (NaN before any)
+    first_grad_step: jax.Array  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
 
 
 class Logs(NamedTuple):
@@ -43,6 +52,8 @@ class Logs(NamedTuple):
     train_loss: jax.Array  # (n_logs,)
     test_loss: jax.Array  # (n_logs,)
     test_acc: jax.Array  # (n_logs,)
+    diagnostics: Diagnostics  # each field (n_logs, n_layers)
+    weights: list  # per layer (n_snapshots, fan_in, fan_out), at ``snapshot_steps``
 
 
 class Arrays(NamedTuple):
@@ -57,6 +68,16 @@ class Arrays(NamedTuple):
 def logged_steps(steps: int, log_every: int) -> np.ndarray:
     """Steps at which metrics are logged: 0, log_every, 2*log_every, ..., and steps."""
     return np.unique(np.r_[np.arange(0, steps, log_every), steps]).astype(np.int64)
+
+
+def snapshot_steps(steps: int, log_every: int) -> np.ndarray:
+    """Steps with a weight snapshot: 0, every RANK_EVERY * log_every steps, and the last step."""
+    return np.unique(np.r_[np.arange(0, steps, RANK_EVERY * log_every), steps]).astype(np.int64)
+
+
+def single(logs):
+    """Give one log (any pytree) a leading axis of length 1."""
+    return jax.tree.map(lambda v: v[None], logs)
 
 
 def make_optimizer(name: str, lr: jax.Array) -> optax.GradientTransformation:
@@ -81,11 +102,16 @@ def make_train(cfg: GroupConfig, n_train: int):
 
     def train(params, data_key, lr, arrays: Arrays):
         optimizer = make_optimizer(cfg.optimizer, lr)
+        n_layers = len(params)
 
         def evaluate(state):
-            train_loss, _ = loss_and_accuracy(state.params, arrays.x_train, arrays.y_train, cfg.activation)
-            test_loss, test_acc = loss_and_accuracy(state.params, arrays.x_test, arrays.y_test, cfg.activation)
-            return train_loss, test_loss, test_acc
+            train_logits, hidden = forward(state.params, arrays.x_train, cfg.activation)
+            train_loss, _ = loss_and_accuracy(train_logits, arrays.y_train)
+            test_loss, test_acc = loss_and_accuracy(forward(state.params, arrays.x_test, cfg.activation)[0], arrays.y_test)
+            return train_loss, test_loss, test_acc, layer_diagnostics(state.params, hidden, state.grad_norms)
+
+        def weights(state):
+            return [layer["w"] for layer in state.params]
 
         def one_step(state, _):
             if full_batch:
@@ -98,7 +124,9 @@ def make_train(cfg: GroupConfig, n_train: int):
             grads = jax.grad(cross_entropy)(state.params, x, y, cfg.activation)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
-            return TrainState(params, opt_state, perm, state.step + 1), None
+            norms = jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
+            first = jnp.where((state.first_grad_step < 0) & (norms > 0), state.step, state.first_grad_step)
+            return TrainState(params, opt_state, perm, state.step + 1, norms, first), None
 
         def run_steps(state, n):
             return jax.lax.scan(one_step, state, length=n)[0]
@@ -107,14 +135,29 @@ def make_train(cfg: GroupConfig, n_train: int):
             state = run_steps(state, cfg.log_every)
             return state, evaluate(state)
 
-        state = TrainState(params, optimizer.init(params), jnp.zeros(n_train, jnp.int32), jnp.int32(0))
-        first = evaluate(state)
-        state, middle = jax.lax.scan(interval, state, length=cfg.steps // cfg.log_every)
-        pieces = [jax.tree.map(lambda v: v[None], first), middle]
-        if cfg.steps % cfg.log_every:
-            state = run_steps(state, cfg.steps % cfg.log_every)
-            pieces.append(jax.tree.map(lambda v: v[None], evaluate(state)))
-        logs = Logs(*(jnp.concatenate(parts) for parts in zip(*pieces)))
+        def block(state, _):  # RANK_EVERY logged intervals, then a weight snapshot
+            state, logs = jax.lax.scan(interval, state, length=RANK_EVERY)
+            return state, (logs, weights(state))
+
+        n_intervals, remainder = divmod(cfg.steps, cfg.log_every)
+        n_blocks, extra = divmod(n_intervals, RANK_EVERY)
+        state = TrainState(params, optimizer.init(params), jnp.zeros(n_train, jnp.int32), jnp.int32(0),
+                           jnp.full(n_layers, jnp.nan, jnp.float32), jnp.full(n_layers, -1, jnp.int32))
+        logs, snapshots = [single(evaluate(state))], [single(weights(state))]
+        if n_blocks:
+            state, (block_logs, block_weights) = jax.lax.scan(block, state, length=n_blocks)
+            logs.append(jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:]), block_logs))
+            snapshots.append(block_weights)
+        if extra:
+            state, extra_logs = jax.lax.scan(interval, state, length=extra)
+            logs.append(extra_logs)
+        if remainder:
+            state = run_steps(state, remainder)
+            logs.append(single(evaluate(state)))
+        if extra or remainder:
+            snapshots.append(single(weights(state)))
+        train_loss, test_loss, test_acc, diagnostics = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
+        logs = Logs(train_loss, test_loss, test_acc, diagnostics, jax.tree.map(lambda *p: jnp.concatenate(p), *snapshots))
         return state, logs
 
     return train
@@ -125,11 +168,21 @@ TRACE_COUNT = {"n": 0}  # incremented each time a group is traced; tests use it 
 
 @functools.lru_cache(maxsize=None)
 def compiled_group(cfg: GroupConfig, n_train: int):
-    """``jit(vmap(train))`` over a leading run axis of (params, data_key, lr); arrays shared."""
+    """``jit(shard_map(vmap(train)))`` over a leading run axis of (params, data_key, lr); arrays shared.
+
+    ``shard_map`` gives each local device its own slice of runs with no communication at
+    all (runs are independent); the run count must be a multiple of the device count.
+    Letting XLA's automatic partitioner split the vmapped program instead deadlocked on
+    2 CPU devices once the program held an SVD (jaxlib 0.10.2).
+    """
     train = make_train(cfg, n_train)
+    runs, shared = PartitionSpec("runs"), PartitionSpec()
 
     def counted(params, data_key, lr, arrays):
         TRACE_COUNT["n"] += 1
-        return jax.vmap(train, in_axes=(0, 0, 0, None))(params, data_key, lr, arrays)
+        per_device = jax.vmap(train, in_axes=(0, 0, 0, None))
+        return jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
+                             check_vma=False)(
+            params, data_key, lr, arrays)
 
     return jax.jit(counted)

@@ -11,7 +11,7 @@ from symjax.cli import main
 
 RUN_COLUMNS = ["run_id", "dataset", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
                "final_train_loss", "final_test_loss", "final_test_acc", "target_loss", "steps_to_target", "reached",
-               "diverged"]
+               "diverged", "train_loss_auc"]
 
 
 def test_results_files_and_columns(smoke_results):
@@ -24,6 +24,10 @@ def test_results_files_and_columns(smoke_results):
     assert len(runs) == len(matrix["schemes"]) * matrix["seeds"] * len(matrix["activations"])
     assert runs["run_id"].is_unique
     assert sorted(curves["step"].unique()) == [0, 20, 40, 60]
+    diagnostics = pd.read_parquet(smoke_results / "diagnostics.parquet")
+    assert list(diagnostics.columns) == ["run_id", "step", "layer", "rank", "effective_rank", "distinct_units",
+                                         "mean_abs_cos", "dead_fraction", "grad_norm", "first_grad_step"]
+    assert len(diagnostics) == len(curves) * 2  # one hidden layer + readout
     assert set(runs["scheme"]) == set(matrix["schemes"])
     assert not runs["diverged"].any()
     control = runs[runs["scheme"] == "zeros/zeros"]

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from symjax.config import GroupConfig
-from symjax.models import hidden_activations
+from symjax.models import forward
 from symjax.runner import Run, init_params, seed_keys
 from symjax.train import make_train
 
@@ -76,6 +76,6 @@ def test_relu_units_with_negative_bias_never_change(mnist1d_arrays):
     np.testing.assert_array_equal(np.asarray(final[0]["b"])[dead], b0[dead])
     np.testing.assert_array_equal(np.asarray(final[1]["w"])[dead], 0.0)
     assert np.all(np.abs(np.asarray(final[0]["w"])[:, alive]).sum(axis=0) > 0), "units with b > 0 learn"
-    outputs = hidden_activations(final, mnist1d_arrays.x_train, "relu")[0]
+    outputs = forward(final, mnist1d_arrays.x_train, "relu")[1][0]
     assert not np.any(np.asarray(outputs)[:, dead]), "dead units output 0 on every training input"
     assert float(logs.train_loss[-1]) < float(logs.train_loss[0])

@@ -39,9 +39,9 @@ def test_vmapped_run_equals_run_alone(optimizer, mnist1d_arrays):
     alone = jax.jit(make_train(cfg, 4000))
     for k in range(len(runs)):
         _, single = alone(take(params, k), keys[k], lrs[k], mnist1d_arrays)
-        for name in single._fields:
-            np.testing.assert_allclose(getattr(logs, name)[k], getattr(single, name), rtol=1e-5, atol=1e-6,
-                                       err_msg=f"run {k} ({runs[k].scheme}) {name}")
+        for path, batched, one in zip(jax.tree_util.tree_leaves_with_path(logs), jax.tree.leaves(logs), jax.tree.leaves(single)):
+            np.testing.assert_allclose(batched[k], one, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"run {k} ({runs[k].scheme}) {jax.tree_util.keystr(path[0])}")
 
 
 def test_jit_equals_no_jit(mnist1d_arrays):

@@ -1,0 +1,103 @@
+"""Symmetry diagnostics of one network, per layer, computed inside the compiled training group.
+
+Data-flow stage: part of **train** (called at every logged step; rank and effective rank
+from weight snapshots, on the host, right after each chunk); stored by store.py in
+``diagnostics.parquet``. In-program functions are pure jnp on one run (vmapped with it).
+Definitions (the report quotes them):
+
+- rank: number of singular values of W above ``s_max * max(fan_in, fan_out) * eps(float32)``
+  (numpy's ``matrix_rank`` default); 0 for W = 0.
+- effective rank: ``exp(entropy(s / sum(s)))`` (Roy & Vetterli 2007); 0 for W = 0.
+- distinct units: units whose (incoming weights, bias) vector differs from every earlier
+  unit's by more than ``DISTINCT_TOLERANCE`` times the larger of the two norms.
+- mean |cos|: mean over unit pairs with non-zero incoming weights of |cosine similarity|
+  of their incoming weight vectors (NaN when no such pair).
+- dead fraction: units whose output is exactly 0 on every training input (hidden layers).
+- grad norm: Frobenius norm of the layer's weight gradient in the update that led here.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+DISTINCT_TOLERANCE = 1e-3
+NAMES = ("rank", "effective_rank", "distinct_units", "mean_abs_cos", "dead_fraction", "grad_norm")
+
+
+class Diagnostics(NamedTuple):
+    """Computed inside the training program, one value per layer (readout last): each (n_layers,) float32."""
+
+    distinct_units: jax.Array
+    mean_abs_cos: jax.Array
+    dead_fraction: jax.Array
+    grad_norm: jax.Array
+
+
+def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(numerical rank, effective rank) of weight matrices w (..., fan_in, fan_out), on the host.
+
+    Singular values come from ``eigvalsh`` of the float64 Gram matrix of the smaller side
+    (accurate to ~1e-8 * s_max, well below the rank tolerance of float32 weights). This runs
+    in numpy after training: an SVD inside the training program deadlocked XLA:CPU when
+    several CPU devices ran it at once (jaxlib 0.10.2).
+    """
+    w = np.asarray(w, np.float64)
+    wt = np.swapaxes(w, -1, -2)
+    gram = wt @ w if w.shape[-2] >= w.shape[-1] else w @ wt
+    s = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
+    s_max = s.max(axis=-1, keepdims=True)
+    tolerance = s_max * max(w.shape[-2:]) * np.finfo(np.float32).eps
+    rank = (s > tolerance).sum(axis=-1).astype(np.float64)
+    total = s.sum(axis=-1, keepdims=True)
+    p = s / np.where(total > 0, total, 1.0)
+    entropy = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
+    return rank, np.where(s_max[..., 0] > 0, np.exp(entropy), 0.0)
+
+
+def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
+    """Number of units (columns of w with their bias) not equal to an earlier unit, within tolerance."""
+    units = jnp.concatenate([w.T, b[:, None]], axis=1)  # (fan_out, fan_in + 1)
+    gram = units @ units.T
+    squared = jnp.diag(gram)
+    distance2 = jnp.maximum(squared[:, None] + squared[None, :] - 2 * gram, 0.0)
+    scale2 = jnp.maximum(squared[:, None], squared[None, :]) * DISTINCT_TOLERANCE**2
+    same = distance2 <= scale2
+    earlier = jnp.tril(jnp.ones_like(same), k=-1)
+    duplicate = jnp.any(same & earlier, axis=1)
+    return (units.shape[0] - duplicate.sum()).astype(jnp.float32)
+
+
+def mean_abs_cosine(w: jax.Array) -> jax.Array:
+    """Mean |cos| between incoming weight vectors (columns of w) of units with non-zero weights."""
+    norms = jnp.linalg.norm(w, axis=0)
+    alive = norms > 0
+    cos = (w.T @ w) / jnp.where(alive, norms, 1.0)[:, None] / jnp.where(alive, norms, 1.0)[None, :]
+    pairs = alive[:, None] & alive[None, :] & jnp.triu(jnp.ones(cos.shape, bool), k=1)
+    count = pairs.sum()
+    return jnp.where(count > 0, jnp.sum(jnp.where(pairs, jnp.abs(cos), 0.0)) / jnp.maximum(count, 1), jnp.nan)
+
+
+def dead_fraction(h: jax.Array) -> jax.Array:
+    """Fraction of units (columns of h, (n_examples, units)) that are 0 on every example."""
+    return jnp.mean(jnp.all(h == 0, axis=0).astype(jnp.float32))
+
+
+def layer_diagnostics(params: list, hidden_outputs: list[jax.Array], grad_norms: jax.Array) -> Diagnostics:
+    """All diagnostics of one network.
+
+    Args:
+        params: list of ``{"w", "b"}`` per layer, readout last.
+        hidden_outputs: post-activation outputs on the training set, one (n_train, width) per hidden layer.
+        grad_norms: (n_layers,) weight-gradient norms of the last update.
+    """
+    dead = [dead_fraction(h) for h in hidden_outputs] + [jnp.float32(jnp.nan)]
+    return Diagnostics(
+        distinct_units=jnp.stack([distinct_units(layer["w"], layer["b"]) for layer in params]),
+        mean_abs_cos=jnp.stack([mean_abs_cosine(layer["w"]) for layer in params]),
+        dead_fraction=jnp.stack(dead),
+        grad_norm=grad_norms.astype(jnp.float32),
+    )
