@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-PANELS = (("train_loss", "training loss (whole training set)", "log"), ("test_acc", "test accuracy", "linear"))
+PANELS = (("train_loss", "training loss (whole training set)", "log"), ("test_acc", "test accuracy", "linear"),
+          ("effective_rank", "effective rank of W, first hidden layer", "linear"))
 
 
 def scheme_colors(schemes: list[str]) -> dict[str, str]:
@@ -33,14 +34,15 @@ def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], 
         target_loss: drawn as a dashed line on the loss panel.
     """
     colors = scheme_colors(schemes)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.2))
     for ax, (column, label, yscale) in zip(axes, PANELS):
         table = quantiles[column]
         for scheme in schemes:
             rows = table[table["scheme"] == scheme]
             if rows.empty:
                 continue
-            ax.plot(rows["step"], rows["q50"], color=colors[scheme], label=scheme, linewidth=1.6)
+            ax.plot(rows["step"], rows["q50"], color=colors[scheme], label=scheme, linewidth=1.6,
+                    marker="." if column == "effective_rank" else None)
             ax.fill_between(rows["step"], rows["q25"], rows["q75"], color=colors[scheme], alpha=0.18, linewidth=0)
         if column == "train_loss":
             ax.axhline(target_loss, color="black", linestyle="--", linewidth=0.8, label="target loss")

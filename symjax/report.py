@@ -19,19 +19,13 @@ from symjax.config import TARGET_FRACTION
 from symjax.metrics import SETTING_COLUMNS
 from symjax.plots import plot_setting_curves
 from symjax.store import atomic_write_text, load_results
-from symjax.tables import median_curves, summarize
+from symjax.tables import mechanism_table, median_curves, summarize
 
 QUESTION = (
     "If weight matrices start at zero (or a constant) and only the biases are random, "
     "does training break symmetry and converge as well as random W with zero b?"
 )
-VERDICTS = {
-    "as fast": "the 95% CI of the speed ratio contains 1",
-    "slower": "the whole CI of the speed ratio is above 1",
-    "faster": "the whole CI of the speed ratio is below 1",
-    "fails": "fewer than half of the runs ever reach the target loss",
-    "undetermined": "the speed ratio is undefined in some bootstrap samples",
-}
+VERDICTS = stats.VERDICT_RULES
 
 
 def fmt_loss(x: float) -> str:
@@ -77,15 +71,50 @@ def _cells(row) -> dict:
     }
 
 
+def fmt_diff(x: float, scale: float = 1.0, digits: int = 3) -> str:
+    return "n/a" if math.isnan(x) else "∞" if math.isinf(x) else f"{scale * x:+.{digits}f}"
+
+
 def headline_table(summary: pd.DataFrame) -> str:
-    """Setting x scheme: reached, steps to target, speed ratio, final loss, test accuracy, verdict."""
+    """Verdict table, setting x scheme: verdict, speed ratio, final-loss and test-accuracy differences, success."""
     rows = []
     for _, row in summary.iterrows():
-        c = _cells(row)
-        rows.append({"setting": setting_label(row), "scheme": f"`{row['scheme']}`", "reached target": c["reached"],
-                     "steps to target, median [95% CI]": c["steps"], "× reference steps [95% CI]": c["ratio"],
-                     "final train loss [95% CI]": c["loss"], "test accuracy [95% CI]": c["acc"],
-                     "verdict": row["verdict"]})
+        rows.append({
+            "setting": setting_label(row), "scheme": f"`{row['scheme']}`", "verdict": f"**{row['verdict']}**",
+            "× reference steps [95% CI]": _cells(row)["ratio"],
+            "final train loss − ref [95% CI]": with_ci(*(fmt_diff(row[k]) for k in ("loss_diff", "loss_diff_lo", "loss_diff_hi"))),
+            "test acc − ref, points [95% CI]": with_ci(*(fmt_diff(row[k], 100, 1) for k in ("acc_diff", "acc_diff_lo", "acc_diff_hi"))),
+            "generalization": row["generalization"],
+            "reached target": _cells(row)["reached"],
+            "P(reaches target sooner) [95% CI]": with_ci(*(f"{row[k]:.2f}" for k in ("p_faster", "p_faster_lo", "p_faster_hi"))),
+        })
+    return pd.DataFrame(rows).to_markdown(index=False)
+
+
+MECHANISM = """What theory predicts (DESIGN.md): with W = 0 and a random b every hidden layer starts input-blind
+(rank 0); the readout gets a weight gradient at the first update and layer L−k only k updates later;
+after that W is rank 1 and grows in rank slowly; with relu, units with b < 0 are dead forever
+(about half); the all-zero net never gets a weight gradient. Random W starts and stays full rank.
+Medians over runs; layers are numbered from the input, the readout last; *first gradient* is the
+0-based update whose weight gradient was first non-zero; rank and effective rank (Roy & Vetterli
+2007) are those of the weight matrix at step 0 and at the last step; distinct units and mean |cos|
+are defined in `symjax/diagnostics.py`."""
+
+
+def mechanism_markdown(table: pd.DataFrame) -> str:
+    """The mechanism table of one setting, one row per (scheme, layer)."""
+    def num(x, digits=1):
+        return "n/a" if pd.isna(x) else f"{x:.{digits}f}"
+
+    rows = [{"scheme": f"`{r['scheme']}`", "layer": int(r["layer"]),
+             "runs with a weight gradient": f"{100 * r['runs_with_gradient']:.0f}%",
+             "first gradient at update": "never" if pd.isna(r["first_grad_step"]) else num(r["first_grad_step"], 0),
+             "rank at step 0 → end": f"{num(r['rank_start'], 0)} → {num(r['rank_end'], 0)}",
+             "effective rank at end": num(r["effective_rank_end"]),
+             "distinct units at end": num(r["distinct_units_end"], 0),
+             "mean abs cos at end": num(r["mean_abs_cos_end"], 2),
+             "dead units at end": "n/a" if pd.isna(r["dead_fraction_end"]) else f"{100 * r['dead_fraction_end']:.0f}%"}
+            for _, r in table.iterrows()]
     return pd.DataFrame(rows).to_markdown(index=False)
 
 
@@ -172,6 +201,11 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
 CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
 
 
+def mechanism_rows(mechanism: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """Rows of the mechanism table for one setting key (values of SETTING_COLUMNS)."""
+    return mechanism[(mechanism[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)]
+
+
 def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports") -> Path:
     """Write ``out/<name>.md`` and its plots under ``out/<name>/`` from a results folder."""
     loaded = load_results(results)
@@ -181,22 +215,26 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     out = Path(out)
     summary = summarize(runs, schemes, reference)
     quantiles = {c: median_curves(runs, loaded.curves, c) for c in ("train_loss", "test_acc")}
+    first_layer = loaded.diagnostics[(loaded.diagnostics["layer"] == 1) & loaded.diagnostics["effective_rank"].notna()]
+    quantiles["effective_rank"] = median_curves(runs, first_layer, "effective_rank")
+    mechanism = mechanism_table(runs, loaded.diagnostics)
     lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "", "## Answer", "",
              short_answer(summary, reference), "",
              f"Compared with the reference `{reference}` (random W, zero b), over the settings of this matrix:", "",
              *answer_lines(summary, reference), "",
              headline_table(summary[summary["scheme"] != reference]), "",
              "Verdicts: " + "; ".join(f"**{k}**: {v}" for k, v in VERDICTS.items()) + ".", "",
+             "## Mechanism", "", MECHANISM, "", "The per-setting sections below hold the numbers.", "",
              "## Setup", "", *setup_lines(config, runs), "", "## Per setting", ""]
     for index, (key, rows) in enumerate(summary.groupby(SETTING_COLUMNS, sort=False), start=1):
         first = rows.iloc[0]
         slug = setting_slug(index, first)
         plot_path = out / name / f"{slug}.png"
-        per_setting = {c: q[(q[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)] for c, q in quantiles.items()}
+        per_setting = {c: mechanism_rows(q, key) for c, q in quantiles.items()}
         plot_setting_curves(per_setting, list(rows["scheme"]), setting_label(first), float(first["target_loss"]), plot_path)
         lines += [f"### {setting_label(first)}", "", f"Target loss {fmt_loss(first['target_loss'])}.", "",
                   f"![training loss and test accuracy, median and interquartile band]({name}/{slug}.png)", "",
-                  detail_table(rows), ""]
+                  detail_table(rows), "", "Mechanism:", "", mechanism_markdown(mechanism_rows(mechanism, key)), ""]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.md"
     atomic_write_text(path, "\n".join(lines))

@@ -20,20 +20,15 @@ METRICS = {  # summary prefix -> runs column
     "loss": "final_train_loss",
     "test_loss": "final_test_loss",
     "acc": "final_test_acc",
+    "auc": "train_loss_auc",
 }
 
 
-def verdict(reached: float, ratio_lo: float, ratio_hi: float) -> str:
-    """Plain-words answer for one scheme against the reference in one setting."""
-    if reached < 0.5:
-        return "fails"
-    if np.isnan(ratio_lo):
-        return "undetermined"
-    if ratio_lo > 1:
-        return "slower"
-    if ratio_hi < 1:
-        return "faster"
-    return "as fast"
+def generalization(acc_lo: float, acc_hi: float) -> str:
+    """Test-accuracy difference (scheme - reference) in words, from its CI."""
+    if np.isnan(acc_lo):
+        return "n/a"
+    return "lower test accuracy" if acc_hi < 0 else "higher test accuracy" if acc_lo > 0 else "no detectable difference"
 
 
 def _metric_summary(values: np.ndarray, prefix: str) -> dict:
@@ -49,6 +44,23 @@ def _censored(runs: pd.DataFrame, column: str) -> np.ndarray:
     return stats.as_censored(np.where(runs["diverged"].to_numpy(), np.nan, values))
 
 
+COMPARISON_COLUMNS = ["speed_ratio", "speed_lo", "speed_hi", "loss_diff", "loss_diff_lo", "loss_diff_hi",
+                      "acc_diff", "acc_diff_lo", "acc_diff_hi", "p_faster", "p_faster_lo", "p_faster_hi"]
+
+
+def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
+    """Paired-by-seed comparison with the reference: speed ratio, final-loss and test-accuracy
+    differences (scheme - reference) and P(scheme reaches the target sooner), each with a 95% CI."""
+    seeds = np.intersect1d(scheme_runs["seed"], reference_runs["seed"])
+    a, b = (r.set_index("seed").loc[seeds].reset_index() for r in (scheme_runs, reference_runs))
+    pairs = {prefix: (_censored(a, column), _censored(b, column)) for prefix, column in (("steps", "steps_to_target"), ("loss", "final_train_loss"), ("acc", "final_test_acc"))}
+    out = dict(zip(["speed_ratio", "speed_lo", "speed_hi"], stats.paired_ratio_ci(*pairs["steps"])))
+    out.update(zip(["loss_diff", "loss_diff_lo", "loss_diff_hi"], stats.paired_difference_ci(*pairs["loss"])))
+    out.update(zip(["acc_diff", "acc_diff_lo", "acc_diff_hi"], stats.paired_difference_ci(*pairs["acc"])))
+    out.update(zip(["p_faster", "p_faster_lo", "p_faster_hi"], stats.probability_of_improvement(*pairs["steps"])))
+    return out
+
+
 def summarize(runs: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
     """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order."""
     rows = []
@@ -62,15 +74,12 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str) -> pd.Data
                        reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
             for prefix, column in METRICS.items():
                 row.update(_metric_summary(_censored(scheme_runs, column), prefix))
-            row.update(speed_ratio=np.nan, speed_lo=np.nan, speed_hi=np.nan, verdict="reference")
+            row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="")
             if ref is not None and scheme != reference:
-                paired = scheme_runs.merge(ref, on="seed", suffixes=("", "_ref"))
-                ratio = stats.paired_ratio_ci(
-                    stats.as_censored(paired["steps_to_target"].astype("float64")),
-                    stats.as_censored(paired["steps_to_target_ref"].astype("float64")),
-                )
-                row.update(speed_ratio=ratio[0], speed_lo=ratio[1], speed_hi=ratio[2],
-                           verdict=verdict(row["reached"], ratio[1], ratio[2]))
+                row.update(compare(scheme_runs, ref))
+                row["verdict"] = stats.equivalence_verdict(row["reached"], row["speed_lo"], row["speed_hi"],
+                                                           row["loss_diff_lo"], row["loss_diff_hi"])
+                row["generalization"] = generalization(row["acc_diff_lo"], row["acc_diff_hi"])
             elif scheme != reference:
                 row["verdict"] = "no reference"
             rows.append(row)
@@ -82,3 +91,23 @@ def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str) -> pd.D
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", "step"], sort=False)[column]
     return grouped.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"}).reset_index()
+
+
+def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFrame:
+    """Per (setting, scheme, layer): medians over runs of the first step with a weight gradient,
+    rank and effective rank at step 0 and at the end, distinct units, mean |cos| and dead fraction at the end."""
+    keyed = diagnostics.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
+    last = keyed["step"] == keyed["steps"]
+    start = keyed[keyed["step"] == 0].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
+    end = keyed[last].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
+    table = pd.DataFrame({
+        "runs_with_gradient": end["first_grad_step"].count() / end.size(),
+        "first_grad_step": end["first_grad_step"].median(),
+        "rank_start": start["rank"].median(),
+        "rank_end": end["rank"].median(),
+        "effective_rank_end": end["effective_rank"].median(),
+        "distinct_units_end": end["distinct_units"].median(),
+        "mean_abs_cos_end": end["mean_abs_cos"].median(),
+        "dead_fraction_end": end["dead_fraction"].median(),
+    })
+    return table.reset_index()
