@@ -12,7 +12,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from symjax.stats import ecdf  # noqa: E402
 
 PANELS = (("train_loss", "training loss (whole training set)", "log"), ("test_acc", "test accuracy", "linear"),
           ("effective_rank", "effective rank of W, first hidden layer", "linear"))
@@ -25,16 +28,18 @@ def scheme_colors(schemes: list[str]) -> dict[str, str]:
 
 
 def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], title: str,
-                        target_loss: float, path: Path) -> None:
-    """Write one PNG: for each panel, one median line and 25-75% band per scheme.
+                        target_loss: float, steps_to_target: dict[str, np.ndarray], path: Path) -> None:
+    """Write one PNG: per panel one median line and 25-75% band per scheme, plus the ECDF of steps to target.
 
     Args:
         quantiles: panel column -> rows (scheme, step, q25, q50, q75) of one setting.
         schemes: scheme names in plotting order.
         target_loss: drawn as a dashed line on the loss panel.
+        steps_to_target: scheme -> (runs,) steps to target, +inf where never reached.
     """
     colors = scheme_colors(schemes)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.2))
+    fig, grid = plt.subplots(2, 2, figsize=(12, 8))
+    axes = grid.ravel()
     for ax, (column, label, yscale) in zip(axes, PANELS):
         table = quantiles[column]
         for scheme in schemes:
@@ -50,9 +55,43 @@ def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], 
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    plot_ecdf(axes[-1], steps_to_target, colors, max(quantiles["train_loss"]["step"].max(), 1))
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    save(fig, path)
+
+
+def save(fig, path: Path) -> None:
+    """Write a PNG without software metadata (same figure -> same bytes) and close the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
+
+
+def plot_ecdf(ax, steps_to_target: dict[str, np.ndarray], colors: dict[str, str], horizon: int) -> None:
+    """Fraction of runs that reached the target by each step; never-reached runs keep the curve below 1."""
+    grid = np.linspace(0, horizon, 201)
+    for scheme, values in steps_to_target.items():
+        ax.step(grid, ecdf(values, grid), where="post", color=colors[scheme], label=scheme, linewidth=1.6)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("step")
+    ax.set_ylabel("fraction of runs at or below the target loss")
+    ax.grid(alpha=0.3)
+
+
+def plot_performance_profile(taus: np.ndarray, profile: np.ndarray, schemes: list[str], path: Path) -> None:
+    """Performance profile: for each scheme, the fraction of settings whose median steps to target
+    is within tau times the best scheme's. profile: (len(taus), len(schemes))."""
+    colors = scheme_colors(schemes)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for index, scheme in enumerate(schemes):
+        ax.step(taus, profile[:, index], where="post", color=colors[scheme], label=scheme, linewidth=1.6)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("τ: median steps to target / best scheme's in the setting")
+    ax.set_ylabel("fraction of settings within τ")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    save(fig, path)

@@ -32,6 +32,9 @@ def _atomic_write(path: Path, write) -> None:
     """Call ``write(temporary_path)`` then move the file into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for everyone who can read the folder
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -1,11 +1,13 @@
-"""Training: one ``jax.jit(jax.vmap(train))`` per group of runs, steps in ``lax.scan``.
+"""Training: one ``jax.jit(shard_map(jax.vmap(train)))`` per group of runs, steps in ``lax.scan``.
 
 Data-flow stage: init params per run -> **one jit(vmap(scan)) per group** -> store.
 ``make_train(cfg, data)`` returns ``train(params, data_key, lr) -> (final_state, logs)``
 for ONE run; ``compiled_group(cfg, data)`` is that function vmapped over a leading run
 axis and jitted, cached per static config so a second call never recompiles.
 Logs are taken at step 0 (before any update), every ``log_every`` steps and at the
-last step: training loss over the whole training set, test loss and test accuracy.
+last step: training loss over the whole training set, test loss and test accuracy, the
+in-program diagnostics of ``symjax.diagnostics``, and (every ``RANK_EVERY`` logs, step 0
+and the end) a snapshot of the weights from which the host computes ranks.
 """
 
 from __future__ import annotations
@@ -172,8 +174,8 @@ def compiled_group(cfg: GroupConfig, n_train: int):
 
     ``shard_map`` gives each local device its own slice of runs with no communication at
     all (runs are independent); the run count must be a multiple of the device count.
-    Letting XLA's automatic partitioner split the vmapped program instead deadlocked on
-    2 CPU devices once the program held an SVD (jaxlib 0.10.2).
+    Keep LAPACK calls (SVD, eigh, QR) out of this program: with several CPU devices running
+    one at once, XLA:CPU deadlocked (jaxlib 0.10.2); ranks are computed on the host instead.
     """
     train = make_train(cfg, n_train)
     runs, shared = PartitionSpec("runs"), PartitionSpec()
@@ -181,8 +183,8 @@ def compiled_group(cfg: GroupConfig, n_train: int):
     def counted(params, data_key, lr, arrays):
         TRACE_COUNT["n"] += 1
         per_device = jax.vmap(train, in_axes=(0, 0, 0, None))
-        return jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
-                             check_vma=False)(
-            params, data_key, lr, arrays)
+        sharded = jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared),
+                                out_specs=runs, check_vma=False)
+        return sharded(params, data_key, lr, arrays)
 
     return jax.jit(counted)

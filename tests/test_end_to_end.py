@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 import symjax
+import symjax.stats
 from symjax.cli import main
 
 RUN_COLUMNS = ["run_id", "dataset", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
@@ -60,8 +61,11 @@ def test_report_is_byte_identical_when_regenerated(smoke_results, tmp_path):
     assert "smoke.md" in first and any(name.endswith(".png") for name in first)
     assert first == second
     text = (tmp_path / "a" / "smoke.md").read_text()
-    for heading in ["## Answer", "## Setup", "## Per setting", "zeros/normal(1.0)", "lecun_normal/zeros"]:
+    for heading in ["## Answer", "**Short answer:**", "## Mechanism", "## Setup", "## Per setting", "zeros/normal(1.0)",
+                    "lecun_normal/zeros", "first gradient at update", "performance_profile.png"]:
         assert heading in text
+    assert "smoke/performance_profile.png" in first
+    assert "[smoke](smoke.md)" in (tmp_path / "a" / "README.md").read_text()
 
 
 def test_python_api_matches_cli(smoke_results):
@@ -71,4 +75,7 @@ def test_python_api_matches_cli(smoke_results):
     assert len(summary) == len(matrix["schemes"]) * len(matrix["activations"])
     reference = summary[summary["scheme"] == matrix["reference"]]
     assert (reference["verdict"] == "reference").all()
-    assert {"speed_ratio", "speed_lo", "speed_hi", "steps_median", "loss_iqm", "acc_lo"} <= set(summary.columns)
+    assert {"speed_ratio", "speed_lo", "speed_hi", "steps_median", "loss_iqm", "acc_lo", "loss_diff_lo", "acc_diff_hi",
+            "p_faster", "auc_median", "generalization"} <= set(summary.columns)
+    others = summary[summary["scheme"] != matrix["reference"]]
+    assert set(others["verdict"]) <= set(symjax.stats.VERDICT_RULES)
