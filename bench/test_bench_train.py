@@ -87,15 +87,17 @@ class Context:
         self._inputs, self._vmap, self._loop_inputs, self._loop = {}, {}, {}, None
         self._all_inputs = None
 
-    # -- placement: the run axis is sharded over all devices when it divides evenly (as the
-    # runner does after padding); otherwise (N=1 on a multi-device host) everything is on device 0.
+    # -- placement: the run axis is always sharded over all devices (the program is a
+    # shard_map); a run count that does not divide evenly is padded up, as the runner does
+    # (N=1 on 2 devices trains 2 runs and keeps 1).
     def sharded(self, n: int) -> bool:
-        return n % self.n_devices == 0
+        return self.n_devices > 1
+
+    def padded(self, n: int) -> int:
+        return -(-n // self.n_devices) * self.n_devices
 
     def placement(self, n: int):
-        if self.sharded(n):
-            return self.run_sharded, self.arrays_replicated
-        return self.single, self.arrays_device0
+        return self.run_sharded, self.arrays_replicated
 
     def inputs(self, n: int):
         """(stacked params, data keys, lrs) of runs 0..n-1, unplaced; run i has seed i.
@@ -105,14 +107,14 @@ class Context:
         ``init_params`` with a new run count costs seconds of op-by-op compilation.
         """
         if self._all_inputs is None:
-            runs = [Run(i, 0, SCHEME, i, LR) for i in range(N_MAX)]
+            runs = [Run(i, 0, SCHEME, i, LR) for i in range(self.padded(N_MAX))]
             self._all_inputs = jax.block_until_ready((
                 init_params(runs, self.sizes),
-                seed_keys(np.arange(N_MAX), 1),
+                seed_keys(np.arange(self.padded(N_MAX)), 1),
                 jnp.asarray([r.lr for r in runs], jnp.float32),
             ))
         if n not in self._inputs:
-            if n > N_MAX:
+            if n > self.padded(N_MAX):
                 raise ValueError(f"n={n} > N_MAX={N_MAX}")
             self._inputs[n] = jax.tree.map(lambda v: v[:n], self._all_inputs)
         return self._inputs[n]
@@ -121,7 +123,7 @@ class Context:
         """The compiled jit(vmap) program for n runs with its placed inputs, compiled and warmed once."""
         if n not in self._vmap:
             sharding, arrays = self.placement(n)
-            inputs = jax.block_until_ready(jax.device_put(self.inputs(n), sharding))
+            inputs = jax.block_until_ready(jax.device_put(self.inputs(self.padded(n)), sharding))
             compiled, seconds = timed(lambda: self.program.lower(*inputs, arrays).compile())
             _, warm = timed(lambda: jax.block_until_ready(compiled(*inputs, arrays)))  # warm-up, untimed
             self._vmap[n] = Compiled(compiled, inputs, arrays, seconds, warm)
@@ -147,7 +149,7 @@ class Context:
 
     def vmap_fn(self, n: int):
         compiled, inputs, arrays, _, _ = self.vmap(n)
-        return lambda: jax.block_until_ready(compiled(*inputs, arrays))
+        return lambda: jax.tree.map(lambda v: v[:n], jax.block_until_ready(compiled(*inputs, arrays)))
 
     def loop_fn(self, n: int):
         compiled, _ = self.loop()
@@ -290,7 +292,8 @@ def test_side_by_side_vmap_vs_loop(benchmark, ctx, bench_summary):
 def test_compile_time(benchmark, ctx, bench_summary, n):
     """``program.lower(...).compile()`` from cold caches (tracing + lowering + XLA compile)."""
     sharding, arrays = ctx.placement(n)
-    specs = jax.tree.map(lambda v: jax.ShapeDtypeStruct((n, *v.shape[1:]), v.dtype, sharding=sharding), ctx.inputs(1))
+    specs = jax.tree.map(lambda v: jax.ShapeDtypeStruct((ctx.padded(n), *v.shape[1:]), v.dtype, sharding=sharding),
+                         ctx.inputs(1))
     benchmark.group = "compile"
     compiled = benchmark.pedantic(
         lambda: ctx.program.lower(*specs, arrays).compile(),
