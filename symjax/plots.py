@@ -62,6 +62,32 @@ def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], 
     save(fig, path)
 
 
+def plot_mechanism(quantiles: dict[str, pd.DataFrame], schemes: list[str], title: str, path: Path) -> None:
+    """Write one PNG: effective rank of W and dead-unit fraction over steps, one column per hidden layer.
+
+    Args:
+        quantiles: "effective_rank" / "dead_fraction" -> rows (scheme, layer, step, q25, q50, q75) of one setting.
+    """
+    colors = scheme_colors(schemes)
+    layers = sorted(quantiles["effective_rank"]["layer"].unique())
+    fig, axes = plt.subplots(2, len(layers), figsize=(5.5 * len(layers), 7), squeeze=False)
+    for row, (column, label) in enumerate((("effective_rank", "effective rank of W"), ("dead_fraction", "dead units"))):
+        for ax, layer in zip(axes[row], layers):
+            table = quantiles[column][quantiles[column]["layer"] == layer]
+            for scheme in schemes:
+                rows = table[table["scheme"] == scheme]
+                ax.plot(rows["step"], rows["q50"], color=colors[scheme], label=scheme, linewidth=1.6, marker=".")
+                ax.fill_between(rows["step"], rows["q25"], rows["q75"], color=colors[scheme], alpha=0.18, linewidth=0)
+            ax.set_title(f"hidden layer {layer}", fontsize=9)
+            ax.set_xlabel("step")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+
+
 def save(fig, path: Path) -> None:
     """Write a PNG without software metadata (same figure -> same bytes) and close the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)

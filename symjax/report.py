@@ -17,9 +17,9 @@ import pandas as pd
 from symjax import stats
 from symjax.config import TARGET_FRACTION
 from symjax.metrics import SETTING_COLUMNS
-from symjax.plots import plot_performance_profile, plot_setting_curves
+from symjax.plots import plot_mechanism, plot_performance_profile, plot_setting_curves
 from symjax.store import atomic_write_text, load_results
-from symjax.tables import mechanism_table, median_curves, summarize
+from symjax.tables import aggregate_table, mechanism_table, median_curves, summarize
 
 QUESTION = (
     "If weight matrices start at zero (or a constant) and only the biases are random, "
@@ -216,6 +216,18 @@ def profile_lines(summary: pd.DataFrame, schemes: list[str], out: Path, name: st
             f"![performance profile]({name}/performance_profile.png)", "", pd.DataFrame(rows).to_markdown(index=False), ""]
 
 
+def aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
+    """Markdown for the across-settings aggregate of relative steps to target."""
+    if aggregate.empty:
+        return []
+    rows = [{"scheme": f"`{r['scheme']}`", "settings": int(r["settings"]),
+             "IQM of steps to target ÷ reference median [95% CI]": with_ci(fmt_ratio(r["iqm"]), fmt_ratio(r["lo"]), fmt_ratio(r["hi"]))}
+            for _, r in aggregate.iterrows()]
+    return ["Across settings (rliable style): the interquartile mean of every run's steps to target divided by the "
+            "reference's median steps in its setting (never reached = ∞), with a stratified-bootstrap 95% CI "
+            "(runs resampled within each setting).", "", pd.DataFrame(rows).to_markdown(index=False), ""]
+
+
 def mechanism_rows(mechanism: pd.DataFrame, key: tuple) -> pd.DataFrame:
     """Rows of the mechanism table for one setting key (values of SETTING_COLUMNS)."""
     return mechanism[(mechanism[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)]
@@ -230,8 +242,12 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     out = Path(out)
     summary = summarize(runs, schemes, reference)
     quantiles = {c: median_curves(runs, loaded.curves, c) for c in ("train_loss", "test_acc")}
-    first_layer = loaded.diagnostics[(loaded.diagnostics["layer"] == 1) & loaded.diagnostics["effective_rank"].notna()]
-    quantiles["effective_rank"] = median_curves(runs, first_layer, "effective_rank")
+    diagnostics = loaded.diagnostics
+    with_rank = diagnostics[diagnostics["effective_rank"].notna()]
+    quantiles["effective_rank"] = median_curves(runs, with_rank[with_rank["layer"] == 1], "effective_rank")
+    hidden = diagnostics["dead_fraction"].notna()  # the readout has no dead fraction
+    layer_quantiles = {"effective_rank": median_curves(runs, with_rank[with_rank["dead_fraction"].notna()], "effective_rank", ("layer",)),
+                       "dead_fraction": median_curves(runs, diagnostics[hidden], "dead_fraction", ("layer",))}
     mechanism = mechanism_table(runs, loaded.diagnostics)
     lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "", "## Answer", "",
              short_answer(summary, reference), "",
@@ -240,6 +256,7 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
              headline_table(summary[summary["scheme"] != reference]), "",
              "Verdicts: " + "; ".join(f"**{k}**: {v}" for k, v in VERDICTS.items()) + ".", "",
              *profile_lines(summary, schemes, out, name),
+             *aggregate_lines(aggregate_table(runs, summary, schemes, reference)),
              "## Mechanism", "", MECHANISM, "", "The per-setting sections below hold the numbers.", "",
              "## Setup", "", *setup_lines(config, runs), "", "## Per setting", ""]
     for index, (key, rows) in enumerate(summary.groupby(SETTING_COLUMNS, sort=False), start=1):
@@ -251,9 +268,13 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
         steps = {scheme: stats.as_censored(setting_runs.loc[setting_runs["scheme"] == scheme, "steps_to_target"].astype("float64"))
                  for scheme in rows["scheme"]}
         plot_setting_curves(per_setting, list(rows["scheme"]), setting_label(first), float(first["target_loss"]), steps, plot_path)
+        plot_mechanism({c: mechanism_rows(q, key) for c, q in layer_quantiles.items()}, list(rows["scheme"]),
+                       setting_label(first), out / name / f"{slug}-mechanism.png")
         lines += [f"### {setting_label(first)}", "", f"Target loss {fmt_loss(first['target_loss'])}.", "",
                   f"![training loss and test accuracy, median and interquartile band]({name}/{slug}.png)", "",
-                  detail_table(rows), "", "Mechanism:", "", mechanism_markdown(mechanism_rows(mechanism, key)), ""]
+                  detail_table(rows), "", "Mechanism:", "",
+                  f"![effective rank and dead units per hidden layer, median and interquartile band]({name}/{slug}-mechanism.png)", "",
+                  mechanism_markdown(mechanism_rows(mechanism, key)), ""]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.md"
     atomic_write_text(path, "\n".join(lines))

@@ -86,10 +86,10 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per (setting, scheme, step): 25th, 50th and 75th percentile of ``column`` over runs."""
+def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs."""
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
-    grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", "step"], sort=False)[column]
+    grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", *by, "step"], sort=False)[column]
     return grouped.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"}).reset_index()
 
 
@@ -111,3 +111,20 @@ def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFra
         "dead_fraction_end": end["dead_fraction"].median(),
     })
     return table.reset_index()
+
+
+def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
+    """Per scheme, across settings (rliable style): IQM of steps to target divided by the reference's
+    median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""
+    reference_median = summary[summary["scheme"] == reference].set_index(SETTING_COLUMNS)["steps_median"]
+    rows = []
+    for scheme in [s for s in schemes if s in set(runs["scheme"])]:
+        groups = []
+        for key, setting_runs in runs[runs["scheme"] == scheme].groupby(SETTING_COLUMNS, sort=False):
+            scale = reference_median.get(key, np.nan)
+            if np.isfinite(scale) and scale > 0:
+                groups.append(_censored(setting_runs, "steps_to_target") / scale)
+        if groups:
+            point, lo, hi = stats.stratified_bootstrap_ci(groups, stats.iqm)
+            rows.append({"scheme": scheme, "settings": len(groups), "iqm": point, "lo": lo, "hi": hi})
+    return pd.DataFrame(rows)
