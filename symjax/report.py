@@ -126,9 +126,11 @@ def detail_table(rows: pd.DataFrame) -> str:
         out.append({"scheme": f"`{row['scheme']}`", "n": int(row["n"]), "reached": f"{100 * row['reached']:.0f}%",
                     "diverged": f"{100 * row['diverged']:.0f}%",
                     "steps to target: median [CI] / IQM": f"{_cells(row)['steps']} / {fmt_steps(row['steps_iqm'], steps)}",
-                    "final train loss: median [CI] / IQM": f"{_cells(row)['loss']} / {fmt_loss(row['loss_iqm'])}",
+                    "final train loss: median [CI] / IQM [CI]": f"{_cells(row)['loss']} / "
+                    f"{with_ci(*(fmt_loss(row[k]) for k in ('loss_iqm', 'loss_iqm_lo', 'loss_iqm_hi')))}",
                     "final test loss: median / IQM": f"{fmt_loss(row['test_loss_median'])} / {fmt_loss(row['test_loss_iqm'])}",
-                    "test accuracy: median [CI] / IQM": f"{_cells(row)['acc']} / {fmt_acc(row['acc_iqm'])}"})
+                    "test accuracy: median [CI] / mean [CI]": f"{_cells(row)['acc']} / "
+                    f"{with_ci(*(fmt_acc(row[k]) for k in ('acc_mean', 'acc_mean_lo', 'acc_mean_hi')))}"})
     return pd.DataFrame(out).to_markdown(index=False)
 
 
@@ -190,7 +192,7 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
         f"every {m['log_every']} steps and at the end. Every scheme sees the same minibatches for the same seed.",
         f"- Target loss: {target}. *Steps to target* is the first logged step at or below it; runs that never reach "
         "it are censored (counted as never, not dropped).",
-        f"- Statistics: median and IQM over seeds; {int(CONFIDENCE_PERCENT)}% percentile-bootstrap CIs "
+        f"- Statistics: median, IQM and mean over seeds; {int(CONFIDENCE_PERCENT)}% percentile-bootstrap CIs "
         f"({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); the speed ratio resamples seeds in pairs "
         "(same seed, same data order).",
         f"- Measured: {timing.get('train_seconds', float('nan')):.0f} s of training, {timing.get('compile_seconds', float('nan')):.0f} s "

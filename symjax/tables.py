@@ -32,9 +32,14 @@ def generalization(acc_lo: float, acc_hi: float) -> str:
 
 
 def _metric_summary(values: np.ndarray, prefix: str) -> dict:
+    """Median (with ``_lo``/``_hi`` CI), IQM and mean of one metric, each with a bootstrap 95% CI."""
     lo, hi = stats.bootstrap_ci(values, stats.median)
-    return {f"{prefix}_median": float(stats.median(values)), f"{prefix}_lo": lo, f"{prefix}_hi": hi,
-            f"{prefix}_iqm": float(stats.iqm(values))}
+    out = {f"{prefix}_median": float(stats.median(values)), f"{prefix}_lo": lo, f"{prefix}_hi": hi}
+    for name, statistic in (("iqm", stats.iqm), ("mean", stats.mean)):
+        with np.errstate(invalid="ignore"):  # inf - inf inside a resample is fine: its CI bound is inf
+            out[f"{prefix}_{name}"] = float(statistic(values))
+            out[f"{prefix}_{name}_lo"], out[f"{prefix}_{name}_hi"] = stats.bootstrap_ci(values, statistic)
+    return out
 
 
 def _censored(runs: pd.DataFrame, column: str) -> np.ndarray:
