@@ -26,7 +26,7 @@ from symjax.config import GroupConfig  # noqa: E402
 from symjax.data import load_dataset  # noqa: E402
 from symjax.devices import run_sharding  # noqa: E402
 from symjax.models import layer_sizes  # noqa: E402
-from symjax.runner import Run, init_params, seed_keys  # noqa: E402
+from symjax.runner import Run, chunk_bounds, init_params, seed_keys  # noqa: E402
 from symjax.train import Arrays, compiled_group, logged_steps, make_train  # noqa: E402
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
@@ -94,7 +94,7 @@ class Context:
         return self.n_devices > 1
 
     def padded(self, n: int) -> int:
-        return -(-n // self.n_devices) * self.n_devices
+        return chunk_bounds(n, n, self.n_devices)[0]
 
     def placement(self, n: int):
         return self.run_sharded, self.arrays_replicated

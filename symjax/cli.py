@@ -12,6 +12,7 @@ import dataclasses
 import sys
 
 EXIT_USAGE = 2
+NOT_GIVEN = object()  # --batch-size default: its parsed value None already means "full"
 
 
 class UsageError(Exception):
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     single.add_argument("--activation", type=_csv(str), help="e.g. tanh")
     single.add_argument("--optimizer", type=_csv(str), help="sgd, momentum or adam")
     single.add_argument("--lr", type=_csv(float), help="learning rate(s), e.g. 0.1 or 0.1,0.5 (vmapped in one group)")
-    single.add_argument("--batch-size", type=_batch, help="a positive integer or 'full'")
+    single.add_argument("--batch-size", type=_batch, default=NOT_GIVEN, help="a positive integer or 'full'")
     single.add_argument("--schemes", type=_schemes, help="W/b schemes, e.g. lecun_normal/zeros,zeros/normal(1.0)")
     single.add_argument("--target-loss", type=float, help="fixed target training loss for steps to target")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -90,30 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def matrix_from_args(args):
     """The matrix named by --matrix with the command-line overrides applied and validated."""
-    from symjax.config import canonicalized, load_matrix, validate
+    from symjax.config import checked, load_matrix
 
     matrix = load_matrix(args.matrix)
     overrides = {"seeds": args.seeds, "steps": args.steps, "log_every": args.log_every, "datasets": args.dataset,
                  "hidden": (args.hidden,) if args.hidden else None, "activations": args.activation,
                  "optimizers": args.optimizer, "lrs": args.lr, "schemes": args.schemes, "target_loss": args.target_loss,
-                 "batch_sizes": (args.batch_size,) if args.batch_size is not None or args.batch_size_given else None}
+                 "batch_sizes": None if args.batch_size is NOT_GIVEN else (args.batch_size,)}
     matrix = dataclasses.replace(matrix, **{k: v for k, v in overrides.items() if v is not None})
-    validate(matrix)
-    return canonicalized(matrix)
+    return checked(matrix)
 
 
 def _list() -> None:
     from symjax.config import builtin_matrices
     from symjax.data import DATASETS
-    from symjax.initializers import BIAS_INITS, WEIGHT_INITS
+    from symjax.initializers import BIAS_INITS, WEIGHT_INITS, describe
     from symjax.models import ACTIVATIONS
     from symjax.train import OPTIMIZERS
 
-    def names(registry):
-        return ", ".join(f"{n}(x)" if spec[0] else n for n, spec in registry.items())
-
-    print(f"weight inits:  {names(WEIGHT_INITS)}")
-    print(f"bias inits:    {names(BIAS_INITS)}")
+    print(f"weight inits:  {describe(WEIGHT_INITS)}")
+    print(f"bias inits:    {describe(BIAS_INITS)}")
     print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0)")
     print(f"datasets:      {', '.join(DATASETS)}")
     print(f"activations:   {', '.join(ACTIVATIONS)}")
@@ -132,7 +129,6 @@ def main(argv=None) -> int:
         from symjax.config import ConfigError
 
         if args.command == "run":
-            args.batch_size_given = "--batch-size" in (argv if argv is not None else sys.argv[1:])
             try:
                 matrix = matrix_from_args(args)
             except ConfigError as error:

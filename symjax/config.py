@@ -64,9 +64,6 @@ class Matrix:
             )
         ]
 
-    def runs_per_group(self) -> int:
-        return len(self.schemes) * self.seeds * len(self.lrs)
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -133,7 +130,7 @@ def _convert(key: str, kind: str, value):
 
 
 def matrix_from_dict(values: dict, default_name: str) -> Matrix:
-    """Build and validate a Matrix from TOML-like values; raise ConfigError on any bad key or value."""
+    """Build a validated Matrix (canonical scheme names) from TOML-like values; ConfigError on any bad key or value."""
     unknown = sorted(set(values) - set(_KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(_KEYS)}")
@@ -141,9 +138,7 @@ def matrix_from_dict(values: dict, default_name: str) -> Matrix:
     for key, value in values.items():
         name, kind = _KEYS[key]
         fields[name] = _convert(key, kind, value)
-    matrix = Matrix(**fields)
-    validate(matrix)
-    return matrix
+    return checked(Matrix(**fields))
 
 
 def validate(matrix: Matrix) -> None:
@@ -197,10 +192,11 @@ def validate(matrix: Matrix) -> None:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
 
 
-def canonicalized(matrix: Matrix) -> Matrix:
-    """The same matrix with scheme names in canonical form."""
+def checked(matrix: Matrix) -> Matrix:
+    """``validate`` the matrix, then return it with scheme names in canonical form."""
     from symjax.initializers import canonical_scheme
 
+    validate(matrix)
     return dataclasses.replace(
         matrix,
         schemes=tuple(canonical_scheme(s) for s in matrix.schemes),
@@ -233,6 +229,6 @@ def load_matrix(name_or_path: str) -> Matrix:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
     try:
-        return canonicalized(matrix_from_dict(values, default_name))
+        return matrix_from_dict(values, default_name)
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None

@@ -52,14 +52,15 @@ POSITIVE_ARGUMENT = {"normal", "uniform"}  # their argument is a spread: sigma >
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 
 
-def _describe(registry: dict) -> str:
+def describe(registry: dict) -> str:
+    """Registry names for messages, e.g. ``zeros, constant(x), lecun_normal``."""
     return ", ".join(f"{name}(x)" if nargs else name for name, (nargs, _) in registry.items())
 
 
 def _parse_term(text: str, registry: dict, kind: str) -> tuple[str, tuple[float, ...]]:
     """Parse ``name`` or ``name(arg)`` against a registry; raise ValueError listing valid names."""
     match = _TERM.match(text.strip())
-    allowed = f"allowed {kind} inits: {_describe(registry)}"
+    allowed = f"allowed {kind} inits: {describe(registry)}"
     if not match or match.group(1) not in registry:
         raise ValueError(f"unknown {kind} init {text.strip()!r}; {allowed}")
     name, arg_text = match.group(1), match.group(2)
@@ -111,7 +112,7 @@ def parse_scheme(text: str) -> Scheme:
     if len(parts) != 2:
         raise ValueError(
             f"scheme {text!r} must be written WEIGHT/BIAS, e.g. lecun_normal/zeros or zeros/normal(1.0); "
-            f"allowed weight inits: {_describe(WEIGHT_INITS)}; allowed bias inits: {_describe(BIAS_INITS)}"
+            f"allowed weight inits: {describe(WEIGHT_INITS)}; allowed bias inits: {describe(BIAS_INITS)}"
         )
     weight, weight_args = _parse_term(parts[0], WEIGHT_INITS, "weight")
     bias, bias_args = _parse_term(parts[1], BIAS_INITS, "bias")

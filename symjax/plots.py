@@ -27,6 +27,14 @@ def scheme_colors(schemes: list[str]) -> dict[str, str]:
     return {scheme: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, scheme in enumerate(schemes)}
 
 
+def median_band(ax, rows: pd.DataFrame, color: str, label: str, marker: str | None = None) -> None:
+    """Median line and 25-75% band of rows (step, q25, q50, q75); nothing when rows is empty."""
+    if rows.empty:
+        return
+    ax.plot(rows["step"], rows["q50"], color=color, label=label, linewidth=1.6, marker=marker)
+    ax.fill_between(rows["step"], rows["q25"], rows["q75"], color=color, alpha=0.18, linewidth=0)
+
+
 def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], title: str,
                         target_loss: float, steps_to_target: dict[str, np.ndarray], path: Path) -> None:
     """Write one PNG: per panel one median line and 25-75% band per scheme, plus the ECDF of steps to target.
@@ -43,12 +51,8 @@ def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], 
     for ax, (column, label, yscale) in zip(axes, PANELS):
         table = quantiles[column]
         for scheme in schemes:
-            rows = table[table["scheme"] == scheme]
-            if rows.empty:
-                continue
-            ax.plot(rows["step"], rows["q50"], color=colors[scheme], label=scheme, linewidth=1.6,
-                    marker="." if column == "effective_rank" else None)
-            ax.fill_between(rows["step"], rows["q25"], rows["q75"], color=colors[scheme], alpha=0.18, linewidth=0)
+            median_band(ax, table[table["scheme"] == scheme], colors[scheme], scheme,
+                        marker="." if column == "effective_rank" else None)
         if column == "train_loss":
             ax.axhline(target_loss, color="black", linestyle="--", linewidth=0.8, label="target loss")
         ax.set_yscale(yscale)
@@ -75,9 +79,7 @@ def plot_mechanism(quantiles: dict[str, pd.DataFrame], schemes: list[str], title
         for ax, layer in zip(axes[row], layers):
             table = quantiles[column][quantiles[column]["layer"] == layer]
             for scheme in schemes:
-                rows = table[table["scheme"] == scheme]
-                ax.plot(rows["step"], rows["q50"], color=colors[scheme], label=scheme, linewidth=1.6, marker=".")
-                ax.fill_between(rows["step"], rows["q25"], rows["q75"], color=colors[scheme], alpha=0.18, linewidth=0)
+                median_band(ax, table[table["scheme"] == scheme], colors[scheme], scheme, marker=".")
             ax.set_title(f"hidden layer {layer}", fontsize=9)
             ax.set_xlabel("step")
             ax.set_ylabel(label)

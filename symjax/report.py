@@ -19,29 +19,35 @@ from symjax.config import TARGET_FRACTION
 from symjax.metrics import SETTING_COLUMNS
 from symjax.plots import plot_mechanism, plot_performance_profile, plot_setting_curves
 from symjax.store import atomic_write_text, load_results
-from symjax.tables import aggregate_table, mechanism_table, median_curves, summarize
+from symjax.tables import aggregate_table, mechanism_table, median_curves, setting_rows, summarize
 
 QUESTION = (
     "If weight matrices start at zero (or a constant) and only the biases are random, "
     "does training break symmetry and converge as well as random W with zero b?"
 )
 VERDICTS = stats.VERDICT_RULES
+CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
+
+
+def _number(x: float, finite: str, infinite: str = "∞") -> str:
+    """``finite`` (a format string for x) unless x is NaN ("n/a") or infinite."""
+    return "n/a" if math.isnan(x) else infinite if math.isinf(x) else finite.format(x)
 
 
 def fmt_loss(x: float) -> str:
-    return "∞" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.3f}"
+    return _number(x, "{:.3f}")
 
 
 def fmt_acc(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
+    return _number(100 * x, "{:.1f}%")
 
 
 def fmt_steps(x: float, horizon: int) -> str:
-    return f">{horizon}" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.0f}"
+    return _number(x, "{:.0f}", f">{horizon}")
 
 
 def fmt_ratio(x: float) -> str:
-    return "∞" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.2f}×"
+    return _number(x, "{:.2f}×")
 
 
 def with_ci(point: str, lo: str, hi: str) -> str:
@@ -72,7 +78,7 @@ def _cells(row) -> dict:
 
 
 def fmt_diff(x: float, scale: float = 1.0, digits: int = 3) -> str:
-    return "n/a" if math.isnan(x) else "∞" if math.isinf(x) else f"{scale * x:+.{digits}f}"
+    return _number(scale * x, f"{{:+.{digits}f}}")
 
 
 def headline_table(summary: pd.DataFrame) -> str:
@@ -145,19 +151,24 @@ def is_question_scheme(scheme: str) -> bool:
     return weight.startswith(("zeros", "constant")) and bias.startswith(("normal", "uniform"))
 
 
-def short_answer(summary: pd.DataFrame, reference: str) -> str:
+def verdict_counts(rows: pd.DataFrame, bold: bool = False) -> str:
+    """e.g. ``slower in 2, fails in 2``, verdicts in VERDICTS order."""
+    counts = rows["verdict"].value_counts()
+    mark = "**" if bold else ""
+    return ", ".join(f"{mark}{name}{mark} in {counts[name]}" for name in VERDICTS if name in counts)
+
+
+def short_answer(summary: pd.DataFrame) -> str:
     """One sentence over all (setting, scheme) pairs with zero/constant W and random b."""
     rows = summary[summary["scheme"].map(is_question_scheme)]
     if rows.empty:
         return "This matrix has no scheme with zero or constant W and a random bias."
-    counts = rows["verdict"].value_counts()
-    verdicts = ", ".join(f"**{name}** in {counts[name]}" for name in VERDICTS if name in counts)
     control = summary.loc[summary["scheme"] == "zeros/zeros", "loss_median"]
     threshold = 0.95 * (control.min() if len(control) else np.log(10))  # ln 10: the all-zero loss on 10 classes
     learned = int((rows["loss_median"] < threshold).sum())
     return (f"**Short answer:** zero or constant W with a random b learns (its median final training loss ends at "
             f"least 5% below the all-zero control's) in {learned} of {len(rows)} (setting, scheme) pairs, so symmetry is "
-            f"broken; against random W with zero b the verdict (defined below) is {verdicts} of them.")
+            f"broken; against random W with zero b the verdict (defined below) is {verdict_counts(rows, bold=True)} of them.")
 
 
 def answer_lines(summary: pd.DataFrame, reference: str) -> list[str]:
@@ -166,11 +177,9 @@ def answer_lines(summary: pd.DataFrame, reference: str) -> list[str]:
     lines = [f"- `{reference}` (reference): median final training loss {_span(ref['loss_median'], fmt_loss)}, "
              f"median test accuracy {_span(ref['acc_median'], fmt_acc)}."] if len(ref) else []
     for scheme, rows in summary[summary["scheme"] != reference].groupby("scheme", sort=False):
-        counts = rows["verdict"].value_counts()
-        verdicts = ", ".join(f"{name} in {counts[name]}" for name in VERDICTS if name in counts)
         finite = rows["speed_ratio"][np.isfinite(rows["speed_ratio"])]
         speed = f"; median steps to target {_span(finite, fmt_ratio)} the reference's" if len(finite) else ""
-        lines.append(f"- `{scheme}`: {verdicts} of {len(rows)} settings{speed}; median final training loss "
+        lines.append(f"- `{scheme}`: {verdict_counts(rows)} of {len(rows)} settings{speed}; median final training loss "
                      f"{_span(rows['loss_median'], fmt_loss)}, median test accuracy {_span(rows['acc_median'], fmt_acc)}.")
     return lines
 
@@ -200,9 +209,6 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
     ]
 
 
-CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
-
-
 def profile_lines(summary: pd.DataFrame, schemes: list[str], out: Path, name: str) -> list[str]:
     """Draw the performance profile over settings (median steps to target) and return its markdown."""
     scores = summary.pivot_table(index=SETTING_COLUMNS, columns="scheme", values="steps_median", sort=False)
@@ -230,11 +236,6 @@ def aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
             "(runs resampled within each setting).", "", pd.DataFrame(rows).to_markdown(index=False), ""]
 
 
-def mechanism_rows(mechanism: pd.DataFrame, key: tuple) -> pd.DataFrame:
-    """Rows of the mechanism table for one setting key (values of SETTING_COLUMNS)."""
-    return mechanism[(mechanism[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)]
-
-
 def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports") -> Path:
     """Write ``out/<name>.md`` and its plots under ``out/<name>/`` from a results folder."""
     loaded = load_results(results)
@@ -244,15 +245,14 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     out = Path(out)
     summary = summarize(runs, schemes, reference)
     quantiles = {c: median_curves(runs, loaded.curves, c) for c in ("train_loss", "test_acc")}
-    diagnostics = loaded.diagnostics
-    with_rank = diagnostics[diagnostics["effective_rank"].notna()]
-    quantiles["effective_rank"] = median_curves(runs, with_rank[with_rank["layer"] == 1], "effective_rank")
-    hidden = diagnostics["dead_fraction"].notna()  # the readout has no dead fraction
-    layer_quantiles = {"effective_rank": median_curves(runs, with_rank[with_rank["dead_fraction"].notna()], "effective_rank", ("layer",)),
-                       "dead_fraction": median_curves(runs, diagnostics[hidden], "dead_fraction", ("layer",))}
+    hidden = loaded.diagnostics[loaded.diagnostics["dead_fraction"].notna()]  # the readout has no dead fraction
+    layer_quantiles = {"effective_rank": median_curves(runs, hidden[hidden["effective_rank"].notna()], "effective_rank", ("layer",)),
+                       "dead_fraction": median_curves(runs, hidden, "dead_fraction", ("layer",))}
+    first_layer = layer_quantiles["effective_rank"]
+    quantiles["effective_rank"] = first_layer[first_layer["layer"] == 1]
     mechanism = mechanism_table(runs, loaded.diagnostics)
     lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "", "## Answer", "",
-             short_answer(summary, reference), "",
+             short_answer(summary), "",
              f"Compared with the reference `{reference}` (random W, zero b), over the settings of this matrix:", "",
              *answer_lines(summary, reference), "",
              headline_table(summary[summary["scheme"] != reference]), "",
@@ -265,18 +265,18 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
         first = rows.iloc[0]
         slug = setting_slug(index, first)
         plot_path = out / name / f"{slug}.png"
-        per_setting = {c: mechanism_rows(q, key) for c, q in quantiles.items()}
-        setting_runs = mechanism_rows(runs, key)
+        per_setting = {c: setting_rows(q, key) for c, q in quantiles.items()}
+        setting_runs = setting_rows(runs, key)
         steps = {scheme: stats.as_censored(setting_runs.loc[setting_runs["scheme"] == scheme, "steps_to_target"].astype("float64"))
                  for scheme in rows["scheme"]}
         plot_setting_curves(per_setting, list(rows["scheme"]), setting_label(first), float(first["target_loss"]), steps, plot_path)
-        plot_mechanism({c: mechanism_rows(q, key) for c, q in layer_quantiles.items()}, list(rows["scheme"]),
+        plot_mechanism({c: setting_rows(q, key) for c, q in layer_quantiles.items()}, list(rows["scheme"]),
                        setting_label(first), out / name / f"{slug}-mechanism.png")
         lines += [f"### {setting_label(first)}", "", f"Target loss {fmt_loss(first['target_loss'])}.", "",
                   f"![training loss and test accuracy, median and interquartile band]({name}/{slug}.png)", "",
                   detail_table(rows), "", "Mechanism:", "",
                   f"![effective rank and dead units per hidden layer, median and interquartile band]({name}/{slug}-mechanism.png)", "",
-                  mechanism_markdown(mechanism_rows(mechanism, key)), ""]
+                  mechanism_markdown(setting_rows(mechanism, key)), ""]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.md"
     atomic_write_text(path, "\n".join(lines))

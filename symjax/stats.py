@@ -39,6 +39,11 @@ def _quantiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _generator(rng: np.random.Generator | None) -> np.random.Generator:
+    """``rng``, or a fresh generator seeded with BOOTSTRAP_SEED (so every call is reproducible)."""
+    return np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+
+
 def resample_indices(n: int, rng: np.random.Generator, n_boot: int = N_BOOTSTRAP) -> np.ndarray:
     """(n_boot, n) indices drawn with replacement."""
     return rng.integers(0, n, size=(n_boot, n))
@@ -47,7 +52,7 @@ def resample_indices(n: int, rng: np.random.Generator, n_boot: int = N_BOOTSTRAP
 def bootstrap_ci(values: np.ndarray, statistic=median, rng: np.random.Generator | None = None,
                  n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Percentile-bootstrap CI of ``statistic(values)`` for values (n,)."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+    rng = _generator(rng)
     values = np.asarray(values, dtype=np.float64)
     samples = statistic(values[resample_indices(len(values), rng, n_boot)], axis=1)
     return _quantiles(samples, confidence)
@@ -67,6 +72,18 @@ def _paired(values: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.n
     return values, reference
 
 
+def _paired_bootstrap(values, reference, statistic, combine, rng, n_boot, confidence) -> tuple[float, float, float]:
+    """(combine(stat(values), stat(reference)), low, high), resampling seeds jointly; NaN bounds if any sample is NaN."""
+    values, reference = _paired(values, reference)
+    index = resample_indices(len(values), _generator(rng), n_boot)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        samples = combine(statistic(values[index], axis=1), statistic(reference[index], axis=1))
+        point = float(combine(statistic(values), statistic(reference)))
+    if np.isnan(samples).any():
+        return point, float("nan"), float("nan")
+    return (point, *_quantiles(samples, confidence))
+
+
 def paired_ratio_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
                     rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
                     confidence: float = CONFIDENCE) -> tuple[float, float, float]:
@@ -75,14 +92,7 @@ def paired_ratio_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
     Both arrays are (n,) with entry i from the same seed; each bootstrap sample resamples
     seeds and keeps the pairs together. NaN bounds mean the ratio is undefined (both inf).
     """
-    values, reference = _paired(values, reference)
-    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
-    index = resample_indices(len(values), rng, n_boot)
-    samples = _ratio(statistic(values[index], axis=1), statistic(reference[index], axis=1))
-    point = float(_ratio(statistic(values), statistic(reference)))
-    if np.isnan(samples).any():
-        return point, float("nan"), float("nan")
-    return (point, *_quantiles(samples, confidence))
+    return _paired_bootstrap(values, reference, statistic, _ratio, rng, n_boot, confidence)
 
 
 def as_censored(values: np.ndarray) -> np.ndarray:
@@ -101,15 +111,7 @@ def paired_difference_ci(values: np.ndarray, reference: np.ndarray, statistic=me
     Seeds are resampled jointly (pairs kept). Infinite differences are allowed; if any bootstrap
     sample is NaN (inf - inf: both statistics censored) the bounds are NaN (undefined).
     """
-    values, reference = _paired(values, reference)
-    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
-    index = resample_indices(len(values), rng, n_boot)
-    with np.errstate(invalid="ignore"):
-        samples = statistic(values[index], axis=1) - statistic(reference[index], axis=1)
-        point = float(statistic(values) - statistic(reference))
-    if np.isnan(samples).any():
-        return point, float("nan"), float("nan")
-    return (point, *_quantiles(samples, confidence))
+    return _paired_bootstrap(values, reference, statistic, np.subtract, rng, n_boot, confidence)
 
 
 def probability_of_improvement(values: np.ndarray, reference: np.ndarray,
@@ -126,7 +128,7 @@ def probability_of_improvement(values: np.ndarray, reference: np.ndarray,
     """
     values, reference = _paired(values, reference)
     wins = (values < reference) + 0.5 * (values == reference)  # (n,)
-    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+    rng = _generator(rng)
     samples = wins[resample_indices(len(wins), rng, n_boot)].mean(axis=1)
     return (float(wins.mean()), *_quantiles(samples, confidence))
 
@@ -212,7 +214,7 @@ def stratified_bootstrap_ci(groups: list[np.ndarray], statistic=iqm,
     groups = [np.asarray(g, np.float64).ravel() for g in groups]
     if not groups or min(len(g) for g in groups) == 0:
         raise ValueError("stratified_bootstrap_ci needs at least one group and no empty group")
-    rng = np.random.default_rng(BOOTSTRAP_SEED) if rng is None else rng
+    rng = _generator(rng)
     samples = np.concatenate([g[resample_indices(len(g), rng, n_boot)] for g in groups], axis=1)
     point = float(statistic(np.concatenate(groups)))
     return (point, *_quantiles(statistic(samples, axis=1), confidence))

@@ -91,6 +91,11 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def setting_rows(table: pd.DataFrame, key: tuple) -> pd.DataFrame:
+    """Rows of ``table`` that belong to one setting; key holds the values of SETTING_COLUMNS."""
+    return table[(table[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)]
+
+
 def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs."""
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")

@@ -19,10 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-from symjax.config import GroupConfig
 from jax.sharding import PartitionSpec
 
+from symjax.config import GroupConfig
 from symjax.devices import run_mesh
 from symjax.diagnostics import Diagnostics, layer_diagnostics
 from symjax.models import cross_entropy, forward, loss_and_accuracy
@@ -42,7 +41,7 @@ class TrainState(NamedTuple):
 
     params: list
     opt_state: optax.OptState
-    perm: jax.Array  # (n_train,) int32
+    perm: jax.Array  # (n_train,) int32; (0,) for full batch
     step: jax.Array  # () int32, the number of updates done
     grad_norms: jax.Array  # (n_layers,) weight-gradient norms of the last update (NaN before any)
     first_grad_step: jax.Array  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
@@ -67,14 +66,19 @@ class Arrays(NamedTuple):
     y_test: jax.Array
 
 
+def _every(steps: int, interval: int) -> np.ndarray:
+    """0, interval, 2*interval, ... below ``steps``, and ``steps`` itself."""
+    return np.unique(np.r_[np.arange(0, steps, interval), steps]).astype(np.int64)
+
+
 def logged_steps(steps: int, log_every: int) -> np.ndarray:
     """Steps at which metrics are logged: 0, log_every, 2*log_every, ..., and steps."""
-    return np.unique(np.r_[np.arange(0, steps, log_every), steps]).astype(np.int64)
+    return _every(steps, log_every)
 
 
 def snapshot_steps(steps: int, log_every: int) -> np.ndarray:
     """Steps with a weight snapshot: 0, every RANK_EVERY * log_every steps, and the last step."""
-    return np.unique(np.r_[np.arange(0, steps, RANK_EVERY * log_every), steps]).astype(np.int64)
+    return _every(steps, RANK_EVERY * log_every)
 
 
 def single(logs):
@@ -143,7 +147,8 @@ def make_train(cfg: GroupConfig, n_train: int):
 
         n_intervals, remainder = divmod(cfg.steps, cfg.log_every)
         n_blocks, extra = divmod(n_intervals, RANK_EVERY)
-        state = TrainState(params, optimizer.init(params), jnp.zeros(n_train, jnp.int32), jnp.int32(0),
+        no_perm = jnp.zeros(0 if full_batch else n_train, jnp.int32)  # full batch: no example order to carry
+        state = TrainState(params, optimizer.init(params), no_perm, jnp.int32(0),
                            jnp.full(n_layers, jnp.nan, jnp.float32), jnp.full(n_layers, -1, jnp.int32))
         logs, snapshots = [single(evaluate(state))], [single(weights(state))]
         if n_blocks:
@@ -158,9 +163,8 @@ def make_train(cfg: GroupConfig, n_train: int):
             logs.append(single(evaluate(state)))
         if extra or remainder:
             snapshots.append(single(weights(state)))
-        train_loss, test_loss, test_acc, diagnostics = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
-        logs = Logs(train_loss, test_loss, test_acc, diagnostics, jax.tree.map(lambda *p: jnp.concatenate(p), *snapshots))
-        return state, logs
+        concatenate = functools.partial(jax.tree.map, lambda *parts: jnp.concatenate(parts))
+        return state, Logs(*concatenate(*logs), concatenate(*snapshots))
 
     return train
 

@@ -5,22 +5,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from symjax.config import GroupConfig
-from symjax.models import forward
+from symjax.models import forward, layer_sizes
 from symjax.runner import Run, init_params, seed_keys
 from symjax.train import make_train
 
 
 def train_one(scheme, cfg, mnist1d_arrays, seed=0, lr=0.1):
     """Train one run; returns (initial params, final params, logs)."""
-    params = init_params([Run(0, 0, scheme, seed, lr)], [(40, w) for w in [cfg.hidden[0]]] + _rest(cfg))
+    params = init_params([Run(0, 0, scheme, seed, lr)], layer_sizes(40, cfg.hidden, 10))
     params = jax.tree.map(lambda v: v[0], params)
     state, logs = jax.jit(make_train(cfg, 4000))(params, seed_keys(np.array([seed]), 1)[0], jnp.float32(lr), mnist1d_arrays)
     return params, state.params, logs
-
-
-def _rest(cfg):
-    widths = [*cfg.hidden, 10]
-    return list(zip(widths[:-1], widths[1:]))
 
 
 def class_prior_entropy(labels):
