@@ -75,7 +75,7 @@ class Context:
     def __init__(self):
         data = load_dataset(DATASET)
         self.n_train = len(data.y_train)
-        self.sizes = layer_sizes(data.x_train.shape[1], CFG.hidden, data.n_classes)
+        self.sizes = layer_sizes(data.x_train.shape[1], CFG.hidden, data.n_outputs)
         self.run_sharded, self.replicated, self.n_devices = run_sharding()
         self.device0 = jax.local_devices()[0]
         self.single = SingleDeviceSharding(self.device0)

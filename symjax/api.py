@@ -20,6 +20,7 @@ from symjax.config import Matrix
 from symjax.metrics import results_tables
 from symjax.runner import train_matrix
 from symjax.store import write_results
+from symjax.train import TRACE_COUNT
 
 
 def version() -> str:
@@ -43,7 +44,7 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         The results folder.
     """
     out = Path(out) if out is not None else Path("results") / matrix.name
-    started = time.perf_counter()
+    started, traced = time.perf_counter(), TRACE_COUNT["n"]
     groups = train_matrix(matrix, show_progress=show_progress)
     runs, curves, diagnostics = results_tables(groups, matrix)
     config = {
@@ -52,6 +53,8 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         "timing": {
             "train_seconds": round(time.perf_counter() - started, 1),
             "compile_seconds": round(sum(g.compile_seconds for g in groups), 1),
+            "groups": len(groups),
+            "compilations": TRACE_COUNT["n"] - traced,  # 0 for groups this process had already compiled
             "group_seconds": [round(g.seconds, 1) for g in groups],
             "backend": jax.default_backend(),
             "device_count": jax.local_device_count(),

@@ -72,14 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-every", type=int, help="log metrics every K steps")
     single = run.add_argument_group("single-setting overrides (replace the matrix axis)")
     single.add_argument("--dataset", type=_csv(str), help="e.g. mnist1d")
+    single.add_argument("--model", type=_csv(str), help="mlp or cnn (cnn: --hidden gives conv channels)")
     single.add_argument("--hidden", type=_csv(int), help="hidden widths, e.g. 100,100")
     single.add_argument("--activation", type=_csv(str), help="e.g. tanh")
-    single.add_argument("--optimizer", type=_csv(str), help="sgd, momentum or adam")
+    single.add_argument("--optimizer", type=_csv(str), help="sgd, momentum, nesterov, adam or adamw")
     single.add_argument("--lr", type=_csv(float), help="learning rate(s), e.g. 0.1 or 0.1,0.5 (vmapped in one group)")
     single.add_argument("--batch-size", type=_batch, default=NOT_GIVEN, help="a positive integer or 'full'")
     single.add_argument("--schemes", type=_schemes, help="W/b schemes, e.g. lecun_normal/zeros,zeros/normal(1.0)")
     single.add_argument("--target-loss", type=float, help="fixed target training loss for steps to target")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (settings, groups = compilations, runs, memory, time) and train nothing")
     report = sub.add_parser("report", help="write the markdown report and plots from a results folder",
                             description="Turn a results folder into OUT/<name>.md and plots under OUT/<name>/.")
     report.add_argument("--results", default="results/default", help="results folder; default results/default")
@@ -95,6 +98,7 @@ def matrix_from_args(args):
 
     matrix = load_matrix(args.matrix)
     overrides = {"seeds": args.seeds, "steps": args.steps, "log_every": args.log_every, "datasets": args.dataset,
+                 "models": args.model,
                  "hidden": (args.hidden,) if args.hidden else None, "activations": args.activation,
                  "optimizers": args.optimizer, "lrs": args.lr, "schemes": args.schemes, "target_loss": args.target_loss,
                  "batch_sizes": None if args.batch_size is NOT_GIVEN else (args.batch_size,)}
@@ -106,13 +110,14 @@ def _list() -> None:
     from symjax.config import builtin_matrices
     from symjax.data import DATASETS
     from symjax.initializers import BIAS_INITS, WEIGHT_INITS, describe
-    from symjax.models import ACTIVATIONS
+    from symjax.models import ACTIVATIONS, MODELS
     from symjax.train import OPTIMIZERS
 
     print(f"weight inits:  {describe(WEIGHT_INITS)}")
     print(f"bias inits:    {describe(BIAS_INITS)}")
     print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0)")
     print(f"datasets:      {', '.join(DATASETS)}")
+    print(f"models:        {', '.join(MODELS)}")
     print(f"activations:   {', '.join(ACTIVATIONS)}")
     print(f"optimizers:    {', '.join(OPTIMIZERS)}")
     print(f"matrices:      {', '.join(builtin_matrices())}")
@@ -133,8 +138,17 @@ def main(argv=None) -> int:
                 matrix = matrix_from_args(args)
             except ConfigError as error:
                 raise UsageError(str(error)) from None
+            if args.dry_run:
+                import jax
+
+                from symjax.plan import describe_plan
+
+                print("\n".join(describe_plan(matrix, jax.local_device_count())))
+                return 0
             folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet)
-            print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json")
+            compilations = symjax.load_results(folder).config["timing"]["compilations"]
+            print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
+                  f"({compilations} compilations, one per group)")
         else:
             try:
                 path = symjax.build_report(args.results, args.out)

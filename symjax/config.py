@@ -34,6 +34,7 @@ class GroupConfig:
     batch_size: int | None  # None: full batch
     steps: int
     log_every: int
+    model: str = "mlp"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Matrix:
 
     name: str
     datasets: tuple[str, ...] = ("mnist1d",)
+    models: tuple[str, ...] = ("mlp",)
     hidden: tuple[tuple[int, ...], ...] = ((100,),)
     activations: tuple[str, ...] = ("tanh",)
     optimizers: tuple[str, ...] = ("adam",)
@@ -54,15 +56,31 @@ class Matrix:
     target_loss: float | None = None
     reference: str = REFERENCE_SCHEME
     chunk_runs: int = 256  # at most this many runs in one vmapped call
+    excludes: tuple[tuple[tuple[str, tuple], ...], ...] = ()  # rules: ((axis, allowed values), ...)
 
     def groups(self) -> list[GroupConfig]:
-        """One GroupConfig per combination of the static axes, in matrix order."""
+        """One GroupConfig per combination of the static axes, in matrix order (exclusions not applied)."""
         return [
-            GroupConfig(d, h, a, o, b, self.steps, self.log_every)
-            for d, h, a, o, b in itertools.product(
-                self.datasets, self.hidden, self.activations, self.optimizers, self.batch_sizes
+            GroupConfig(d, h, a, o, b, self.steps, self.log_every, m)
+            for d, m, h, a, o, b in itertools.product(
+                self.datasets, self.models, self.hidden, self.activations, self.optimizers, self.batch_sizes
             )
         ]
+
+    def excluded(self, cfg: GroupConfig, lr: float, scheme: str) -> bool:
+        """Whether an ``exclude`` rule removes the run (cfg, lr, scheme): every axis of some rule matches."""
+        axes = {"dataset": cfg.dataset, "model": cfg.model, "hidden": cfg.hidden, "activation": cfg.activation,
+                "optimizer": cfg.optimizer, "batch_size": cfg.batch_size, "lr": lr, "scheme": scheme}
+        return any(all(axes[axis] in values for axis, values in rule) for rule in self.excludes)
+
+    def plan(self) -> list[tuple[GroupConfig, list[tuple[float, str]]]]:
+        """Every group that keeps at least one run, with its (lr, scheme) pairs in (lr, scheme) order."""
+        plan = []
+        for cfg in self.groups():
+            pairs = [(lr, s) for lr in self.lrs for s in self.schemes if not self.excluded(cfg, lr, s)]
+            if pairs:
+                plan.append((cfg, pairs))
+        return plan
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -72,12 +90,16 @@ class Matrix:
 _KEYS = {
     "name": ("name", "str"),
     "dataset": ("datasets", "strs"),
+    "model": ("models", "strs"),
     "hidden": ("hidden", "widths_list"),
     "activation": ("activations", "strs"),
     "optimizer": ("optimizers", "strs"),
     "lr": ("lrs", "floats"),
     "batch_size": ("batch_sizes", "batch_sizes"),
     "schemes": ("schemes", "strs"),
+    "weights": (None, "strs"),  # weights x biases: every pair is added to schemes
+    "biases": (None, "strs"),
+    "exclude": ("excludes", "rules"),
     "seeds": ("seeds", "int"),
     "steps": ("steps", "int"),
     "log_every": ("log_every", "int"),
@@ -93,7 +115,11 @@ _TYPE_NAMES = {
     "floats": "a number or a list of numbers",
     "batch_sizes": 'an integer or "full", or a list of them',
     "widths_list": "a list of layer widths or a list of such lists, e.g. [[100], [100, 100]]",
+    "rules": "a list of tables, e.g. [[exclude]] optimizer = \"adam\", lr = [0.1, 0.5]",
 }
+# exclude-rule axis -> type of its values
+_RULE_KEYS = {"dataset": "strs", "model": "strs", "hidden": "widths_list", "activation": "strs", "optimizer": "strs",
+              "lr": "floats", "batch_size": "batch_sizes", "scheme": "strs"}
 
 
 def _is_int(v) -> bool:
@@ -124,9 +150,19 @@ def _convert(key: str, kind: str, value):
         lists = items if all(isinstance(v, list) for v in items) else [items]
         if all(_is_int(w) for widths in lists for w in widths):
             converted = tuple(tuple(widths) for widths in lists)
+    elif kind == "rules" and isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):
+        converted = tuple(_rule(f"{key}[{i}]", rule) for i, rule in enumerate(value))
     if converted is None:
         raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {value!r}")
     return converted
+
+
+def _rule(where: str, rule: dict) -> tuple[tuple[str, tuple], ...]:
+    """One exclude rule as ((axis, values), ...), in _RULE_KEYS order."""
+    unknown = sorted(set(rule) - set(_RULE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown axis {unknown[0]!r}; allowed: {', '.join(_RULE_KEYS)}")
+    return tuple((axis, _convert(f"{where}.{axis}", kind, rule[axis])) for axis, kind in _RULE_KEYS.items() if axis in rule)
 
 
 def matrix_from_dict(values: dict, default_name: str) -> Matrix:
@@ -134,35 +170,37 @@ def matrix_from_dict(values: dict, default_name: str) -> Matrix:
     unknown = sorted(set(values) - set(_KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(_KEYS)}")
-    fields = {"name": default_name}
+    fields, grid = {"name": default_name}, {}
     for key, value in values.items():
         name, kind = _KEYS[key]
-        fields[name] = _convert(key, kind, value)
+        if name is None:
+            grid[key] = _convert(key, kind, value)
+        else:
+            fields[name] = _convert(key, kind, value)
+    if len(grid) == 1:
+        raise ConfigError(f"{next(iter(grid))}: weights and biases go together (every weight init x every bias init)")
+    if grid:
+        fields["schemes"] = tuple(f"{w}/{b}" for w in grid["weights"] for b in grid["biases"]) + fields.get("schemes", ())
     return checked(Matrix(**fields))
 
 
 def validate(matrix: Matrix) -> None:
-    """Check names against the registries and the sizes against each other."""
+    """Check names against the registries, sizes against each other and exclusions against the reference."""
     from symjax.data import DATASETS, TRAIN_SIZES
-    from symjax.initializers import canonical_scheme
-    from symjax.models import ACTIVATIONS
+    from symjax.models import ACTIVATIONS, MAX_HIDDEN_LAYERS, MODELS
     from symjax.train import OPTIMIZERS
 
     for key, values, registry in (
         ("dataset", matrix.datasets, DATASETS),
+        ("model", matrix.models, MODELS),
         ("activation", matrix.activations, ACTIVATIONS),
         ("optimizer", matrix.optimizers, OPTIMIZERS),
     ):
         for value in values:
             if value not in registry:
                 raise ConfigError(f"{key}: unknown {key} {value!r}; allowed: {', '.join(registry)}")
-    try:
-        schemes = [canonical_scheme(s) for s in matrix.schemes]
-        reference = canonical_scheme(matrix.reference)
-    except ValueError as error:
-        raise ConfigError(f"schemes: {error}") from None
-    if len(set(schemes)) != len(schemes):
-        raise ConfigError(f"schemes: listed twice: {sorted(s for s in set(schemes) if schemes.count(s) > 1)}")
+    schemes = _canonical_schemes(matrix.schemes)
+    reference = _canonical_schemes([matrix.reference], "reference")[0]
     if reference not in schemes and matrix.target_loss is None:
         raise ConfigError(
             f"schemes: the reference scheme {reference} must be among the schemes (it sets the target loss), "
@@ -181,27 +219,72 @@ def validate(matrix: Matrix) -> None:
         bad = [v for v in values if not (_is_number(v) and math.isfinite(v) and v > 0)]
         if bad:
             raise ConfigError(f"{key}: must be a positive finite number, got {bad[0]!r}")
-    for dataset in matrix.datasets:
-        too_big = [b for b in matrix.batch_sizes if b is not None and b > TRAIN_SIZES[dataset]]
-        if too_big:
-            raise ConfigError(f"batch_size: {too_big[0]} is larger than the {TRAIN_SIZES[dataset]} training examples "
-                              f"of {dataset}; allowed 1..{TRAIN_SIZES[dataset]} or \"full\"")
-    if not all(matrix.hidden):
-        raise ConfigError("hidden: every architecture needs at least one hidden layer width")
+    for key, values in (("dataset", matrix.datasets), ("lr", matrix.lrs), ("schemes", schemes)):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{key}: listed twice: {sorted({v for v in values if values.count(v) > 1})}")
+    depths = [ws for ws in matrix.hidden if not 1 <= len(ws) <= MAX_HIDDEN_LAYERS]
+    if depths:
+        raise ConfigError(f"hidden: every architecture needs 1 to {MAX_HIDDEN_LAYERS} hidden layer widths, got {list(depths[0])}")
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
+    _validate_plan(matrix, schemes, reference, TRAIN_SIZES)
+
+
+def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
+    """Canonical scheme names, bracketed scale lists expanded, e.g. ``normal([0.5, 1])`` -> two schemes."""
+    from symjax.initializers import expand_scheme
+
+    try:
+        return [name for text in texts for name in expand_scheme(text)]
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+
+
+def _validate_plan(matrix: Matrix, schemes: list[str], reference: str, train_sizes: dict) -> None:
+    """Checks on the runs that remain after the exclude rules."""
+    from symjax.initializers import check_depth, parse_scheme
+    from symjax.models import CNN_DATASETS
+
+    canonical = dataclasses.replace(matrix, schemes=tuple(schemes), reference=reference,
+                                    excludes=_canonical_rules(matrix.excludes))
+    plan = canonical.plan()
+    if not plan:
+        raise ConfigError("exclude: the rules remove every run of the matrix")
+    for cfg, pairs in plan:
+        where = f"{cfg.dataset}, {cfg.model} {list(cfg.hidden)}, {cfg.activation}, {cfg.optimizer}"
+        if cfg.model == "cnn" and cfg.dataset not in CNN_DATASETS:
+            raise ConfigError(f"model: cnn reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
+                              f"(exclude the others with [[exclude]] model = \"cnn\", dataset = [...]), got {cfg.dataset}")
+        if cfg.batch_size is not None and cfg.batch_size > train_sizes[cfg.dataset]:
+            raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {train_sizes[cfg.dataset]} training examples "
+                              f"of {cfg.dataset}; allowed 1..{train_sizes[cfg.dataset]} or \"full\"")
+        for scheme in dict.fromkeys(s for _, s in pairs):
+            try:
+                check_depth(parse_scheme(scheme), len(cfg.hidden) + 1)
+            except ValueError as error:
+                raise ConfigError(f"schemes: {error}") from None
+        lrs = {lr for lr, _ in pairs}
+        missing = sorted(lr for lr in lrs if (lr, reference) not in pairs)
+        if missing and matrix.target_loss is None:
+            raise ConfigError(f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), "
+                              "which then has no target loss; exclude the whole setting or give target_loss")
 
 
 def checked(matrix: Matrix) -> Matrix:
-    """``validate`` the matrix, then return it with scheme names in canonical form."""
-    from symjax.initializers import canonical_scheme
-
+    """``validate`` the matrix, then return it with scheme names in canonical form (scale lists expanded)."""
     validate(matrix)
     return dataclasses.replace(
         matrix,
-        schemes=tuple(canonical_scheme(s) for s in matrix.schemes),
-        reference=canonical_scheme(matrix.reference),
+        schemes=tuple(_canonical_schemes(matrix.schemes)),
+        reference=_canonical_schemes([matrix.reference], "reference")[0],
+        excludes=_canonical_rules(matrix.excludes),
     )
+
+
+def _canonical_rules(rules: tuple) -> tuple:
+    """Exclude rules with their scheme names in canonical form."""
+    return tuple(tuple((axis, tuple(_canonical_schemes(values, "exclude")) if axis == "scheme" else values)
+                       for axis, values in rule) for rule in rules)
 
 
 def builtin_matrices() -> list[str]:

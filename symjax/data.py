@@ -1,8 +1,13 @@
 """Datasets, generated offline, standardized per feature with training-set statistics.
 
 Data-flow stage: feeds **train** (the arrays are arguments of every compiled group).
-Nothing is downloaded: MNIST-1D comes from the ``mnist1d`` package's own generator and
-``digits`` from ``sklearn.datasets.load_digits`` (shipped inside scikit-learn).
+Nothing is downloaded: MNIST-1D comes from the ``mnist1d`` package's own generator,
+``digits`` from ``sklearn.datasets.load_digits`` (shipped inside scikit-learn), and the
+synthetic sets (``teacher``, ``teacher_regression``, ``spirals``, ``xor``) from a fixed
+``np.random.default_rng`` seed each, never from numpy's global random state.
+Classification sets have int32 labels; regression sets have float32 targets of shape
+``(n, n_outputs)``, standardized per output with training statistics (predicting 0
+gives a mean squared error of about 1).
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import numpy as np
 
 
 class Dataset(NamedTuple):
-    """Standardized float32 inputs and int32 labels."""
+    """Standardized float32 inputs; int32 labels (classification) or float32 targets (regression)."""
 
     x_train: np.ndarray  # (n_train, n_features)
-    y_train: np.ndarray  # (n_train,)
+    y_train: np.ndarray  # classification: (n_train,) int32; regression: (n_train, n_outputs) float32
     x_test: np.ndarray  # (n_test, n_features)
-    y_test: np.ndarray  # (n_test,)
-    n_classes: int
+    y_test: np.ndarray  # classification: (n_test,) int32; regression: (n_test, n_outputs) float32
+    n_outputs: int  # classes (classification) or output dimensions (regression)
+    task: str  # "classification" or "regression"
 
 
 def standardize(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,21 +59,101 @@ def _digits() -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_test, y_test
 
 
+def _split(x: np.ndarray, y: np.ndarray, n_train: int) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_test, y_test): the first n_train rows train, the rest test."""
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _teacher_mlp(rng: np.random.Generator, x: np.ndarray, n_hidden: int, n_out: int) -> np.ndarray:
+    """Outputs (n, n_out) of a random tanh MLP with LeCun-normal weights and N(0, 1) biases."""
+    w1 = rng.normal(size=(x.shape[1], n_hidden)) / np.sqrt(x.shape[1])
+    b1 = rng.normal(size=n_hidden)
+    w2 = rng.normal(size=(n_hidden, n_out)) / np.sqrt(n_hidden)
+    b2 = rng.normal(size=n_out)
+    return np.tanh(x @ w1 + b1) @ w2 + b2
+
+
+def _teacher() -> tuple[np.ndarray, ...]:
+    """Teacher-student classification: 20-d N(0, I) inputs, label = argmax of a 20-50-10 tanh teacher.
+
+    Each teacher logit is shifted and scaled to zero mean and unit variance over the training
+    inputs (fixed per-class offsets), so all 10 classes occur with similar frequency.
+    """
+    rng = np.random.default_rng(1001)
+    x = rng.normal(size=(3000, 20))
+    logits = _teacher_mlp(rng, x, 50, 10)
+    logits = (logits - logits[:2000].mean(axis=0)) / logits[:2000].std(axis=0)
+    return _split(x, logits.argmax(axis=1), 2000)
+
+
+def _teacher_regression() -> tuple[np.ndarray, ...]:
+    """Teacher-student regression: 20-d N(0, I) inputs, targets of a 20-50-5 tanh teacher plus noise.
+
+    The noise is Gaussian with 0.1 times each output's standard deviation over the training inputs.
+    """
+    rng = np.random.default_rng(1002)
+    x = rng.normal(size=(3000, 20))
+    y = _teacher_mlp(rng, x, 50, 5)
+    y = y + rng.normal(size=y.shape) * 0.1 * y[:2000].std(axis=0)
+    return _split(x, y, 2000)
+
+
+def _spirals() -> tuple[np.ndarray, ...]:
+    """Two interleaved 2-D spirals (1.5 turns each, radius <= 1, noise std 0.04), 2 balanced classes."""
+    rng = np.random.default_rng(1003)
+    n = 2000
+    y = rng.permutation(np.arange(n) % 2)
+    angle = rng.uniform(np.pi / 2, 3 * np.pi, size=n)
+    radius = angle / (3 * np.pi)
+    x = radius[:, None] * np.stack([np.cos(angle + np.pi * y), np.sin(angle + np.pi * y)], axis=1)
+    return _split(x + rng.normal(scale=0.04, size=x.shape), y, 1000)
+
+
+def _xor() -> tuple[np.ndarray, ...]:
+    """2-D XOR: equal Gaussian blobs (std 0.35) at (+-1, +-1); label 1 where sign(x1) != sign(x2)."""
+    rng = np.random.default_rng(1004)
+    n = 2000
+    centers = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    x = centers[rng.permutation(np.arange(n) % 4)] + rng.normal(scale=0.35, size=(n, 2))
+    return _split(x, (np.sign(x[:, 0]) != np.sign(x[:, 1])).astype(np.int32), 1000)
+
+
 DATASETS: dict[str, Callable[[], tuple[np.ndarray, ...]]] = {
     "mnist1d": _mnist1d,
     "digits": _digits,
+    "teacher": _teacher,
+    "teacher_regression": _teacher_regression,
+    "spirals": _spirals,
+    "xor": _xor,
 }
 
-
-TRAIN_SIZES = {"mnist1d": 4000, "digits": 1437}  # training examples, known without loading (tested)
+# Known without loading (both tested against the loaded data): training examples, used to
+# validate batch sizes, and the task type.
+TRAIN_SIZES = {"mnist1d": 4000, "digits": 1437, "teacher": 2000, "teacher_regression": 2000,
+               "spirals": 1000, "xor": 1000}
+TASKS = {name: "classification" for name in DATASETS} | {"teacher_regression": "regression"}
 
 
 @functools.lru_cache(maxsize=None)
 def load_dataset(name: str) -> Dataset:
-    """Load a registered dataset by name; raise ValueError listing the valid names."""
+    """Load a registered dataset by name, standardized with training statistics.
+
+    Args:
+        name: a key of ``DATASETS``.
+
+    Returns:
+        A ``Dataset``: x float32 (n, n_features); y int32 (n,) for classification, or float32
+        (n, n_outputs) standardized per output for regression.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
     x_train, y_train, x_test, y_test = DATASETS[name]()
     x_train, x_test = standardize(np.asarray(x_train, np.float64), np.asarray(x_test, np.float64))
+    if TASKS[name] == "regression":
+        y_train, y_test = standardize(np.asarray(y_train, np.float64), np.asarray(y_test, np.float64))
+        return Dataset(x_train, y_train, x_test, y_test, y_train.shape[1], "regression")
     y_train, y_test = np.asarray(y_train, np.int32), np.asarray(y_test, np.int32)
-    return Dataset(x_train, y_train, x_test, y_test, int(max(y_train.max(), y_test.max()) + 1))
+    return Dataset(x_train, y_train, x_test, y_test, int(max(y_train.max(), y_test.max()) + 1), "classification")

@@ -82,8 +82,8 @@ def mean_abs_cosine(w: jax.Array) -> jax.Array:
 
 
 def dead_fraction(h: jax.Array) -> jax.Array:
-    """Fraction of units (columns of h, (n_examples, units)) that are 0 on every example."""
-    return jnp.mean(jnp.all(h == 0, axis=0).astype(jnp.float32))
+    """Fraction of units (last axis of h: (n_examples, units) or, conv, (n_examples, length, channels)) that are 0 everywhere."""
+    return jnp.mean(jnp.all(h.reshape(-1, h.shape[-1]) == 0, axis=0).astype(jnp.float32))
 
 
 def layer_diagnostics(params: list, hidden_outputs: list[jax.Array], grad_norms: jax.Array) -> Diagnostics:
@@ -91,13 +91,15 @@ def layer_diagnostics(params: list, hidden_outputs: list[jax.Array], grad_norms:
 
     Args:
         params: list of ``{"w", "b"}`` per layer, readout last.
-        hidden_outputs: post-activation outputs on the training set, one (n_train, width) per hidden layer.
+        hidden_outputs: post-activation outputs on the training set, one (n_train, width) or
+            (n_train, length, channels) per hidden layer.
         grad_norms: (n_layers,) weight-gradient norms of the last update.
     """
     dead = [dead_fraction(h) for h in hidden_outputs] + [jnp.float32(jnp.nan)]
+    matrices = [layer["w"].reshape(-1, layer["w"].shape[-1]) for layer in params]  # conv (k, c_in, c_out) -> (k * c_in, c_out)
     return Diagnostics(
-        distinct_units=jnp.stack([distinct_units(layer["w"], layer["b"]) for layer in params]),
-        mean_abs_cos=jnp.stack([mean_abs_cosine(layer["w"]) for layer in params]),
+        distinct_units=jnp.stack([distinct_units(w, layer["b"]) for w, layer in zip(matrices, params)]),
+        mean_abs_cos=jnp.stack([mean_abs_cosine(w) for w in matrices]),
         dead_fraction=jnp.stack(dead),
         grad_norm=grad_norms.astype(jnp.float32),
     )

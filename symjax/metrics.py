@@ -6,7 +6,7 @@ A *setting* is one group config at one learning rate. Its target loss is
 runs at the logged step nearest to ``TARGET_FRACTION * steps`` (never step 0). *Steps to target* is the
 first logged step whose training loss is at or below the target; runs that never reach it
 are censored (null steps, ``reached`` False), never dropped. A run is *diverged* when a
-logged training loss is NaN or infinite.
+logged training loss is NaN or infinite; ``diverged_step`` is the first such logged step.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from symjax.config import TARGET_FRACTION, Matrix
+from symjax.data import TASKS
 from symjax.runner import GroupResult
 
-SETTING_COLUMNS = ["dataset", "hidden", "activation", "optimizer", "lr", "batch_size", "steps"]
+SETTING_COLUMNS = ["dataset", "model", "hidden", "activation", "optimizer", "lr", "batch_size", "steps"]
 
 
 def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
@@ -29,8 +30,12 @@ def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
 
 def first_step_at_or_below(steps: np.ndarray, curves: np.ndarray, target: float) -> np.ndarray:
     """First logged step with loss <= target per run (n_runs,), NaN where never reached."""
-    below = curves <= target
-    return np.where(below.any(axis=1), steps[below.argmax(axis=1)], np.nan)
+    return first_step_where(steps, curves <= target)
+
+
+def first_step_where(steps: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """First logged step where mask (n_runs, n_logs) holds, per run (n_runs,); NaN where it never does."""
+    return np.where(mask.any(axis=1), steps[mask.argmax(axis=1)], np.nan)
 
 
 def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -41,6 +46,8 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
         {
             "run_id": [r.run_id for r in group.runs],
             "dataset": cfg.dataset,
+            "model": cfg.model,
+            "task": TASKS[cfg.dataset],
             "hidden": ",".join(map(str, cfg.hidden)),
             "activation": cfg.activation,
             "optimizer": cfg.optimizer,
@@ -68,6 +75,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
     runs["diverged"] = ~np.isfinite(group.train_loss).all(axis=1)
+    runs["diverged_step"] = pd.Series(first_step_where(group.steps, ~np.isfinite(group.train_loss))).astype("Int64")
     runs["train_loss_auc"] = area_under_curve(group.steps, group.train_loss)
     curves = pd.DataFrame(
         {

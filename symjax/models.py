@@ -1,11 +1,16 @@
-"""Functional MLP: params, forward pass and softmax cross-entropy.
+"""Functional networks (MLP and a small 1-D CNN): params, forward pass and losses.
 
 Data-flow stage: matrix config -> **init params per run (scheme x seed)** -> train.
-Params are a plain pytree: a list with one ``{"w": (fan_in, fan_out), "b": (fan_out,)}``
-dict per layer; the last layer is the linear readout.
+Params are a plain pytree: a list with one ``{"w", "b"}`` dict per layer, readout last.
+A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D kernel
+``w`` of shape ``(KERNEL_WIDTH, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
+"SAME" padding). Every layer's bias has shape ``(fan_out,)``. The forward pass picks
+dense or conv from ``w.ndim``, so the same code serves both models.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -18,55 +23,88 @@ ACTIVATIONS = {
     "relu": jax.nn.relu,
     "sigmoid": jax.nn.sigmoid,
     "gelu": jax.nn.gelu,
+    "identity": lambda x: x,  # deep linear networks (Saxe et al. 2013)
 }
+MODELS = ("mlp", "cnn")  # cnn: conv layers of the `hidden` channel counts, then a dense readout
+CNN_DATASETS = ("mnist1d",)  # the CNN reads the features as one 1-D signal
+KERNEL_WIDTH = 5
+CONV_STRIDE = 2
+MAX_HIDDEN_LAYERS = 8
 
 Params = list  # list[dict[str, jax.Array]]
 
 
 def layer_sizes(n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[int, int]]:
-    """(fan_in, fan_out) of every layer, readout last."""
+    """(fan_in, fan_out) of every dense layer, readout last."""
     widths = [n_in, *hidden, n_out]
     return list(zip(widths[:-1], widths[1:]))
 
 
-def init_mlp(key: jax.Array, scheme: Scheme, sizes: list[tuple[int, int]], dtype=jnp.float32) -> Params:
-    """Initialize every layer (hidden and readout) with ``scheme``.
+def weight_shapes(model: str, n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[int, ...]]:
+    """Shape of every layer's weight, readout last: (fan_in, fan_out) or (KERNEL_WIDTH, c_in, c_out)."""
+    if model == "mlp":
+        return layer_sizes(n_in, hidden, n_out)
+    if model != "cnn":
+        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
+    shapes, length, channels = [], n_in, 1
+    for width in hidden:
+        shapes.append((KERNEL_WIDTH, channels, width))
+        length, channels = math.ceil(length / CONV_STRIDE), width
+    return [*shapes, (length * channels, n_out)]
+
+
+def init_mlp(key: jax.Array, scheme: Scheme, shapes: list[tuple[int, ...]], dtype=jnp.float32) -> Params:
+    """Initialize every layer (hidden and readout) with ``scheme`` and its per-layer overrides.
 
     Args:
         key: a typed PRNG key; layer l uses ``fold_in(key, l)`` split into (w, b) keys.
         scheme: the (weight init, bias init) pair.
-        sizes: ``layer_sizes(...)``.
+        shapes: weight shapes, ``layer_sizes(...)`` or ``weight_shapes(...)``; bias size = last dim.
     """
-    w_init, b_init = scheme.weight_init(), scheme.bias_init()
     params = []
-    for index, (fan_in, fan_out) in enumerate(sizes):
+    for index, shape in enumerate(shapes):
+        w_init, b_init = scheme.initializers(index, len(shapes))
         w_key, b_key = jax.random.split(jax.random.fold_in(key, index))
-        params.append({"w": w_init(w_key, (fan_in, fan_out), dtype), "b": b_init(b_key, (fan_out,), dtype)})
+        params.append({"w": w_init(w_key, tuple(shape), dtype), "b": b_init(b_key, (shape[-1],), dtype)})
     return params
 
 
+def _conv(h: jax.Array, w: jax.Array) -> jax.Array:
+    """1-D convolution of h (batch, length, c_in) with w (KERNEL_WIDTH, c_in, c_out)."""
+    return jax.lax.conv_general_dilated(h, w, (CONV_STRIDE,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
+
+
 def forward(params: Params, x: jax.Array, activation: str) -> tuple[jax.Array, list[jax.Array]]:
-    """(logits (batch, n_classes), post-activation output (batch, width) of each hidden layer)."""
+    """(outputs (batch, n_out), post-activation output of each hidden layer: (batch, width) or (batch, length, channels))."""
     phi = ACTIVATIONS[activation]
     hidden, h = [], x
     for layer in params[:-1]:
-        h = phi(h @ layer["w"] + layer["b"])
+        if layer["w"].ndim == 3:
+            h = phi(_conv(h if h.ndim == 3 else h[..., None], layer["w"]) + layer["b"])
+        else:
+            h = phi(h @ layer["w"] + layer["b"])
         hidden.append(h)
-    return h @ params[-1]["w"] + params[-1]["b"], hidden
+    return h.reshape(h.shape[0], -1) @ params[-1]["w"] + params[-1]["b"], hidden
 
 
 def apply_mlp(params: Params, x: jax.Array, activation: str) -> jax.Array:
-    """Logits (batch, n_classes) for inputs x (batch, n_in)."""
+    """Outputs (batch, n_out) for inputs x (batch, n_in)."""
     return forward(params, x, activation)[0]
 
 
-def cross_entropy(params: Params, x: jax.Array, y: jax.Array, activation: str) -> jax.Array:
-    """Mean softmax cross-entropy (scalar) of integer labels y (batch,)."""
-    logits = apply_mlp(params, x, activation)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+def loss_and_accuracy(outputs: jax.Array, y: jax.Array, task: str = "classification") -> tuple[jax.Array, jax.Array]:
+    """(mean loss, accuracy) of outputs (n, n_out) against y.
+
+    Classification: softmax cross-entropy of integer labels y (n,), accuracy of the argmax.
+    Regression: mean squared error over examples and outputs of y (n, n_out); accuracy NaN.
+    """
+    if task == "regression":
+        return jnp.mean(jnp.square(outputs - y)), jnp.float32(jnp.nan)
+    loss = optax.softmax_cross_entropy_with_integer_labels(outputs, y).mean()
+    return loss, (outputs.argmax(-1) == y).mean()
 
 
-def loss_and_accuracy(logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(mean cross-entropy, accuracy) of logits (n, n_classes) against integer labels y (n,)."""
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, (logits.argmax(-1) == y).mean()
+def loss_fn(params: Params, x: jax.Array, y: jax.Array, activation: str, task: str = "classification") -> jax.Array:
+    """The training loss (scalar) of one minibatch."""
+    return loss_and_accuracy(apply_mlp(params, x, activation), y, task)[0]
+

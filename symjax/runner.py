@@ -24,7 +24,7 @@ from symjax.devices import run_sharding
 from symjax.diagnostics import NAMES as DIAGNOSTIC_NAMES
 from symjax.diagnostics import rank_and_effective_rank
 from symjax.initializers import parse_scheme
-from symjax.models import init_mlp, layer_sizes
+from symjax.models import init_mlp, weight_shapes
 from symjax.train import Arrays, Logs, compiled_group, logged_steps, snapshot_steps
 
 
@@ -57,15 +57,14 @@ class GroupResult:
 
 
 def expand(matrix: Matrix) -> list[tuple[GroupConfig, list[Run]]]:
-    """Every group of the matrix with its runs, run ids numbered across the whole matrix."""
+    """Every group of the matrix with its runs (exclude rules applied), run ids numbered across the whole matrix."""
     plan, next_id = [], 0
-    for index, cfg in enumerate(matrix.groups()):
+    for index, (cfg, pairs) in enumerate(matrix.plan()):
         runs = []
-        for lr in matrix.lrs:
-            for scheme in matrix.schemes:
-                for seed in range(matrix.seeds):
-                    runs.append(Run(next_id, index, scheme, seed, lr))
-                    next_id += 1
+        for lr, scheme in pairs:
+            for seed in range(matrix.seeds):
+                runs.append(Run(next_id, index, scheme, seed, lr))
+                next_id += 1
         plan.append((cfg, runs))
     return plan
 
@@ -107,7 +106,8 @@ def chunk_arrays(logs: Logs, first_grad_step: np.ndarray, cfg: GroupConfig) -> d
     out = {"train_loss": logs.train_loss, "test_loss": logs.test_loss, "test_acc": logs.test_acc,
            "first_grad_step": first_grad_step, **logs.diagnostics._asdict()}
     columns = np.searchsorted(logged_steps(cfg.steps, cfg.log_every), snapshot_steps(cfg.steps, cfg.log_every))
-    ranks = [rank_and_effective_rank(w) for w in logs.weights]  # per layer: ((n_runs, n_snapshots),) * 2
+    # per layer: ((n_runs, n_snapshots),) * 2; a conv kernel (k, c_in, c_out) counts as a (k * c_in, c_out) matrix
+    ranks = [rank_and_effective_rank(w.reshape(*w.shape[:2], -1, w.shape[-1])) for w in logs.weights]
     for index, name in enumerate(("rank", "effective_rank")):
         full = np.full(logs.train_loss.shape + (len(ranks),), np.nan)
         full[:, columns, :] = np.stack([r[index] for r in ranks], axis=-1)
@@ -121,7 +121,7 @@ def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None
     data = load_dataset(cfg.dataset)
     run_sharded, replicated, n_devices = run_sharding()
     arrays = jax.device_put(Arrays(*data[:4]), replicated)
-    sizes = layer_sizes(data.x_train.shape[1], cfg.hidden, data.n_classes)
+    sizes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
     program = compiled_group(cfg, len(data.y_train))
     size, bounds = chunk_bounds(len(runs), max_chunk, n_devices)
     logs, compile_seconds = [], 0.0

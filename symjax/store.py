@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3 added runs.model, runs.task, runs.diverged_step
+READABLE_VERSIONS = (2, 3)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 
 
@@ -68,7 +69,14 @@ def load_results(folder: str | os.PathLike) -> Results:
     if missing:
         raise ValueError(f"{folder} is not a results folder: missing {', '.join(missing)} (run `symjax run --out {folder}` first)")
     config = json.loads((folder / "config.json").read_text())
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads format {FORMAT_VERSION}")
-    tables = (pd.read_parquet(folder / name) for name in FILES[:3])
-    return Results(*tables, config)
+    if config.get("format_version") not in READABLE_VERSIONS:
+        raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads formats "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
+    runs, curves, diagnostics = (pd.read_parquet(folder / name) for name in FILES[:3])
+    if config["format_version"] == 2:  # every format-2 run was an MLP classifier
+        runs.insert(runs.columns.get_loc("dataset") + 1, "model", "mlp")
+        runs.insert(runs.columns.get_loc("model") + 1, "task", "classification")
+        runs["diverged_step"] = pd.array([pd.NA] * len(runs), dtype="Int64")  # format 2 did not record it
+        config["matrix"].setdefault("models", ["mlp"])
+        config["matrix"].setdefault("excludes", [])
+    return Results(runs, curves, diagnostics, config)

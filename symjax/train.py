@@ -24,12 +24,15 @@ from jax.sharding import PartitionSpec
 from symjax.config import GroupConfig
 from symjax.devices import run_mesh
 from symjax.diagnostics import Diagnostics, layer_diagnostics
-from symjax.models import cross_entropy, forward, loss_and_accuracy
+from symjax.data import TASKS
+from symjax.models import forward, loss_and_accuracy, loss_fn
 
 OPTIMIZERS = {
     "sgd": lambda lr: optax.sgd(lr),
     "momentum": lambda lr: optax.sgd(lr, momentum=0.9),
+    "nesterov": lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True),
     "adam": lambda lr: optax.adam(lr),
+    "adamw": lambda lr: optax.adamw(lr, weight_decay=1e-4),
 }
 
 
@@ -99,6 +102,7 @@ def make_train(cfg: GroupConfig, n_train: int):
         ``{"w", "b"}``; data_key a typed key that alone decides the minibatch order;
         lr a scalar; arrays an ``Arrays``.
     """
+    task = TASKS[cfg.dataset]
     batch_size = n_train if cfg.batch_size is None else cfg.batch_size
     full_batch = batch_size >= n_train
     steps_per_epoch = max(n_train // batch_size, 1)
@@ -111,9 +115,10 @@ def make_train(cfg: GroupConfig, n_train: int):
         n_layers = len(params)
 
         def evaluate(state):
-            train_logits, hidden = forward(state.params, arrays.x_train, cfg.activation)
-            train_loss, _ = loss_and_accuracy(train_logits, arrays.y_train)
-            test_loss, test_acc = loss_and_accuracy(forward(state.params, arrays.x_test, cfg.activation)[0], arrays.y_test)
+            train_outputs, hidden = forward(state.params, arrays.x_train, cfg.activation)
+            train_loss, _ = loss_and_accuracy(train_outputs, arrays.y_train, task)
+            test_outputs = forward(state.params, arrays.x_test, cfg.activation)[0]
+            test_loss, test_acc = loss_and_accuracy(test_outputs, arrays.y_test, task)
             return train_loss, test_loss, test_acc, layer_diagnostics(state.params, hidden, state.grad_norms)
 
         def weights(state):
@@ -127,7 +132,7 @@ def make_train(cfg: GroupConfig, n_train: int):
                 perm = jax.lax.cond(position == 0, lambda: shuffled(data_key, epoch), lambda: state.perm)
                 index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
                 x, y = arrays.x_train[index], arrays.y_train[index]
-            grads = jax.grad(cross_entropy)(state.params, x, y, cfg.activation)
+            grads = jax.grad(loss_fn)(state.params, x, y, cfg.activation, task)
             updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
             norms = jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
