@@ -11,14 +11,16 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import jax
 
-from symjax.config import Matrix
+from symjax.config import Interrupted, Matrix
 from symjax.metrics import results_tables
-from symjax.runner import train_matrix
+from symjax.resume import folder_lock, prepare_folder
+from symjax.runner import chunk_keys, train_matrix
 from symjax.store import write_results
 from symjax.train import TRACE_COUNT
 
@@ -33,31 +35,52 @@ def version() -> str:
         return "unknown"
 
 
-def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True) -> Path:
+def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True,
+               fresh: bool = False) -> Path:
     """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json``.
+
+    Every finished chunk is saved in ``out/chunks`` at once: after an interruption the same
+    call trains only what is missing. A folder holding another matrix's runs is refused
+    (``ConfigError``) unless ``fresh``, which discards them.
 
     Args:
         matrix: a validated Matrix (``load_matrix`` or ``matrix_from_dict``).
         out: results folder; default ``results/<matrix.name>``.
+        fresh: discard saved chunks and start over.
 
     Returns:
         The results folder.
     """
     out = Path(out) if out is not None else Path("results") / matrix.name
-    started, traced = time.perf_counter(), TRACE_COUNT["n"]
-    groups = train_matrix(matrix, show_progress=show_progress)
-    runs, curves, diagnostics = results_tables(groups, matrix)
-    config = {
-        "matrix": matrix.to_dict(),
-        "symjax_version": version(),
-        "timing": {
-            "train_seconds": round(time.perf_counter() - started, 1),
-            "compile_seconds": round(sum(g.compile_seconds for g in groups), 1),
-            "groups": len(groups),
-            "compilations": TRACE_COUNT["n"] - traced,  # 0 for groups this process had already compiled
-            "group_seconds": [round(g.seconds, 1) for g in groups],
-            "backend": jax.default_backend(),
-            "device_count": jax.local_device_count(),
-        },
-    }
-    return write_results(out, runs, curves, diagnostics, config)
+    with folder_lock(out):
+        chunks = prepare_folder(out, matrix, fresh)
+        keys = chunk_keys(matrix, jax.local_device_count())
+        done = sum(chunks.has(k) for k in keys)
+        if done and show_progress:
+            print(f"resuming: {done} of {len(keys)} chunks done", file=sys.stderr)
+        started, traced = time.perf_counter(), TRACE_COUNT["n"]
+        try:
+            groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks)
+        except KeyboardInterrupt:
+            saved = sum(chunks.has(k) for k in keys)
+            raise Interrupted(f"interrupted; {saved} of {len(keys)} chunks are saved in {out}: "
+                              "run the same command to resume") from None
+        runs, curves, diagnostics = results_tables(groups, matrix)
+        config = {
+            "matrix": matrix.to_dict(),
+            "symjax_version": version(),
+            "timing": {  # seconds as measured when each chunk was trained, also after a resume
+                "train_seconds": round(sum(g.seconds for g in groups), 1),
+                "compile_seconds": round(sum(g.compile_seconds for g in groups), 1),
+                "group_seconds": [round(g.seconds, 1) for g in groups],
+                "this_call_seconds": round(time.perf_counter() - started, 1),
+                "resumed_chunks": done,
+                "groups": len(groups),
+                "compilations": TRACE_COUNT["n"] - traced,  # 0 for groups this process had already compiled
+                "backend": jax.default_backend(),
+                "device_count": jax.local_device_count(),
+            },
+        }
+        folder = write_results(out, runs, curves, diagnostics, config)
+        chunks.prune(set(keys))
+        return folder

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import signal
 import sys
 
 EXIT_USAGE = 2
 NOT_GIVEN = object()  # --batch-size default: its parsed value None already means "full"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 class UsageError(Exception):
@@ -81,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     single.add_argument("--schemes", type=_schemes, help="W/b schemes, e.g. lecun_normal/zeros,zeros/normal(1.0)")
     single.add_argument("--target-loss", type=float, help="fixed target training loss for steps to target")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--fresh", action="store_true", help="discard the runs saved in the results folder and start over")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (settings, groups = compilations, runs, memory, time) and train nothing")
     report = sub.add_parser("report", help="write the markdown report and plots from a results folder",
@@ -124,6 +131,8 @@ def _list() -> None:
 
 
 def main(argv=None) -> int:
+    from symjax.config import ConfigError, Interrupted
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -131,7 +140,6 @@ def main(argv=None) -> int:
             _list()
             return 0
         import symjax  # noqa: F401  (sets up one CPU device per core before JAX starts)
-        from symjax.config import ConfigError
 
         if args.command == "run":
             try:
@@ -145,10 +153,15 @@ def main(argv=None) -> int:
 
                 print("\n".join(describe_plan(matrix, jax.local_device_count())))
                 return 0
-            folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet)
-            compilations = symjax.load_results(folder).config["timing"]["compilations"]
+            signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: finished chunks stay saved
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the shell ignored it
+            try:
+                folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet, fresh=args.fresh)
+            except ConfigError as error:  # the results folder holds another matrix, or another run holds it
+                raise UsageError(str(error)) from None
+            timing = symjax.load_results(folder).config["timing"]
             print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
-                  f"({compilations} compilations, one per group)")
+                  f"({timing['groups']} groups; {timing['compilations']} compiled by this call)")
         else:
             try:
                 path = symjax.build_report(args.results, args.out)
@@ -160,9 +173,23 @@ def main(argv=None) -> int:
         print(f"symjax: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("symjax: interrupted; nothing was written", file=sys.stderr)
+        print("symjax: interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as error:
+        print(f"symjax: {error}", file=sys.stderr)
         return 130
 
 
+def entry() -> None:
+    """The ``symjax`` command: ``main``, then exit. After an interruption, exit at once: XLA may still be
+    running the chunk in flight, and tearing the interpreter down under it can crash (what was saved is safe)."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

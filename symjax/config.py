@@ -23,6 +23,10 @@ class ConfigError(ValueError):
     """Bad matrix or flag value; the message says what is wrong and what is allowed."""
 
 
+class Interrupted(Exception):
+    """A run stopped by Ctrl-C or SIGTERM; the message says how much is saved for resuming."""
+
+
 @dataclass(frozen=True)
 class GroupConfig:
     """Everything that decides one compiled program (hashable: used as a cache key)."""

@@ -3,12 +3,17 @@
 Data-flow stage: matrix config -> **init params per run (scheme x seed)** -> train.
 Every initializer follows the ``jax.nn.initializers`` contract
 ``(key, shape, dtype) -> Array`` and reuses ``jax.nn.initializers`` where it can.
-Weights have shape ``(fan_in, fan_out)`` (a layer computes ``x @ w + b``);
-biases have shape ``(fan_out,)``.
+Weights have shape ``(fan_in, fan_out)`` (a layer computes ``x @ w + b``) or, for a 1-D
+convolution, ``(kernel_width, in_channels, out_channels)``; biases have shape ``(fan_out,)``.
+
+Scheme syntax: ``W/b``, optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
+1-based layer number or ``last``, the readout), e.g. ``lecun_normal/zeros@last=zeros/zeros``.
+``expand_scheme`` turns a bracketed argument list, ``zeros/normal([0.1, 1.0])``, into one scheme per value.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -16,7 +21,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.nn import initializers as jinit
+from scipy.linalg import hadamard
 
 Initializer = Callable[..., jax.Array]
 
@@ -30,6 +37,42 @@ def _uniform_symmetric(a: float) -> Initializer:
     return init
 
 
+def _matrix_init(matrix: Callable[[int, int], np.ndarray]) -> Initializer:
+    """Deterministic init from ``matrix(n_in, n_out)``: the whole weight for ``(n_in, n_out)``;
+    for a conv kernel ``(k, n_in, n_out)`` the centre tap ``k // 2`` gets it, the other taps 0."""
+
+    def init(key, shape, dtype=jnp.float32):
+        del key  # deterministic
+        if len(shape) not in (2, 3):
+            raise ValueError(f"weight shape must be (fan_in, fan_out) or (kernel_width, in, out), got {shape}")
+        w = matrix(shape[-2], shape[-1])
+        if len(shape) == 3:
+            kernel = np.zeros(tuple(shape))
+            kernel[shape[0] // 2] = w
+            w = kernel
+        return jnp.asarray(w, dtype)
+
+    return init
+
+
+def _zero_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """ZerO matrix (n_in, n_out), stored for ``x @ w``: Algorithm 1 of Zhao, Schäfer & Anandkumar,
+    "ZerO Initialization: Initializing Neural Networks with only Zeros and Ones", TMLR 2022
+    (arXiv:2110.12661). The paper writes W (out P x in Q); here w = W^T.
+
+    - n_out <= n_in (identity or shrinking): partial identity ``eye(n_in, n_out)``;
+    - n_out > n_in (expanding, the paper's P > Q): ``c * H_m[:n_in, :n_out]`` with the Sylvester
+      Hadamard matrix H_m of order 2^m (``scipy.linalg.hadamard``, symmetric), m = ceil(log2 n_out),
+      c = 2^(-(m-1)/2) as in the paper. (The authors' notebook example_mnist.ipynb divides by
+      2^(m/2) instead, a factor sqrt(2) smaller.) Full rank n_in; rows orthogonal with squared
+      norm c^2 2^m = 2 when n_out is a power of two.
+    """
+    if n_out <= n_in:
+        return np.eye(n_in, n_out)
+    m = math.ceil(math.log2(n_out))
+    return 2.0 ** (-(m - 1) / 2) * hadamard(2**m, dtype=np.int8)[:n_in, :n_out]
+
+
 # name -> (number of numeric arguments, factory). Factories return an Initializer.
 WEIGHT_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
     "zeros": (0, lambda: jinit.zeros),
@@ -39,6 +82,9 @@ WEIGHT_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
     "glorot_uniform": (0, jinit.glorot_uniform),
     "he_normal": (0, jinit.he_normal),
     "orthogonal": (0, jinit.orthogonal),
+    "identity": (0, lambda: _matrix_init(np.eye)),  # (partial) identity eye(fan_in, fan_out)
+    "zero_hadamard": (0, lambda: _matrix_init(_zero_matrix)),  # ZerO, see _zero_matrix
+    "perturbed": (1, lambda eps: jinit.normal(stddev=eps)),  # 0 + eps * N(0, 1)
 }
 
 BIAS_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
@@ -48,8 +94,11 @@ BIAS_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
     "uniform": (1, _uniform_symmetric),
 }
 
-POSITIVE_ARGUMENT = {"normal", "uniform"}  # their argument is a spread: sigma > 0, a > 0
+POSITIVE_ARGUMENT = {"normal", "uniform", "perturbed"}  # their argument is a spread: sigma, a, eps > 0
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
+_OVERRIDE = re.compile(r"^\s*(last|[0-9]+)\s*=(.*)$", re.S)
+OVERRIDE_SYNTAX = ("write overrides as @LAYER=WEIGHT/BIAS where LAYER is a 1-based layer number or 'last' "
+                   "(the readout), e.g. lecun_normal/zeros@last=zeros/zeros")
 
 
 def describe(registry: dict) -> str:
@@ -75,7 +124,7 @@ def _parse_term(text: str, registry: dict, kind: str) -> tuple[str, tuple[float,
     if any(not math.isfinite(v) for v in values):
         raise ValueError(f"{kind} init {text.strip()!r} needs a finite number; {allowed}")
     if name in POSITIVE_ARGUMENT and not all(v > 0 for v in values):
-        raise ValueError(f"{kind} init {text.strip()!r} needs a positive scale (sigma or a); {allowed}")
+        raise ValueError(f"{kind} init {text.strip()!r} needs a positive scale (sigma, a or eps); {allowed}")
     return name, values
 
 
@@ -85,29 +134,66 @@ def _canonical(name: str, args: tuple[float, ...]) -> str:
 
 @dataclass(frozen=True)
 class Scheme:
-    """A (weight init, bias init) pair, written ``W/b``, e.g. ``zeros/normal(1.0)``."""
+    """A (weight init, bias init) pair, written ``W/b``, e.g. ``zeros/normal(1.0)``, with optional
+    per-layer overrides ``((layer spec "3" or "last", Scheme without overrides), ...)``.
+    An explicit layer number beats ``last`` when both name the readout."""
 
     weight: str
     weight_args: tuple[float, ...]
     bias: str
     bias_args: tuple[float, ...]
+    overrides: tuple[tuple[str, Scheme], ...] = ()
+
+    def __post_init__(self):
+        specs = [spec for spec, _ in self.overrides]
+        for spec, override in self.overrides:
+            if not re.fullmatch(r"last|[1-9][0-9]*", spec):
+                raise ValueError(f"bad override layer {spec!r}; {OVERRIDE_SYNTAX}")
+            if override.overrides:
+                raise ValueError(f"override @{spec} must be a plain WEIGHT/BIAS scheme without overrides of its own")
+            if specs.count(spec) > 1:
+                raise ValueError(f"layer {spec} is overridden twice in scheme {self.name!r}; give each layer once")
 
     @property
     def name(self) -> str:
-        return f"{_canonical(self.weight, self.weight_args)}/{_canonical(self.bias, self.bias_args)}"
+        base = f"{_canonical(self.weight, self.weight_args)}/{_canonical(self.bias, self.bias_args)}"
+        return base + "".join(f"@{spec}={override.name}" for spec, override in self.overrides)
 
     def weight_init(self) -> Initializer:
+        """The base weight init (overrides ignored)."""
         return WEIGHT_INITS[self.weight][1](*self.weight_args)
 
     def bias_init(self) -> Initializer:
+        """The base bias init (overrides ignored)."""
         return BIAS_INITS[self.bias][1](*self.bias_args)
+
+    def initializers(self, layer: int, n_layers: int) -> tuple[Initializer, Initializer]:
+        """(weight init, bias init) of 0-based ``layer`` of ``n_layers`` (readout = n_layers - 1)."""
+        check_depth(self, n_layers)
+        if not 0 <= layer < n_layers:
+            raise ValueError(f"layer index {layer} out of range for a network of {n_layers} layers")
+        overrides = dict(self.overrides)
+        scheme = overrides.get(str(layer + 1))  # an explicit number beats "last"
+        if scheme is None and layer == n_layers - 1:
+            scheme = overrides.get("last")
+        scheme = scheme or self
+        return scheme.weight_init(), scheme.bias_init()
 
     def __str__(self) -> str:
         return self.name
 
 
-def parse_scheme(text: str) -> Scheme:
-    """Parse ``"W/b"`` into a Scheme; raise ValueError naming what is wrong and what is allowed."""
+def check_depth(scheme: Scheme, n_layers: int) -> None:
+    """Raise ValueError if an override names a layer beyond ``n_layers`` (hidden layers + readout)."""
+    if n_layers < 1:
+        raise ValueError(f"a network needs at least one layer (the readout), got {n_layers}")
+    for spec, _ in scheme.overrides:
+        if spec != "last" and int(spec) > n_layers:
+            raise ValueError(f"scheme {scheme.name} overrides layer {spec} but the network has {n_layers} "
+                             f"layer{'s' if n_layers != 1 else ''} ({n_layers - 1} hidden + readout)")
+
+
+def _parse_pair(text: str) -> Scheme:
     parts = text.split("/")
     if len(parts) != 2:
         raise ValueError(
@@ -119,6 +205,49 @@ def parse_scheme(text: str) -> Scheme:
     return Scheme(weight, weight_args, bias, bias_args)
 
 
+def parse_scheme(text: str) -> Scheme:
+    """Parse ``"W/b@LAYER=W/b..."`` into a Scheme; raise ValueError naming what is wrong and what is allowed."""
+    if "[" in text or "]" in text:
+        raise ValueError(f"scheme {text!r} has a bracketed list; expand it with expand_scheme first")
+    base_text, *override_texts = text.split("@")
+    base = _parse_pair(base_text)
+    overrides = []
+    for part in override_texts:
+        match = _OVERRIDE.match(part)
+        spec = match and (match.group(1) if match.group(1) == "last" else str(int(match.group(1))))
+        if spec in (None, "0"):
+            raise ValueError(f"malformed override '@{part.strip()}' in scheme {text.strip()!r}; {OVERRIDE_SYNTAX}")
+        try:
+            overrides.append((spec, _parse_pair(match.group(2))))
+        except ValueError as error:
+            raise ValueError(f"override @{spec} in scheme {text.strip()!r}: {error}") from None
+    return Scheme(base.weight, base.weight_args, base.bias, base.bias_args, tuple(overrides))
+
+
 def canonical_scheme(text: str) -> str:
     """Normalize a scheme string, e.g. ``'zeros/normal(1)'`` -> ``'zeros/normal(1.0)'``."""
     return parse_scheme(text).name
+
+
+_LIST = re.compile(r"([(,]\s*)\[([^\[\]]*)\](?=\s*[),])")
+
+
+def expand_scheme(text: str) -> list[str]:
+    """Canonical schemes for every combination of the bracketed argument lists (row-major),
+    e.g. ``zeros/normal([0.1, 1])`` -> ``['zeros/normal(0.1)', 'zeros/normal(1.0)']``."""
+    lists = [[v.strip() for v in m.group(2).split(",")] for m in _LIST.finditer(text)]
+    rest = _LIST.sub("", text)
+    if "[" in rest or "]" in rest:
+        raise ValueError(f"scheme {text!r}: a bracketed list must be a whole init argument of numbers, "
+                         "closed and not nested, e.g. zeros/normal([0.1, 0.5, 1.0])")
+    if any(not v for values in lists for v in values):
+        raise ValueError(f"scheme {text!r}: empty value in a bracketed list; write e.g. normal([0.1, 0.5])")
+    pieces = _LIST.split(text)  # [text, prefix, list, text, prefix, list, ..., text]
+    names = []
+    for combo in itertools.product(*lists):
+        filled = pieces[0] + "".join(p + v + t for p, v, t in zip(pieces[1::3], combo, pieces[3::3]))
+        names.append(canonical_scheme(filled))
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"scheme {text!r} expands to the same scheme twice: {', '.join(duplicates)}")
+    return names

@@ -19,6 +19,8 @@ from symjax.stats import ecdf  # noqa: E402
 
 PANELS = (("train_loss", "training loss (whole training set)", "log"), ("test_acc", "test accuracy", "linear"),
           ("effective_rank", "effective rank of W, first hidden layer", "linear"))
+REGRESSION_PANELS = (("train_loss", "training MSE (whole training set)", "log"), ("test_loss", "test MSE", "log"),
+                     PANELS[2])  # no accuracy in regression: the test MSE instead
 
 
 def scheme_colors(schemes: list[str]) -> dict[str, str]:
@@ -36,30 +38,34 @@ def median_band(ax, rows: pd.DataFrame, color: str, label: str, marker: str | No
 
 
 def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], title: str,
-                        target_loss: float, steps_to_target: dict[str, np.ndarray], path: Path) -> None:
+                        target_loss: float, steps_to_target: dict[str, np.ndarray], path: Path,
+                        regression: bool = False) -> None:
     """Write one PNG: per panel one median line and 25-75% band per scheme, plus the ECDF of steps to target.
 
     Args:
-        quantiles: panel column -> rows (scheme, step, q25, q50, q75) of one setting.
+        quantiles: panel column -> rows (scheme, step, q25, q50, q75) of one setting: "train_loss",
+            "effective_rank" and "test_acc" (classification) or "test_loss" (regression).
         schemes: scheme names in plotting order.
         target_loss: drawn as a dashed line on the loss panel.
         steps_to_target: scheme -> (runs,) steps to target, +inf where never reached.
+        regression: label losses as MSE and show the test MSE instead of the test accuracy.
     """
     colors = scheme_colors(schemes)
     fig, grid = plt.subplots(2, 2, figsize=(12, 8))
     axes = grid.ravel()
-    for ax, (column, label, yscale) in zip(axes, PANELS):
+    for ax, (column, label, yscale) in zip(axes, REGRESSION_PANELS if regression else PANELS):
         table = quantiles[column]
         for scheme in schemes:
             median_band(ax, table[table["scheme"] == scheme], colors[scheme], scheme,
                         marker="." if column == "effective_rank" else None)
         if column == "train_loss":
-            ax.axhline(target_loss, color="black", linestyle="--", linewidth=0.8, label="target loss")
+            ax.axhline(target_loss, color="black", linestyle="--", linewidth=0.8, label="target MSE" if regression else "target loss")
         ax.set_yscale(yscale)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    plot_ecdf(axes[-1], steps_to_target, colors, max(quantiles["train_loss"]["step"].max(), 1))
+    plot_ecdf(axes[-1], steps_to_target, colors, max(quantiles["train_loss"]["step"].max(), 1),
+              "fraction of runs at or below the target MSE" if regression else None)
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -97,14 +103,15 @@ def save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_ecdf(ax, steps_to_target: dict[str, np.ndarray], colors: dict[str, str], horizon: int) -> None:
+def plot_ecdf(ax, steps_to_target: dict[str, np.ndarray], colors: dict[str, str], horizon: int,
+              ylabel: str | None = None) -> None:
     """Fraction of runs that reached the target by each step; never-reached runs keep the curve below 1."""
     grid = np.linspace(0, horizon, 201)
     for scheme, values in steps_to_target.items():
         ax.step(grid, ecdf(values, grid), where="post", color=colors[scheme], label=scheme, linewidth=1.6)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("step")
-    ax.set_ylabel("fraction of runs at or below the target loss")
+    ax.set_ylabel(ylabel or "fraction of runs at or below the target loss")
     ax.grid(alpha=0.3)
 
 

@@ -25,6 +25,7 @@ from symjax.diagnostics import NAMES as DIAGNOSTIC_NAMES
 from symjax.diagnostics import rank_and_effective_rank
 from symjax.initializers import parse_scheme
 from symjax.models import init_mlp, weight_shapes
+from symjax.resume import chunk_key
 from symjax.train import Arrays, Logs, compiled_group, logged_steps, snapshot_steps
 
 
@@ -115,53 +116,87 @@ def chunk_arrays(logs: Logs, first_grad_step: np.ndarray, cfg: GroupConfig) -> d
     return out
 
 
-def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None) -> GroupResult:
-    """Train all runs of one group, chunk by chunk; ``progress`` (tqdm) advances per run."""
-    started = time.perf_counter()
+def _wait(tree) -> None:
+    """Block until every array of ``tree`` is computed, returning to Python often so Ctrl-C and SIGTERM act at once."""
+    leaves = [leaf for leaf in jax.tree.leaves(tree) if hasattr(leaf, "is_ready")]
+    while not all(leaf.is_ready() for leaf in leaves):
+        time.sleep(0.02)
+
+
+def chunk_inputs(chunk: list[Run], sizes) -> tuple:
+    """(params, minibatch-order keys, learning rates) of a chunk, each with a leading run axis sharded over devices."""
+    inputs = (init_params(chunk, sizes), seed_keys(np.array([r.seed for r in chunk]), 1),
+              jnp.asarray([r.lr for r in chunk], jnp.float32))
+    return jax.device_put(inputs, run_sharding()[0])
+
+
+def train_chunk(program, cfg: GroupConfig, inputs: tuple, n_real: int, arrays: Arrays) -> dict[str, np.ndarray]:
+    """Train one padded chunk of runs; host arrays of its first ``n_real`` runs (see ``chunk_arrays``)."""
+    final_state, chunk_logs = program(*inputs, arrays)
+    _wait((final_state.first_grad_step, chunk_logs))
+    fetched = jax.device_get((chunk_logs, final_state.first_grad_step))  # one transfer per chunk
+    return chunk_arrays(*jax.tree.map(lambda v: np.asarray(v)[:n_real], fetched), cfg)
+
+
+def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None, chunks=None) -> GroupResult:
+    """Train all runs of one group, chunk by chunk; ``progress`` (tqdm) advances per run.
+
+    With ``chunks`` (a ``symjax.resume.ChunkStore``) every finished chunk is saved at once and
+    chunks saved earlier are loaded instead of trained; the group compiles only if it trains.
+    """
     data = load_dataset(cfg.dataset)
-    run_sharded, replicated, n_devices = run_sharding()
-    arrays = jax.device_put(Arrays(*data[:4]), replicated)
+    n_devices = run_sharding()[2]
     sizes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
-    program = compiled_group(cfg, len(data.y_train))
     size, bounds = chunk_bounds(len(runs), max_chunk, n_devices)
-    logs, compile_seconds = [], 0.0
+    program, arrays, logs = None, None, []
     for start, stop in bounds:
         chunk = runs[start:stop] + [runs[stop - 1]] * (size - (stop - start))
-        inputs = (
-            init_params(chunk, sizes),
-            seed_keys(np.array([r.seed for r in chunk]), 1),
-            jnp.asarray([r.lr for r in chunk], jnp.float32),
-        )
-        inputs = jax.device_put(inputs, run_sharded)
-        if not compile_seconds:
-            tic = time.perf_counter()
-            program.lower(*inputs, arrays).compile()
-            compile_seconds = time.perf_counter() - tic
-        final_state, chunk_logs = program(*inputs, arrays)
-        fetched = jax.device_get((chunk_logs, final_state.first_grad_step))  # one transfer per chunk
-        logs.append(chunk_arrays(*jax.tree.map(lambda v, n=stop - start: np.asarray(v)[:n], fetched), cfg))
+        key = chunk_key(cfg, chunk, size, n_devices)
+        saved = chunks.load(key) if chunks is not None else None
+        if saved is None:
+            tic, compile_seconds, inputs = time.perf_counter(), 0.0, chunk_inputs(chunk, sizes)
+            if program is None:
+                program = compiled_group(cfg, len(data.y_train))
+                arrays = jax.device_put(Arrays(*data[:4]), run_sharding()[1])
+                compiling = time.perf_counter()
+                program.lower(*inputs, arrays).compile()
+                compile_seconds = time.perf_counter() - compiling
+            saved = train_chunk(program, cfg, inputs, stop - start, arrays)
+            saved.update(seconds=np.float64(time.perf_counter() - tic), compile_seconds=np.float64(compile_seconds))
+            if chunks is not None:
+                chunks.save(key, saved)
+        logs.append(saved)
         if progress is not None:
             progress.update(stop - start)
+    joined = {name: np.concatenate([chunk[name] for chunk in logs]) for name in logs[0] if "seconds" not in name}
     return GroupResult(
         config=cfg,
         runs=runs,
         steps=logged_steps(cfg.steps, cfg.log_every),
-        **{name: np.concatenate([chunk[name] for chunk in logs]) for name in ("train_loss", "test_loss", "test_acc")},
-        diagnostics={name: np.concatenate([chunk[name] for chunk in logs]) for name in DIAGNOSTIC_NAMES},
-        first_grad_step=np.concatenate([chunk["first_grad_step"] for chunk in logs]),
+        **{name: joined[name] for name in ("train_loss", "test_loss", "test_acc", "first_grad_step")},
+        diagnostics={name: joined[name] for name in DIAGNOSTIC_NAMES},
         n_train=len(data.y_train),
-        seconds=time.perf_counter() - started,
-        compile_seconds=compile_seconds,
+        seconds=float(sum(chunk["seconds"] for chunk in logs)),
+        compile_seconds=float(sum(chunk["compile_seconds"] for chunk in logs)),
     )
 
 
-def train_matrix(matrix: Matrix, show_progress: bool = True) -> list[GroupResult]:
-    """Train every group of the matrix; a progress bar (runs done, ETA) goes to stderr."""
+def chunk_keys(matrix: Matrix, n_devices: int) -> list[str]:
+    """The content key of every chunk of the matrix, in training order."""
+    keys = []
+    for cfg, runs in expand(matrix):
+        size, bounds = chunk_bounds(len(runs), matrix.chunk_runs, n_devices)
+        keys += [chunk_key(cfg, runs[a:b] + [runs[b - 1]] * (size - (b - a)), size, n_devices) for a, b in bounds]
+    return keys
+
+
+def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None) -> list[GroupResult]:
+    """Train every group of the matrix (resuming from ``chunks`` if given); a progress bar goes to stderr."""
     plan = expand(matrix)
     total = sum(len(runs) for _, runs in plan)
     results = []
     with tqdm(total=total, unit="run", disable=not show_progress, dynamic_ncols=True) as progress:
         for cfg, runs in plan:
-            progress.set_description(f"{cfg.dataset} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer}")
-            results.append(train_group(cfg, runs, matrix.chunk_runs, progress))
+            progress.set_description(f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer}")
+            results.append(train_group(cfg, runs, matrix.chunk_runs, progress, chunks))
     return results

@@ -29,7 +29,7 @@ class Results(NamedTuple):
     config: dict  # the fully expanded matrix and run metadata
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Call ``write(temporary_path)`` then move the file into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -46,7 +46,7 @@ def _atomic_write(path: Path, write) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
@@ -54,9 +54,9 @@ def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.Data
     """Write the result files atomically into ``folder`` (created if needed), config.json last."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
-    _atomic_write(folder / "curves.parquet", lambda p: curves.to_parquet(p, index=False))
-    _atomic_write(folder / "diagnostics.parquet", lambda p: diagnostics.to_parquet(p, index=False))
+    atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
+    atomic_write(folder / "curves.parquet", lambda p: curves.to_parquet(p, index=False))
+    atomic_write(folder / "diagnostics.parquet", lambda p: diagnostics.to_parquet(p, index=False))
     text = json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2, sort_keys=True) + "\n"
     atomic_write_text(folder / "config.json", text)
     return folder

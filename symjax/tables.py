@@ -9,11 +9,17 @@ that of the reference scheme, bootstrapped with runs paired by seed.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
-from symjax import stats
-from symjax.metrics import SETTING_COLUMNS
+from symjax import metrics, stats
+
+# The axes that make a setting. Results written before the "model" axis existed get it from ``compatible``.
+SETTING_COLUMNS = (list(metrics.SETTING_COLUMNS) if "model" in metrics.SETTING_COLUMNS
+                   else ["dataset", "model", *metrics.SETTING_COLUMNS[1:]])
+RUN_DEFAULTS = {"model": "mlp", "task": "classification"}  # what older runs tables (format 2) implicitly were
 
 METRICS = {  # summary prefix -> runs column
     "steps": "steps_to_target",
@@ -24,6 +30,12 @@ METRICS = {  # summary prefix -> runs column
 }
 
 
+def compatible(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with the columns older results lack filled in (RUN_DEFAULTS); unchanged when none is missing."""
+    missing = {column: value for column, value in RUN_DEFAULTS.items() if column not in runs.columns}
+    return runs.assign(**missing) if missing else runs
+
+
 def generalization(acc_lo: float, acc_hi: float) -> str:
     """Test-accuracy difference (scheme - reference) in words, from its CI."""
     if np.isnan(acc_lo):
@@ -32,7 +44,18 @@ def generalization(acc_lo: float, acc_hi: float) -> str:
 
 
 def _metric_summary(values: np.ndarray, prefix: str) -> dict:
-    """Median (with ``_lo``/``_hi`` CI), IQM and mean of one metric, each with a bootstrap 95% CI."""
+    """Median (with ``_lo``/``_hi`` CI), IQM and mean of one metric, each with a bootstrap 95% CI; all NaN if no value is defined."""
+    return dict(_cached_summary(np.ascontiguousarray(values, np.float64).tobytes(), prefix))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_summary(data: bytes, prefix: str) -> dict:
+    """``_metric_summary`` of the float64 values in ``data``; cached because the bootstrap is seeded per call, so the
+    same runs give the same numbers (the best-learning-rate view summarizes most runs a second time)."""
+    values = np.frombuffer(data, np.float64)
+    if np.isnan(values).all():  # e.g. the test accuracy of a regression run
+        keys = ["median", "lo", "hi", *(f"{name}{end}" for name in ("iqm", "mean") for end in ("", "_lo", "_hi"))]
+        return {f"{prefix}_{key}": np.nan for key in keys}
     lo, hi = stats.bootstrap_ci(values, stats.median)
     out = {f"{prefix}_median": float(stats.median(values)), f"{prefix}_lo": lo, f"{prefix}_hi": hi}
     for name, statistic in (("iqm", stats.iqm), ("mean", stats.mean)):
@@ -43,9 +66,11 @@ def _metric_summary(values: np.ndarray, prefix: str) -> dict:
 
 
 def _censored(runs: pd.DataFrame, column: str) -> np.ndarray:
+    """(runs,) float64 values, lower is better and censored = +inf; accuracy: diverged = 0, regression = NaN (undefined)."""
     values = runs[column].astype("float64").to_numpy()
     if column == "final_test_acc":
-        return np.where(runs["diverged"].to_numpy(), 0.0, values)
+        classification = (runs["task"] != "regression").to_numpy() if "task" in runs else True
+        return np.where(runs["diverged"].to_numpy() & classification, 0.0, values)
     return stats.as_censored(np.where(runs["diverged"].to_numpy(), np.nan, values))
 
 
@@ -61,20 +86,33 @@ def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
     pairs = {prefix: (_censored(a, column), _censored(b, column)) for prefix, column in (("steps", "steps_to_target"), ("loss", "final_train_loss"), ("acc", "final_test_acc"))}
     out = dict(zip(["speed_ratio", "speed_lo", "speed_hi"], stats.paired_ratio_ci(*pairs["steps"])))
     out.update(zip(["loss_diff", "loss_diff_lo", "loss_diff_hi"], stats.paired_difference_ci(*pairs["loss"])))
-    out.update(zip(["acc_diff", "acc_diff_lo", "acc_diff_hi"], stats.paired_difference_ci(*pairs["acc"])))
+    defined = not np.isnan(pairs["acc"][0]).all()  # no accuracy in regression
+    out.update(zip(["acc_diff", "acc_diff_lo", "acc_diff_hi"],
+                   stats.paired_difference_ci(*pairs["acc"]) if defined else (np.nan,) * 3))
     out.update(zip(["p_faster", "p_faster_lo", "p_faster_hi"], stats.probability_of_improvement(*pairs["steps"])))
     return out
 
 
-def summarize(runs: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
-    """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order."""
+def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str] | None = None) -> pd.DataFrame:
+    """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order.
+
+    Args:
+        runs: one row per run (``runs.parquet``); older tables without ``model``/``task`` are accepted.
+        by: the columns that define a setting, default SETTING_COLUMNS. With fewer (e.g. without ``lr``,
+            for the best-learning-rate view of ``symjax.best_lr``) each row takes the other setting
+            columns from its scheme's first run, so every scheme shows its own learning rate.
+    Returns:
+        One row per (setting, scheme): SETTING_COLUMNS, ``task``, ``scheme``, counts, metric summaries,
+        the comparison with the reference (COMPARISON_COLUMNS), ``verdict`` and ``generalization``.
+    """
+    runs, by = compatible(runs), SETTING_COLUMNS if by is None else list(by)
     rows = []
-    for setting, setting_runs in runs.groupby(SETTING_COLUMNS, sort=False):
+    for _, setting_runs in runs.groupby(by, sort=False):
         by_scheme = {s: r.sort_values("seed") for s, r in setting_runs.groupby("scheme", sort=False)}
         ref = by_scheme.get(reference)
         for scheme in [s for s in schemes if s in by_scheme]:
             scheme_runs = by_scheme[scheme]
-            row = dict(zip(SETTING_COLUMNS, setting))
+            row = {column: scheme_runs[column].iloc[0] for column in [*SETTING_COLUMNS, "task"]}
             row.update(scheme=scheme, n=len(scheme_runs), target_loss=float(scheme_runs["target_loss"].iloc[0]),
                        reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
             for prefix, column in METRICS.items():
@@ -96,8 +134,15 @@ def setting_rows(table: pd.DataFrame, key: tuple) -> pd.DataFrame:
     return table[(table[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)]
 
 
+def split_by_setting(table: pd.DataFrame):
+    """A function key -> the rows of ``table`` in that setting (like ``setting_rows``, but grouping only once)."""
+    parts = dict(iter(table.groupby(SETTING_COLUMNS, sort=False)))
+    return lambda key: parts.get(tuple(key), table.iloc[:0])
+
+
 def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs."""
+    runs = compatible(runs)
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", *by, "step"], sort=False)[column]
     return grouped.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"}).reset_index()
@@ -106,6 +151,7 @@ def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tup
 def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFrame:
     """Per (setting, scheme, layer): medians over runs of the first step with a weight gradient,
     rank and effective rank at step 0 and at the end, distinct units, mean |cos| and dead fraction at the end."""
+    runs = compatible(runs)
     keyed = diagnostics.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     last = keyed["step"] == keyed["steps"]
     start = keyed[keyed["step"] == 0].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
@@ -126,6 +172,7 @@ def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFra
 def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
     """Per scheme, across settings (rliable style): IQM of steps to target divided by the reference's
     median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""
+    runs = compatible(runs)
     reference_median = summary[summary["scheme"] == reference].set_index(SETTING_COLUMNS)["steps_median"]
     rows = []
     for scheme in [s for s in schemes if s in set(runs["scheme"])]:
@@ -138,3 +185,37 @@ def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str
             point, lo, hi = stats.stratified_bootstrap_ci(groups, stats.iqm)
             rows.append({"scheme": scheme, "settings": len(groups), "iqm": point, "lo": lo, "hi": hi})
     return pd.DataFrame(rows)
+
+
+CONTROL = "zeros/zeros"  # the all-zero negative control: a net that learns nothing but the output bias
+
+
+def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference: str) -> np.ndarray:
+    """(rows,) the training loss of a net that learned nothing, per summary row's setting.
+
+    The median final training loss of the all-zero control (CONTROL) when its setting has it,
+    else 1.0 for regression (MSE of predicting 0 on standardized targets), else the reference's
+    median training loss at step 0 (``loss_quantiles``: ``median_curves(..., "train_loss")``).
+    """
+    index = pd.MultiIndex.from_frame(summary[SETTING_COLUMNS])
+    control = summary[summary["scheme"] == CONTROL].set_index(SETTING_COLUMNS)["loss_median"]
+    start = loss_quantiles[(loss_quantiles["scheme"] == reference) & (loss_quantiles["step"] == 0)]
+    start = start.set_index(SETTING_COLUMNS)["q50"]
+    fallback = np.where(summary["task"] == "regression", 1.0, start.reindex(index).to_numpy(np.float64))
+    chance = control.reindex(index).to_numpy(np.float64)
+    return np.where(np.isnan(chance), fallback, chance)
+
+
+def depth(hidden: str) -> int:
+    """Number of hidden (dense or conv) layers of a ``hidden`` value such as ``"100,100"``."""
+    return len(str(hidden).split(","))
+
+
+def verdict_breakdown(rows: pd.DataFrame, column: str, verdicts: list[str]) -> pd.DataFrame:
+    """Per value of ``column`` (first-appearance order): ``pairs`` (rows), ``learns`` (rows whose
+    ``learns`` is true) and the count of each verdict in ``verdicts`` order (absent ones dropped)."""
+    grouped = rows.groupby(column, sort=False)
+    counts = grouped["verdict"].value_counts().unstack(fill_value=0)
+    counts = counts.reindex(columns=[v for v in verdicts if v in counts.columns])
+    table = pd.DataFrame({"pairs": grouped.size(), "learns": grouped["learns"].sum()}).join(counts)
+    return table.reindex(list(dict.fromkeys(rows[column])))

@@ -10,9 +10,9 @@ import symjax
 import symjax.stats
 from symjax.cli import main
 
-RUN_COLUMNS = ["run_id", "dataset", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
+RUN_COLUMNS = ["run_id", "dataset", "model", "task", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
                "final_train_loss", "final_test_loss", "final_test_acc", "target_loss", "steps_to_target", "reached",
-               "diverged", "train_loss_auc"]
+               "diverged", "diverged_step", "train_loss_auc"]
 
 
 def test_results_files_and_columns(smoke_results):

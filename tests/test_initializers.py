@@ -9,6 +9,7 @@ The expected mean / variance formulas are written here, independently of the lib
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,8 @@ from symjax.initializers import (
     WEIGHT_INITS,
     Scheme,
     canonical_scheme,
+    check_depth,
+    expand_scheme,
     parse_scheme,
 )
 from symjax.models import init_mlp, layer_sizes
@@ -38,7 +41,37 @@ WEIGHT_FORMULAS = {
     "glorot_uniform": ((), lambda fi, fo: 0.0, lambda fi, fo: 2.0 / (fi + fo)),
     "he_normal": ((), lambda fi, fo: 0.0, lambda fi, fo: 2.0 / fi),
     "orthogonal": ((), lambda fi, fo: 0.0, lambda fi, fo: 1.0 / max(fi, fo)),
+    # min(fi, fo) ones among fi * fo entries: a Bernoulli(p) pattern
+    "identity": ((), lambda fi, fo: _eye_p(fi, fo), lambda fi, fo: _eye_p(fi, fo) * (1 - _eye_p(fi, fo))),
+    "zero_hadamard": ((), lambda fi, fo: _zero_moments(fi, fo)[0], lambda fi, fo: _zero_moments(fi, fo)[1]),
+    "perturbed": ((0.01,), lambda fi, fo, eps: 0.0, lambda fi, fo, eps: eps**2),
 }
+# Inits whose values do not depend on the key although their entries vary (variance > 0).
+DETERMINISTIC_WEIGHTS = {"identity", "zero_hadamard"}
+
+
+def _eye_p(fi, fo):
+    return min(fi, fo) / (fi * fo)
+
+
+def _sylvester(rows, cols):
+    """Top-left block of the Sylvester Hadamard matrix, H[i, j] = (-1)^popcount(i & j), built here
+    independently of scipy.linalg.hadamard."""
+    return (-1.0) ** np.bitwise_count(np.bitwise_and.outer(np.arange(rows), np.arange(cols)))
+
+
+def _zero_expected(fi, fo):
+    """ZerO (Zhao, Schaefer & Anandkumar, TMLR 2022, Algorithm 1) stored (fan_in, fan_out): partial
+    identity unless the layer expands (fo > fi), then c * H[:fi, :fo], m = ceil(log2 fo), c = 2^(-(m-1)/2)."""
+    if fo <= fi:
+        return np.eye(fi, fo)
+    m = math.ceil(math.log2(fo))
+    return 2.0 ** (-(m - 1) / 2) * _sylvester(fi, fo)
+
+
+def _zero_moments(fi, fo):
+    w = _zero_expected(fi, fo)
+    return w.mean(), w.var()
 
 # name -> (representative args, mean(*args), var(*args))
 BIAS_FORMULAS = {
@@ -176,6 +209,110 @@ def test_constant_weight_uses_its_argument():
         np.testing.assert_array_equal(np.asarray(w), np.full((4, 6), c, np.float32))
 
 
+# conv kernels (kernel_width, in_channels, out_channels): odd and even widths, both orientations
+CONV_SHAPES = [(3, 6, 5), (4, 5, 8), (1, 7, 7)]
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES[:2], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("name", WEIGHT_NAMES)
+def test_weight_init_accepts_conv_kernel(name, shape):
+    w = _weight_init(name)(jax.random.key(2), shape, jnp.float32)
+    assert w.shape == shape and w.dtype == jnp.float32
+    assert np.isfinite(np.asarray(w)).all()
+
+
+def test_lecun_normal_conv_fan_in_is_width_times_channels():
+    # jax.nn.initializers: fan_in of a (k, c_in, c_out) kernel is k * c_in
+    w = np.asarray(WEIGHT_INITS["lecun_normal"][1]()(jax.random.key(0), (5, 80, 300), jnp.float32))
+    _check_moments(w, 0.0, 1.0 / (5 * 80))
+
+
+@pytest.mark.parametrize("eps", [1e-3, 0.1, 2.0])
+def test_perturbed_is_zero_plus_eps_normal(eps):
+    init = WEIGHT_INITS["perturbed"][1](eps)
+    _check_moments(np.asarray(init(jax.random.key(5), (400, 300), jnp.float32)), 0.0, eps**2)
+    _check_moments(np.asarray(init(jax.random.key(5), (4, 100, 300), jnp.float32)), 0.0, eps**2)
+
+
+@pytest.mark.parametrize("text", ["perturbed(0)/zeros", "perturbed(-0.1)/zeros"])
+def test_perturbed_needs_positive_eps(text):
+    with pytest.raises(ValueError, match="positive") as info:
+        parse_scheme(text)
+    for name in WEIGHT_NAMES_IN_MESSAGE:
+        assert name in str(info.value)
+
+
+def _conv_expected(shape, matrix):
+    """A (k, c_in, c_out) kernel that is zero except the centre tap k // 2, which holds ``matrix``."""
+    out = np.zeros(shape)
+    out[shape[0] // 2] = matrix
+    return out
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4), (1, 6)])
+def test_identity_is_partial_identity(shape):
+    w = WEIGHT_INITS["identity"][1]()(jax.random.key(0), shape, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(w), np.eye(*shape))
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_identity_conv_centre_tap(shape):
+    w = WEIGHT_INITS["identity"][1]()(jax.random.key(0), shape, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(w), _conv_expected(shape, np.eye(*shape[1:])))
+
+
+ZERO = WEIGHT_INITS["zero_hadamard"][1]()
+ZERO_SHAPES = [(4, 4), (16, 16), (8, 3), (300, 100), (2, 4), (3, 5), (40, 100), (100, 128), (10, 1024)]
+
+
+@pytest.mark.parametrize("shape", ZERO_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_zero_hadamard_matches_algorithm_1(shape):
+    w = np.asarray(ZERO(jax.random.key(0), shape, jnp.float32), np.float64)
+    np.testing.assert_allclose(w, _zero_expected(*shape), rtol=1e-6, atol=0)
+    # deterministic: the key is ignored
+    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(123), shape, jnp.float32)), w.astype(np.float32))
+    assert np.linalg.matrix_rank(w) == min(shape)  # full rank, also when the layer expands
+
+
+@pytest.mark.parametrize("n", [1, 7, 16])
+def test_zero_hadamard_square_is_identity(n):
+    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(0), (n, n), jnp.float32)), np.eye(n))
+
+
+@pytest.mark.parametrize("shape", [(9, 4), (300, 100)])
+def test_zero_hadamard_shrinking_is_partial_identity(shape):
+    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(0), shape, jnp.float32)), np.eye(*shape))
+
+
+def test_zero_hadamard_hand_computed():
+    # fan_in 2 -> fan_out 4 expands: m = ceil(log2 4) = 2, c = 2^(-1/2); rows 0, 1 of H_2 = [[1, 1], [1, -1]] (x) H_1
+    r = 1 / math.sqrt(2)
+    expected = np.array([[r, r, r, r], [r, -r, r, -r]])
+    np.testing.assert_allclose(np.asarray(ZERO(jax.random.key(0), (2, 4), jnp.float32)), expected, rtol=1e-6)
+    # fan_in 3 -> fan_out 5: m = 3, c = 1/2, first 3 rows and 5 columns of the order-8 Sylvester matrix
+    expected = 0.5 * np.array([[1, 1, 1, 1, 1], [1, -1, 1, -1, 1], [1, 1, -1, -1, 1]])
+    np.testing.assert_allclose(np.asarray(ZERO(jax.random.key(0), (3, 5), jnp.float32)), expected, rtol=1e-6)
+    # fan_in 1 -> fan_out 2: m = 1, c = 1
+    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(0), (1, 2), jnp.float32)), [[1.0, 1.0]])
+
+
+@pytest.mark.parametrize("shape", [(2, 4), (5, 8), (3, 16), (100, 128)])
+def test_zero_hadamard_rows_orthogonal_when_fan_out_is_power_of_two(shape):
+    fan_in, fan_out = shape
+    w = np.asarray(ZERO(jax.random.key(0), shape, jnp.float32), np.float64)
+    m = int(math.log2(fan_out))
+    c = 2.0 ** (-(m - 1) / 2)
+    np.testing.assert_allclose(w @ w.T, c**2 * fan_out * np.eye(fan_in), atol=1e-5)  # = 2 I
+    assert np.abs(w).min() == pytest.approx(c) and np.abs(w).max() == pytest.approx(c)  # only +-c
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 4), (4, 3, 5), (3, 6, 6), (5, 8, 3)])
+def test_zero_hadamard_conv_centre_tap(shape):
+    w = np.asarray(ZERO(jax.random.key(0), shape, jnp.float32), np.float64)
+    np.testing.assert_allclose(w, _conv_expected(shape, _zero_expected(*shape[1:])), rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(9), shape, jnp.float32)), w.astype(np.float32))
+
+
 # ---------------------------------------------------------------------------
 # Bias inits
 # ---------------------------------------------------------------------------
@@ -233,7 +370,7 @@ def test_non_positive_spread_is_rejected(text):
 
 def _is_random_weight(name):
     args, _, var_fn = WEIGHT_FORMULAS[name]
-    return var_fn(50, 40, *args) > 0
+    return var_fn(50, 40, *args) > 0 and name not in DETERMINISTIC_WEIGHTS
 
 
 def _is_random_bias(name):
@@ -401,6 +538,186 @@ def test_missing_slash_error_says_weight_bias():
 
 
 # ---------------------------------------------------------------------------
+# Per-layer overrides: BASE@LAYER=W/b
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("lecun_normal/zeros@last=zeros/zeros", "lecun_normal/zeros@last=zeros/zeros"),
+        ("zeros/normal(1)@1=lecun_normal/zeros@last=zeros/zeros",
+         "zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros"),
+        (" zeros/normal(1) @ 01 = lecun_normal/zeros @last= zeros / zeros ",
+         "zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros"),
+        ("zeros/zeros@last=zeros/zeros@2=constant(1)/normal(2)",
+         "zeros/zeros@last=zeros/zeros@2=constant(1.0)/normal(2.0)"),
+        ("zeros/normal(1)@3=zero_hadamard/zeros", "zeros/normal(1.0)@3=zero_hadamard/zeros"),
+    ],
+)
+def test_override_canonical_roundtrip(text, expected):
+    scheme = parse_scheme(text)
+    assert scheme.name == expected == str(scheme)
+    assert parse_scheme(expected) == scheme
+    assert canonical_scheme(expected) == expected
+
+
+def test_override_fields():
+    scheme = parse_scheme("zeros/normal(1)@1=lecun_normal/zeros@last=zeros/zeros")
+    assert (scheme.weight, scheme.weight_args, scheme.bias, scheme.bias_args) == ("zeros", (), "normal", (1.0,))
+    assert scheme.overrides == (("1", parse_scheme("lecun_normal/zeros")), ("last", parse_scheme("zeros/zeros")))
+    assert parse_scheme("zeros/zeros").overrides == ()
+    assert len({scheme, parse_scheme("zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros")}) == 1
+    # weight_init / bias_init stay the base's
+    assert not np.asarray(scheme.weight_init()(jax.random.key(0), (3, 4), jnp.float32)).any()
+
+
+def _layer_values(scheme, n_layers):
+    """(weight value, bias value) of each layer for a scheme made of constant inits."""
+    out = []
+    for layer in range(n_layers):
+        w_init, b_init = scheme.initializers(layer, n_layers)
+        w = np.asarray(w_init(jax.random.key(0), (2, 3), jnp.float32))
+        b = np.asarray(b_init(jax.random.key(0), (3,), jnp.float32))
+        assert np.all(w == w.flat[0]) and np.all(b == b.flat[0])
+        out.append((float(w.flat[0]), float(b.flat[0])))
+    return out
+
+
+def test_initializers_per_layer():
+    scheme = parse_scheme("constant(1)/constant(2)@1=constant(3)/constant(4)@last=constant(5)/constant(6)")
+    assert _layer_values(scheme, 3) == [(3, 4), (1, 2), (5, 6)]
+    assert _layer_values(scheme, 2) == [(3, 4), (5, 6)]
+    # one layer: it is both layer 1 and the readout; the explicit number wins
+    assert _layer_values(scheme, 1) == [(3, 4)]
+    assert _layer_values(parse_scheme("constant(1)/constant(2)"), 2) == [(1, 2), (1, 2)]
+
+
+def test_explicit_layer_number_beats_last():
+    scheme = parse_scheme("constant(1)/constant(2)@last=constant(5)/constant(6)@3=constant(7)/constant(8)")
+    assert _layer_values(scheme, 3) == [(1, 2), (1, 2), (7, 8)]
+    assert _layer_values(scheme, 4) == [(1, 2), (1, 2), (7, 8), (5, 6)]
+
+
+def test_initializers_fixup_style_zero_readout():
+    scheme = parse_scheme("lecun_normal/zeros@last=zeros/zeros")
+    key = jax.random.key(0)
+    w_hidden = scheme.initializers(0, 2)[0](key, (40, 100), jnp.float32)
+    expected = jax.nn.initializers.lecun_normal()(key, (40, 100), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(w_hidden), np.asarray(expected))
+    assert not np.asarray(scheme.initializers(1, 2)[0](key, (100, 10), jnp.float32)).any()
+
+
+def test_check_depth():
+    scheme = parse_scheme("zeros/zeros@5=lecun_normal/zeros")
+    check_depth(scheme, 5)
+    check_depth(scheme, 6)
+    check_depth(parse_scheme("zeros/zeros@last=zeros/zeros"), 1)
+    with pytest.raises(ValueError) as info:
+        check_depth(scheme, 3)
+    assert str(info.value) == ("scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has "
+                               "3 layers (2 hidden + readout)")
+    with pytest.raises(ValueError, match="overrides layer 5"):
+        scheme.initializers(0, 3)  # initializers checks the depth too
+    with pytest.raises(ValueError, match="out of range"):
+        parse_scheme("zeros/zeros").initializers(3, 3)
+
+
+# (malformed text, substrings the message must contain)
+BAD_OVERRIDES = [
+    pytest.param("lecun_normal/zeros@", ["LAYER", "last", "1-based"], id="empty"),
+    pytest.param("lecun_normal/zeros@last", ["LAYER", "last"], id="no-equals"),
+    pytest.param("lecun_normal/zeros@0=zeros/zeros", ["1-based"], id="layer-0"),
+    pytest.param("lecun_normal/zeros@-1=zeros/zeros", ["1-based"], id="negative"),
+    pytest.param("lecun_normal/zeros@1.5=zeros/zeros", ["1-based"], id="fractional"),
+    pytest.param("lecun_normal/zeros@first=zeros/zeros", ["last"], id="unknown-spec"),
+    pytest.param("lecun_normal/zeros@LAST=zeros/zeros", ["last"], id="wrong-case"),
+    pytest.param("lecun_normal/zeros@last=", ["WEIGHT/BIAS", "@last"], id="empty-scheme"),
+    pytest.param("lecun_normal/zeros@last=zeros", ["WEIGHT/BIAS", "orthogonal"], id="no-slash"),
+    pytest.param("lecun_normal/zeros@last=foo/zeros", ["@last", *WEIGHT_NAMES_IN_MESSAGE], id="unknown-weight"),
+    pytest.param("lecun_normal/zeros@2=zeros/foo", ["@2", *BIAS_NAMES_IN_MESSAGE], id="unknown-bias"),
+    pytest.param("lecun_normal/zeros@last=zeros/normal(-1)", ["positive"], id="bad-argument"),
+    pytest.param("lecun_normal/zeros@last=zeros/zeros@last=he_normal/zeros", ["twice"], id="duplicate"),
+    pytest.param("lecun_normal/zeros@2=zeros/zeros@02=he_normal/zeros", ["twice"], id="duplicate-number"),
+    pytest.param("@last=zeros/zeros", ["WEIGHT/BIAS"], id="no-base"),
+    pytest.param("foo/zeros@last=zeros/zeros", WEIGHT_NAMES_IN_MESSAGE, id="bad-base"),
+]
+
+
+@pytest.mark.parametrize("text, needles", BAD_OVERRIDES)
+def test_malformed_override_raises_helpful_value_error(text, needles):
+    with pytest.raises(ValueError) as info:
+        parse_scheme(text)
+    for needle in needles:
+        assert needle in str(info.value), f"{needle!r} not in {str(info.value)!r}"
+
+
+def test_scheme_rejects_nested_or_bad_overrides():
+    plain = parse_scheme("zeros/zeros")
+    with pytest.raises(ValueError, match="without overrides"):
+        Scheme("zeros", (), "zeros", (), (("last", parse_scheme("zeros/zeros@1=he_normal/zeros")),))
+    with pytest.raises(ValueError, match="1-based"):
+        Scheme("zeros", (), "zeros", (), (("0", plain),))
+    with pytest.raises(ValueError, match="twice"):
+        Scheme("zeros", (), "zeros", (), (("1", plain), ("1", plain)))
+
+
+# ---------------------------------------------------------------------------
+# expand_scheme: bracketed argument lists
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("zeros/normal(1)", ["zeros/normal(1.0)"]),
+        ("lecun_normal/zeros@last=zeros/zeros", ["lecun_normal/zeros@last=zeros/zeros"]),
+        ("zeros/normal([0.1, 0.5, 1.0])", ["zeros/normal(0.1)", "zeros/normal(0.5)", "zeros/normal(1.0)"]),
+        ("zeros/normal([1])", ["zeros/normal(1.0)"]),
+        (
+            "constant([0.0, 0.05])/normal([0.5, 1])",
+            ["constant(0.0)/normal(0.5)", "constant(0.0)/normal(1.0)",
+             "constant(0.05)/normal(0.5)", "constant(0.05)/normal(1.0)"],
+        ),
+        (
+            "perturbed([1e-3, 0.1])/zeros@last=zeros/uniform([ 1 ,2 ])",
+            ["perturbed(0.001)/zeros@last=zeros/uniform(1.0)", "perturbed(0.001)/zeros@last=zeros/uniform(2.0)",
+             "perturbed(0.1)/zeros@last=zeros/uniform(1.0)", "perturbed(0.1)/zeros@last=zeros/uniform(2.0)"],
+        ),
+    ],
+)
+def test_expand_scheme(text, expected):
+    assert expand_scheme(text) == expected
+
+
+# (bad text, a substring the message must contain)
+BAD_EXPANSIONS = [
+    pytest.param("zeros/normal([])", "empty", id="empty-list"),
+    pytest.param("zeros/normal([0.1,])", "empty", id="empty-value"),
+    pytest.param("zeros/normal([0.1, 0.5)", "bracketed list", id="unclosed"),
+    pytest.param("zeros/normal(0.1])", "bracketed list", id="unopened"),
+    pytest.param("zeros/normal([0.1, [0.5]])", "bracketed list", id="nested"),
+    pytest.param("[zeros, he_normal]/zeros", "bracketed list", id="not-an-argument"),
+    pytest.param("zeros/normal([0.1]x)", "bracketed list", id="trailing-text"),
+    pytest.param("zeros/normal([0.1, -1])", "positive", id="bad-value"),
+    pytest.param("zeros/normal([a, b])", "number", id="non-numeric"),
+    pytest.param("zeros/normal([1, 1.0])", "twice", id="duplicate"),
+    pytest.param("zeros/normal([1, 2])@last", "LAYER", id="bad-override"),
+]
+
+
+@pytest.mark.parametrize("text, needle", BAD_EXPANSIONS)
+def test_expand_scheme_errors(text, needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        expand_scheme(text)
+
+
+def test_parse_scheme_rejects_bracketed_list():
+    with pytest.raises(ValueError, match="expand_scheme"):
+        parse_scheme("zeros/normal([0.1, 0.5])")
+
+
+# ---------------------------------------------------------------------------
 # models.init_mlp + layer_sizes
 # ---------------------------------------------------------------------------
 
@@ -439,6 +756,15 @@ def test_init_mlp_deterministic_per_key():
         np.testing.assert_array_equal(np.asarray(la["w"]), np.asarray(lb["w"]))
         np.testing.assert_array_equal(np.asarray(la["b"]), np.asarray(lb["b"]))
         assert not np.array_equal(np.asarray(la["w"]), np.asarray(lc["w"]))
+
+
+def test_init_mlp_honours_overrides():
+    scheme = parse_scheme("zeros/normal(1)@1=identity/zeros@last=zeros/zeros")
+    params = init_mlp(jax.random.key(0), scheme, layer_sizes(N_IN, HIDDEN, N_OUT))
+    np.testing.assert_array_equal(np.asarray(params[0]["w"]), np.eye(N_IN, HIDDEN[0]))
+    assert not np.asarray(params[0]["b"]).any()
+    assert not np.asarray(params[1]["w"]).any() and np.asarray(params[1]["b"]).std() > 0.5
+    assert not np.asarray(params[2]["w"]).any() and not np.asarray(params[2]["b"]).any()
 
 
 def test_init_mlp_zero_weights_random_bias():

@@ -3,6 +3,8 @@ performance profiles, stratified bootstrap, ECDF."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -604,3 +606,18 @@ def test_ecdf_hand_case_with_inf():
     np.testing.assert_allclose(ecdf(np.array([1.0, np.nan]), [1.0]), [0.5])
     with pytest.raises(ValueError):
         ecdf(np.array([]), [1.0])
+
+
+# ---------------------------------------------------------------------------
+# undefined metrics (the test accuracy of a regression run is NaN)
+# ---------------------------------------------------------------------------
+
+
+def test_all_nan_values_give_nan_without_warnings():
+    x = np.full(8, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(median(x)) and np.isnan(iqm(x)) and np.isnan(mean(x))
+        for statistic in (median, iqm, mean):
+            assert np.isnan(bootstrap_ci(x, statistic=statistic)).all()
+        assert np.isnan(paired_difference_ci(x, x)).all()

@@ -1,0 +1,178 @@
+"""Sections of the report across settings: the answer, per-axis breakdown, profile, aggregate, setup.
+
+Data-flow stage: tables -> **markdown lines** -> report. Each function returns markdown
+lines (or one string) from summary tables; only ``profile_lines`` also draws a plot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from symjax import stats
+from symjax.config import TARGET_FRACTION
+from symjax.plots import plot_performance_profile
+from symjax.report_format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, span, with_ci
+from symjax.tables import SETTING_COLUMNS, depth, verdict_breakdown
+
+QUESTION = (
+    "If weight matrices start at zero (or a constant) and only the biases are random, "
+    "does training break symmetry and converge as well as random W with zero b?"
+)
+VERDICTS = stats.VERDICT_RULES
+CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
+LEARNS_FRACTION = 0.95  # "learns": median final training loss at most this fraction of the setting's chance level
+
+MECHANISM = """What theory predicts (DESIGN.md): with W = 0 and a random b every hidden layer starts input-blind
+(rank 0); the readout gets a weight gradient at the first update and layer L−k only k updates later;
+after that W is rank 1 and grows in rank slowly; with relu, units with b < 0 are dead forever
+(about half); the all-zero net never gets a weight gradient. Random W starts and stays full rank.
+Medians over runs; layers are numbered from the input, the readout last; *first gradient* is the
+0-based update whose weight gradient was first non-zero; rank and effective rank (Roy & Vetterli
+2007) are those of the weight matrix at step 0 and at the last step; distinct units and mean |cos|
+are defined in `symjax/diagnostics.py`."""
+
+
+def is_question_scheme(scheme: str) -> bool:
+    """Zero or constant W with a random bias in the hidden layers (an ``@`` override of some layer is ignored)."""
+    weight, _, bias = scheme.split("@")[0].partition("/")
+    return weight.startswith(("zeros", "constant")) and bias.startswith(("normal", "uniform"))
+
+
+def verdict_counts(rows: pd.DataFrame, bold: bool = False) -> str:
+    """e.g. ``slower in 2, fails in 2``, verdicts in VERDICTS order."""
+    counts = rows["verdict"].value_counts()
+    mark = "**" if bold else ""
+    return ", ".join(f"{mark}{name}{mark} in {counts[name]}" for name in VERDICTS if name in counts)
+
+
+def learns(summary: pd.DataFrame, chance: np.ndarray) -> np.ndarray:
+    """(rows,) True where the median final training loss is at least 5% below the setting's chance level."""
+    return summary["loss_median"].to_numpy(np.float64) <= LEARNS_FRACTION * np.asarray(chance, np.float64)
+
+
+def short_answer(summary: pd.DataFrame, best: pd.DataFrame | None = None) -> str:
+    """One sentence over all (setting, scheme) pairs with zero/constant W and random b (column ``learns`` needed),
+    plus one for the best-learning-rate view when ``best`` (its summary) is given."""
+    rows = summary[summary["scheme"].map(is_question_scheme)]
+    if rows.empty:
+        return "**Short answer:** this matrix has no scheme with zero or constant W and a random bias."
+    control = "the all-zero control's in the same setting" if (summary["scheme"] == "zeros/zeros").any() else \
+        "the chance level of its setting"
+    text = (f"**Short answer:** zero or constant W with a random b learns (its median final training loss ends at "
+            f"least 5% below {control}) in {int(rows['learns'].sum())} of {len(rows)} (setting, scheme) pairs, so "
+            f"symmetry is broken; against random W with zero b the verdict (defined below) is "
+            f"{verdict_counts(rows, bold=True)} of them.")
+    if best is not None:
+        best_rows = best[best["scheme"].map(is_question_scheme)]
+        text += (f" With every scheme at its own best learning rate, the verdict is {verdict_counts(best_rows, bold=True)} "
+                 f"of {len(best_rows)} (setting, scheme) pairs.")
+    return text
+
+
+def answer_lines(summary: pd.DataFrame, reference: str) -> list[str]:
+    """One bullet for the reference, then one per scheme: verdicts across settings, speed, loss, accuracy."""
+    loss = "MSE" if (summary["task"] == "regression").all() else "loss"
+
+    def metrics(rows: pd.DataFrame) -> str:
+        accuracy = span(rows["acc_median"], fmt_acc)
+        return (f"median final training {loss} {span(rows['loss_median'], fmt_loss)}"
+                + ("" if accuracy == "n/a" else f", median test accuracy {accuracy}"))
+
+    ref = summary[summary["scheme"] == reference]
+    lines = [f"- {code(reference)} (reference): {metrics(ref)}."] if len(ref) else []
+    for scheme, rows in summary[summary["scheme"] != reference].groupby("scheme", sort=False):
+        finite = rows["speed_ratio"][np.isfinite(rows["speed_ratio"])]
+        speed = f"; median steps to target {span(finite, fmt_ratio)} the reference's" if len(finite) else ""
+        lines.append(f"- {code(scheme)}: {verdict_counts(rows)} of {len(rows)} settings{speed}; {metrics(rows)}.")
+    return lines
+
+
+AXES = {"dataset": "dataset", "model": "model", "depth": "hidden layers", "hidden": "architecture",
+        "activation": "activation", "optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size"}
+
+
+def axis_lines(summary: pd.DataFrame) -> list[str]:
+    """Per axis that varies in the matrix: verdict counts of the question schemes per value of that axis."""
+    rows = summary[summary["scheme"].map(is_question_scheme)].assign(depth=lambda t: t["hidden"].map(depth))
+    rows = rows.assign(hidden=rows["model"] + " " + rows["hidden"].astype(str), lr=rows["lr"].map("{:g}".format))
+    lines = []
+    for column, name in AXES.items():
+        if rows[column].nunique() < 2 or (column == "hidden" and  # architecture adds nothing to model and depth
+                                          len(rows[["hidden"]].drop_duplicates()) == len(rows[["model", "depth"]].drop_duplicates())):
+            continue
+        table = verdict_breakdown(rows, column, list(VERDICTS))
+        out = [{name: value, "(setting, scheme) pairs": int(r["pairs"]), "learns": int(r["learns"]),
+                **{verdict: int(r[verdict]) for verdict in table.columns[2:]}} for value, r in table.iterrows()]
+        lines += [f"By {name}:", "", markdown(out), ""]
+    if not lines:
+        return []
+    return ["## Does the answer change with the setting?", "",
+            "Counts over the (setting, scheme) pairs with zero or constant W and a random b, every scheme at the "
+            "matrix's learning rate, one table per axis that varies in this matrix.", "", *lines]
+
+
+def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
+    """The matrix, the target rule, the statistics and the measured time, as bullets."""
+    m = config["matrix"]
+    timing = config.get("timing", {})
+    target = (f"fixed at {m['target_loss']:g}" if m.get("target_loss") is not None else
+              f"the median training loss of the reference scheme `{m['reference']}` at the logged step nearest "
+              f"{TARGET_FRACTION:g} × steps, per setting")
+    first = lambda column: list(dict.fromkeys(runs[column]))  # noqa: E731  (matrix order)
+    architectures = "; ".join(h if model == "mlp" else f"{model} {h}"
+                              for model, h in dict.fromkeys(zip(runs["model"], runs["hidden"].astype(str))))
+    batches = ", ".join("full" if b is None else str(b) for b in m["batch_sizes"]) if "batch_sizes" in m else \
+        ", ".join(map(str, first("batch_size")))
+    loss = ("cross-entropy" if (runs["task"] != "regression").all() else
+            "cross-entropy for classification, mean squared error (MSE) on standardized targets for regression"
+            if (runs["task"] == "classification").any() else "mean squared error (MSE) on standardized targets")
+    return [
+        f"- Runs: {len(runs)} = {runs.groupby(SETTING_COLUMNS).ngroups} settings × {runs['scheme'].nunique()} schemes × "
+        f"{m['seeds']} seeds.",
+        f"- Datasets: {', '.join(first('dataset'))}; "
+        f"{'hidden layers' if (runs['model'] == 'mlp').all() else 'architectures (MLP: hidden widths, CNN: channels)'}: "
+        f"{architectures}; activations: "
+        f"{', '.join(first('activation'))}; optimizers: {', '.join(first('optimizer'))}; learning rates: "
+        f"{', '.join(f'{lr:g}' for lr in first('lr'))}; batch sizes: {batches}.",
+        f"- Loss: {loss}. {m['steps']} steps; training loss (whole training set), test loss"
+        f"{' and test accuracy' if (runs['task'] != 'regression').any() else ''} logged "
+        f"at step 0, every {m['log_every']} steps and at the end. Every scheme sees the same minibatches for the same seed.",
+        f"- Target loss: {target}. *Steps to target* is the first logged step at or below it; runs that never reach "
+        "it are censored (counted as never, not dropped).",
+        f"- Statistics: median, IQM and mean over seeds; {int(CONFIDENCE_PERCENT)}% percentile-bootstrap CIs "
+        f"({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); the speed ratio resamples seeds in pairs "
+        "(same seed, same data order).",
+        f"- Measured: {timing.get('train_seconds', float('nan')):.0f} s of training, {timing.get('compile_seconds', float('nan')):.0f} s "
+        f"of it compiling, on {timing.get('backend', '?')} with {timing.get('device_count', '?')} device(s); symjax {config.get('symjax_version', '?')}.",
+    ]
+
+
+def profile_lines(summary: pd.DataFrame, schemes: list[str], out: Path, name: str) -> list[str]:
+    """Draw the performance profile over settings (median steps to target) and return its markdown."""
+    present = [s for s in schemes if s in set(summary["scheme"])]
+    scores = pd.DataFrame([dict.fromkeys(present, np.inf) | dict(zip(rows["scheme"], rows["steps_median"]))
+                           for _, rows in summary.groupby(SETTING_COLUMNS, sort=False)])  # missing scheme: never reached
+    taus = np.geomspace(1, 16, 161)
+    profile = stats.performance_profile(scores.to_numpy(), taus)
+    plot_performance_profile(taus, profile, list(scores.columns), out / name / "performance_profile.png")
+    at = {tau: np.searchsorted(taus, tau) for tau in (1, 2, 4)}
+    rows = [{"scheme": code(s), **{f"within {tau}× of the best": f"{100 * profile[i, k]:.0f}%" for tau, i in at.items()}}
+            for k, s in enumerate(scores.columns)]
+    return ["Performance profile over the settings (AlgoPerf style): the fraction of settings in which a scheme's "
+            "median steps to target is within τ times the best scheme's.", "",
+            f"![performance profile]({name}/performance_profile.png)", "", markdown(rows), ""]
+
+
+def aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
+    """Markdown for the across-settings aggregate of relative steps to target."""
+    if aggregate.empty:
+        return []
+    rows = [{"scheme": code(r["scheme"]), "settings": int(r["settings"]),
+             "IQM of steps to target ÷ reference median [95% CI]": with_ci(fmt_ratio(r["iqm"]), fmt_ratio(r["lo"]), fmt_ratio(r["hi"]))}
+            for _, r in aggregate.iterrows()]
+    return ["Across settings (rliable style): the interquartile mean of every run's steps to target divided by the "
+            "reference's median steps in its setting (never reached = ∞), with a stratified-bootstrap 95% CI "
+            "(runs resampled within each setting).", "", markdown(rows), ""]
