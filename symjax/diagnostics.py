@@ -46,6 +46,8 @@ def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     several CPU devices ran it at once (jaxlib 0.10.2).
     """
     w = np.asarray(w, np.float64)
+    finite = np.isfinite(w).all(axis=(-2, -1))  # a diverged run's weights: rank and effective rank are NaN
+    w = np.where(finite[..., None, None], w, 0.0)
     wt = np.swapaxes(w, -1, -2)
     gram = wt @ w if w.shape[-2] >= w.shape[-1] else w @ wt
     s = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None))
@@ -55,7 +57,8 @@ def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total = s.sum(axis=-1, keepdims=True)
     p = s / np.where(total > 0, total, 1.0)
     entropy = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
-    return rank, np.where(s_max[..., 0] > 0, np.exp(entropy), 0.0)
+    effective = np.where(s_max[..., 0] > 0, np.exp(entropy), 0.0)
+    return np.where(finite, rank, np.nan), np.where(finite, effective, np.nan)
 
 
 def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:

@@ -25,7 +25,8 @@ def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
     """Median over runs (n_runs, n_logs) of the loss at the logged step nearest TARGET_FRACTION * last step (not step 0)."""
     column = max(int(np.abs(steps - TARGET_FRACTION * steps[-1]).argmin()), 1)
     losses = np.where(np.isfinite(train_loss[:, column]), train_loss[:, column], np.inf)
-    return float(np.median(losses))
+    target = float(np.median(losses))
+    return target if np.isfinite(target) else float("nan")  # most reference runs diverged: no target
 
 
 def first_step_at_or_below(steps: np.ndarray, curves: np.ndarray, target: float) -> np.ndarray:

@@ -61,9 +61,12 @@ def short_answer(summary: pd.DataFrame, best: pd.DataFrame | None = None) -> str
         return "**Short answer:** this matrix has no scheme with zero or constant W and a random bias."
     control = "the all-zero control's in the same setting" if (summary["scheme"] == "zeros/zeros").any() else \
         "the chance level of its setting"
+    learned = int(rows["learns"].sum())
+    symmetry = ("so symmetry is broken" if learned == len(rows) else "so symmetry is broken where it learns"
+                if learned else "so nothing here shows symmetry broken")
     text = (f"**Short answer:** zero or constant W with a random b learns (its median final training loss ends at "
-            f"least 5% below {control}) in {int(rows['learns'].sum())} of {len(rows)} (setting, scheme) pairs, so "
-            f"symmetry is broken; against random W with zero b the verdict (defined below) is "
+            f"least 5% below {control}) in {learned} of {len(rows)} (setting, scheme) pairs, {symmetry}; "
+            f"against random W with zero b the verdict (defined below) is "
             f"{verdict_counts(rows, bold=True)} of them.")
     if best is not None:
         best_rows = best[best["scheme"].map(is_question_scheme)]

@@ -136,6 +136,7 @@ def probability_of_improvement(values: np.ndarray, reference: np.ndarray,
 SPEED_MARGIN = 0.25
 LOSS_MARGIN = 0.05
 VERDICT_RULES: dict[str, str] = {
+    "no target": "most of the reference's runs diverged, so the setting has no target loss to compare against",
     "fails": "fewer than half of the runs ever reach the target loss",
     "equivalent": (f"the CI of the steps-to-target ratio (scheme / reference) lies within "
                    f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "

@@ -120,8 +120,8 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
             row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="")
             if ref is not None and scheme != reference:
                 row.update(compare(scheme_runs, ref))
-                row["verdict"] = stats.equivalence_verdict(row["reached"], row["speed_lo"], row["speed_hi"],
-                                                           row["loss_diff_lo"], row["loss_diff_hi"])
+                row["verdict"] = "no target" if ref["diverged"].mean() > 0.5 else stats.equivalence_verdict(
+                    row["reached"], row["speed_lo"], row["speed_hi"], row["loss_diff_lo"], row["loss_diff_hi"])
                 row["generalization"] = generalization(row["acc_diff_lo"], row["acc_diff_hi"])
             elif scheme != reference:
                 row["verdict"] = "no reference"
