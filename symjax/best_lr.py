@@ -15,14 +15,13 @@ import numpy as np
 import pandas as pd
 
 from symjax.metrics import first_step_at_or_below
-from symjax.tables import SETTING_COLUMNS, _censored, compatible
+from symjax.tables import SETTING_COLUMNS, _censored
 
 LR_FREE_COLUMNS = [c for c in SETTING_COLUMNS if c != "lr"]  # a setting of the best-lr view
 
 
 def has_lr_grid(runs: pd.DataFrame) -> bool:
     """True when some setting (all columns but ``lr``) was trained at more than one learning rate."""
-    runs = compatible(runs)
     return bool((runs.groupby(LR_FREE_COLUMNS, sort=False)["lr"].nunique() > 1).any())
 
 
@@ -36,7 +35,6 @@ def choose_lrs(runs: pd.DataFrame) -> pd.DataFrame:
         rate), ``loss_median`` (its median final training loss, +inf when most runs diverged) and
         ``lrs`` (how many rates were tried). Lowest median wins; ties go to the smaller rate.
     """
-    runs = compatible(runs)
     keys = [*LR_FREE_COLUMNS, "scheme"]
     losses = runs[[*keys, "lr"]].assign(loss_median=_censored(runs, "final_train_loss"))
     medians = losses.groupby([*keys, "lr"], sort=False)["loss_median"].median().reset_index()
@@ -58,7 +56,6 @@ def best_lr_runs(runs: pd.DataFrame, curves: pd.DataFrame, reference: str) -> tu
             reference keep their own targets. Summarize with ``summarize(..., by=LR_FREE_COLUMNS)``.
         choices: ``choose_lrs(runs)``.
     """
-    runs = compatible(runs)
     choices = choose_lrs(runs)
     keys = [*LR_FREE_COLUMNS, "scheme", "lr"]
     chosen = runs.merge(choices[keys], on=keys, how="inner")

@@ -17,6 +17,11 @@ EXIT_USAGE = 2
 NOT_GIVEN = object()  # --batch-size default: its parsed value None already means "full"
 
 
+def _os_message(error: OSError) -> str:
+    """One line for a failed file operation, e.g. ``cannot write results/x/runs.parquet: No space left on device``."""
+    return f"cannot write {error.filename or 'the results'}: {error.strerror or error}"
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -153,12 +158,17 @@ def main(argv=None) -> int:
 
                 print("\n".join(describe_plan(matrix, jax.local_device_count())))
                 return 0
-            signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: finished chunks stay saved
+            previous = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the shell ignored it
             try:
                 folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet, fresh=args.fresh)
             except ConfigError as error:  # the results folder holds another matrix, or another run holds it
                 raise UsageError(str(error)) from None
+            except OSError as error:  # not writable, disk full: finished chunks stay saved, no partial file
+                raise UsageError(_os_message(error)) from None
+            finally:
+                signal.signal(signal.SIGTERM, previous[0])
+                signal.signal(signal.SIGINT, previous[1])
             timing = symjax.load_results(folder).config["timing"]
             print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
                   f"({timing['groups']} groups; {timing['compilations']} compiled by this call)")
@@ -167,6 +177,8 @@ def main(argv=None) -> int:
                 path = symjax.build_report(args.results, args.out)
             except ValueError as error:
                 raise UsageError(str(error)) from None
+            except OSError as error:
+                raise UsageError(_os_message(error)) from None
             print(f"wrote {path}")
         return 0
     except UsageError as error:

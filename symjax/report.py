@@ -22,7 +22,7 @@ from symjax.report_sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lin
                                     learns, profile_lines, setup_lines, short_answer,
                                     verdict_counts)
 from symjax.store import atomic_write_text, load_results
-from symjax.tables import (SETTING_COLUMNS, aggregate_table, chance_losses, compatible, mechanism_table,
+from symjax.tables import (SETTING_COLUMNS, aggregate_table, chance_losses, mechanism_table,
                            median_curves, split_by_setting, summarize)
 
 
@@ -66,7 +66,7 @@ def setting_section(index: int, key: tuple, rows: pd.DataFrame, data: dict, out:
 def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports") -> Path:
     """Write ``out/<name>.md`` and its plots under ``out/<name>/`` from a results folder."""
     loaded = load_results(results)
-    runs, config = compatible(loaded.runs), loaded.config
+    runs, config = loaded.runs, loaded.config
     m = config["matrix"]
     name, reference, schemes = m["name"], m["reference"], m["schemes"]
     out = Path(out)

@@ -68,11 +68,18 @@ def load_results(folder: str | os.PathLike) -> Results:
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"{folder} is not a results folder: missing {', '.join(missing)} (run `symjax run --out {folder}` first)")
-    config = json.loads((folder / "config.json").read_text())
-    if config.get("format_version") not in READABLE_VERSIONS:
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{folder}/config.json cannot be read: {error}") from None
+    if not isinstance(config, dict) or config.get("format_version") not in READABLE_VERSIONS:
+        config = config if isinstance(config, dict) else {}
         raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads formats "
                          f"{', '.join(map(str, READABLE_VERSIONS))}")
-    runs, curves, diagnostics = (pd.read_parquet(folder / name) for name in FILES[:3])
+    try:
+        runs, curves, diagnostics = (pd.read_parquet(folder / name) for name in FILES[:3])
+    except Exception as error:  # pyarrow raises several kinds for a damaged file
+        raise ValueError(f"{folder} has a damaged results file ({error}); run `symjax run` again") from None
     if config["format_version"] == 2:  # every format-2 run was an MLP classifier
         runs.insert(runs.columns.get_loc("dataset") + 1, "model", "mlp")
         runs.insert(runs.columns.get_loc("model") + 1, "task", "classification")

@@ -16,10 +16,7 @@ import pandas as pd
 
 from symjax import metrics, stats
 
-# The axes that make a setting. Results written before the "model" axis existed get it from ``compatible``.
-SETTING_COLUMNS = (list(metrics.SETTING_COLUMNS) if "model" in metrics.SETTING_COLUMNS
-                   else ["dataset", "model", *metrics.SETTING_COLUMNS[1:]])
-RUN_DEFAULTS = {"model": "mlp", "task": "classification"}  # what older runs tables (format 2) implicitly were
+SETTING_COLUMNS = metrics.SETTING_COLUMNS
 
 METRICS = {  # summary prefix -> runs column
     "steps": "steps_to_target",
@@ -28,12 +25,6 @@ METRICS = {  # summary prefix -> runs column
     "acc": "final_test_acc",
     "auc": "train_loss_auc",
 }
-
-
-def compatible(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with the columns older results lack filled in (RUN_DEFAULTS); unchanged when none is missing."""
-    missing = {column: value for column, value in RUN_DEFAULTS.items() if column not in runs.columns}
-    return runs.assign(**missing) if missing else runs
 
 
 def generalization(acc_lo: float, acc_hi: float) -> str:
@@ -105,7 +96,7 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
         One row per (setting, scheme): SETTING_COLUMNS, ``task``, ``scheme``, counts, metric summaries,
         the comparison with the reference (COMPARISON_COLUMNS), ``verdict`` and ``generalization``.
     """
-    runs, by = compatible(runs), SETTING_COLUMNS if by is None else list(by)
+    by = SETTING_COLUMNS if by is None else list(by)
     rows = []
     for _, setting_runs in runs.groupby(by, sort=False):
         by_scheme = {s: r.sort_values("seed") for s, r in setting_runs.groupby("scheme", sort=False)}
@@ -142,7 +133,6 @@ def split_by_setting(table: pd.DataFrame):
 
 def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs."""
-    runs = compatible(runs)
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", *by, "step"], sort=False)[column]
     return grouped.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"}).reset_index()
@@ -151,7 +141,6 @@ def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tup
 def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFrame:
     """Per (setting, scheme, layer): medians over runs of the first step with a weight gradient,
     rank and effective rank at step 0 and at the end, distinct units, mean |cos| and dead fraction at the end."""
-    runs = compatible(runs)
     keyed = diagnostics.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     last = keyed["step"] == keyed["steps"]
     start = keyed[keyed["step"] == 0].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
@@ -172,7 +161,6 @@ def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFra
 def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
     """Per scheme, across settings (rliable style): IQM of steps to target divided by the reference's
     median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""
-    runs = compatible(runs)
     reference_median = summary[summary["scheme"] == reference].set_index(SETTING_COLUMNS)["steps_median"]
     rows = []
     for scheme in [s for s in schemes if s in set(runs["scheme"])]:

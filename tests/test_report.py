@@ -264,7 +264,11 @@ def _results(folder, legacy: bool = False):
                     schemes=tuple(SCHEMES), seeds=6, steps=40, log_every=10).to_dict()
     config = {"matrix": matrix, "symjax_version": "test", "timing": {"train_seconds": 1.0, "compile_seconds": 0.5,
                                                                       "backend": "cpu", "device_count": 1}}
-    return write_results(folder, runs, curves, diagnostics, config)
+    folder = write_results(folder, runs, curves, diagnostics, config)
+    if legacy:  # as symjax wrote it before format 3 added model, task and diverged_step
+        text = (folder / "config.json").read_text().replace('"format_version": 3', '"format_version": 2')
+        (folder / "config.json").write_text(text)
+    return folder
 
 
 def _digest(folder):

@@ -1,0 +1,205 @@
+"""Property-based bad input: generated malformed matrix files and command lines (hypothesis, 500+
+examples each) always end in one line on stderr, exit status 2 and no file under the results folder.
+Also: unreadable and missing files, an unwritable results folder, a full disk, damaged results."""
+
+import errno
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symjax.cli import main
+
+VALID = {"dataset": "mnist1d", "hidden": [[8]], "activation": "tanh", "optimizer": "sgd", "lr": 0.1,
+         "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"], "seeds": 2, "steps": 4, "log_every": 2}
+
+not_a_name = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12).filter(
+    lambda t: t not in {"mnist1d", "digits", "teacher", "teacher_regression", "spirals", "xor", "tanh", "relu",
+                        "sigmoid", "gelu", "identity", "sgd", "momentum", "nesterov", "adam", "adamw", "mlp", "cnn"})
+wrong_type = st.one_of(st.booleans(), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+                       st.lists(st.booleans(), min_size=1, max_size=2))
+non_positive = st.one_of(st.integers(max_value=0), st.just(-0.5))
+bad_scheme = st.one_of(
+    not_a_name.filter(lambda t: "/" not in t),  # no slash
+    st.sampled_from(["zeros", "lecun_normal", "constant(0.1)"]).map(lambda w: f"{w}/laplace(1.0)"),
+    st.sampled_from(["normal", "uniform"]).flatmap(lambda b: st.floats(max_value=0).map(lambda v: f"zeros/{b}({v})")),
+    st.integers(min_value=9).map(lambda n: f"zeros/zeros@{n}=zeros/zeros"),
+    st.text(alphabet="()[]@=,/ ", min_size=1, max_size=8),
+)
+BAD_VALUES = {
+    "dataset": st.one_of(not_a_name, wrong_type, st.just([])),
+    "model": st.one_of(not_a_name, wrong_type, st.just([])),
+    "activation": st.one_of(not_a_name, wrong_type, st.just([])),
+    "optimizer": st.one_of(not_a_name, wrong_type, st.just([])),
+    "hidden": st.one_of(st.lists(non_positive, min_size=1, max_size=3), st.just([]), st.just([[]]),
+                        st.lists(st.just(4), min_size=9, max_size=12), wrong_type, not_a_name),
+    "lr": st.one_of(non_positive, st.just(float("inf")), st.just(float("nan")), not_a_name, st.just([])),
+    "batch_size": st.one_of(non_positive, st.integers(min_value=4001), not_a_name.filter(lambda t: t != "full"), st.just(1.5)),
+    "schemes": st.one_of(bad_scheme, st.lists(bad_scheme, min_size=1, max_size=2).map(lambda s: ["lecun_normal/zeros", *s]),
+                         st.just([]), wrong_type),
+    "seeds": st.one_of(non_positive, st.floats(0.1, 10), not_a_name, wrong_type),
+    "steps": st.one_of(non_positive, not_a_name, st.just(1.5)),
+    "log_every": st.one_of(non_positive, st.integers(min_value=5, max_value=10**6)),  # above steps (4)
+    "chunk_runs": st.one_of(non_positive, not_a_name),
+    "target_loss": st.one_of(non_positive, st.just(float("nan")), not_a_name),
+    "exclude": st.one_of(st.just({"lr": 0.1}), st.just([{"colour": "red"}]), st.just([{}]), st.just([{"lr": "x"}]),
+                         st.just([{"optimizer": "sgd"}]), st.just([{"scheme": "lecun_normal/zeros"}]), st.just([1])),
+    "weights": st.just(["zeros"]),  # without biases
+}
+unknown_key = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=10).filter(
+    lambda k: k not in set(BAD_VALUES) | {"name", "reference", "biases", "schemes"})
+
+
+def toml_value(value) -> str:
+    """A TOML literal for the generated values (strings, numbers, bools, lists, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if value != value else ("inf" if value == float("inf") else repr(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(toml_value(v) for v in value) + "]"
+
+
+@st.composite
+def malformed_matrix(draw) -> str:
+    values = dict(VALID)
+    kind = draw(st.sampled_from(["value", "value", "value", "unknown key", "garbage"]))
+    if kind == "garbage":
+        return "= " + draw(st.text(max_size=40))  # a line starting with '=' is never valid TOML
+    if kind == "unknown key":
+        values[draw(unknown_key)] = draw(st.integers())
+    else:
+        key = draw(st.sampled_from(sorted(BAD_VALUES)))
+        values[key] = draw(BAD_VALUES[key])
+    return "\n".join(f"{k} = {toml_value(v)}" for k, v in values.items()) + "\n"
+
+
+def assert_rejected(code: int, capsys, results: Path) -> str:
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert out == "" and len(err.strip().splitlines()) == 1 and err.startswith("symjax: error: "), err
+    assert not results.exists(), "nothing may be written"
+    return err
+
+
+FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                        HealthCheck.too_slow])
+
+
+@FUZZ
+@given(text=malformed_matrix())
+def test_generated_malformed_matrices_are_rejected(text, tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    results = tmp_path / "results"
+    err = assert_rejected(main(["run", "--matrix", str(path), "--out", str(results), "--quiet"]), capsys, results)
+    assert str(path) in err, "the message names the file"
+
+
+BAD_FLAGS = {
+    "--seeds": st.one_of(non_positive.map(str), not_a_name.filter(lambda t: not t.strip().isdigit())),
+    "--steps": st.one_of(non_positive.map(str), st.just("1e3")),
+    "--log-every": st.one_of(non_positive.map(str), st.integers(61, 10**6).map(str)),  # smoke has 60 steps
+    "--dataset": not_a_name.filter(lambda t: t.strip() and "," not in t),
+    "--model": not_a_name.filter(lambda t: t.strip() and "," not in t),
+    "--activation": not_a_name.filter(lambda t: t.strip() and "," not in t),
+    "--optimizer": not_a_name.filter(lambda t: t.strip() and "," not in t),
+    "--hidden": st.one_of(st.lists(non_positive, min_size=1, max_size=3).map(lambda v: ",".join(map(str, v))),
+                          st.just("8,"), st.just("eight"), st.just(",".join(["4"] * 9))),
+    "--lr": st.one_of(st.just("-0.1"), st.just("0"), st.just("inf"), st.just("nan"), st.just("fast"), st.just("0.1,,0.2")),
+    "--batch-size": st.one_of(non_positive.map(str), st.just("half"), st.integers(4001, 10**7).map(str)),
+    "--schemes": bad_scheme.filter(lambda t: t.strip() and not t.startswith("-")),
+    "--target-loss": st.one_of(st.just("-1"), st.just("nan"), st.just("low")),
+    "--matrix": not_a_name.filter(lambda t: t not in {"default", "smoke", "full"} and not t.endswith(".toml")
+                                  and t.strip() and not t.startswith("-") and not Path(t).exists()),
+}
+
+
+@st.composite
+def bad_command_line(draw) -> list[str]:
+    args = ["run", "--matrix", "smoke", "--quiet"]
+    if draw(st.booleans()):
+        flag = draw(st.sampled_from(sorted(BAD_FLAGS)))
+        return [*args, flag, draw(BAD_FLAGS[flag])]
+    unknown = draw(st.text("abcdefghijklmnopqrstuvwxyz-", min_size=2, max_size=10)).strip("-")
+    known = {"seeds", "steps", "log-every", "dataset", "model", "activation", "optimizer", "hidden", "lr", "batch-size",
+             "schemes", "target-loss", "matrix", "quiet", "out", "fresh", "dry-run", "help"}
+    if not unknown or any(k.startswith(unknown) for k in known):  # argparse accepts unique prefixes
+        unknown = "bogus"
+    return [*args, f"--{unknown}", "1"]
+
+
+@FUZZ
+@given(argv=bad_command_line())
+def test_generated_bad_command_lines_are_rejected(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "results"
+    assert_rejected(main([*argv, "--out", str(results)]), capsys, results)
+
+
+def test_generators_really_produce_invalid_toml_or_values():
+    """The garbage branch is never valid TOML; a value branch is valid TOML (so the validator is what rejects it)."""
+    with pytest.raises(tomllib.TOMLDecodeError):
+        tomllib.loads("= [[x")
+    tomllib.loads("\n".join(f"{k} = {toml_value(v)}" for k, v in VALID.items()))
+
+
+def test_unreadable_matrix_file(tmp_path, capsys):
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()  # a folder where a file is expected cannot be read (unlike chmod, this holds for root too)
+    assert_rejected(main(["run", "--matrix", str(folder), "--out", str(tmp_path / "r")]), capsys, tmp_path / "r")
+
+
+def test_results_folder_not_writable(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    results = blocker / "results"  # under a regular file: cannot be created
+    code = main(["run", "--matrix", "smoke", "--out", str(results), "--quiet", "--steps", "4", "--log-every", "2"])
+    out, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot write" in err
+
+
+def test_disk_full_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    def full(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    results = tmp_path / "results"
+    code = main(["run", "--matrix", "smoke", "--out", str(results), "--quiet", "--steps", "4", "--log-every", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert not list(results.glob("*.parquet")) and not list(results.glob(".*.tmp")), "no partial results file"
+    assert len(list((results / "chunks").glob("*.npz"))) == 2, "finished chunks are kept for the next try"
+
+
+@pytest.mark.parametrize("damage", ["partial", "old format", "damaged parquet", "config not json", "config a list"])
+def test_report_on_bad_results_folder(damage, smoke_results, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "results"
+    shutil.copytree(smoke_results, folder)
+    if damage == "partial":
+        (folder / "curves.parquet").unlink()
+    elif damage == "old format":
+        (folder / "config.json").write_text(json.dumps({"format_version": 1, "matrix": {}}))
+    elif damage == "damaged parquet":
+        (folder / "runs.parquet").write_bytes(b"not parquet")
+    elif damage == "config not json":
+        (folder / "config.json").write_text("{")
+    else:
+        (folder / "config.json").write_text("[]")
+    code = main(["report", "--results", str(folder), "--out", str(tmp_path / "rep")])
+    out, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "rep").exists()
