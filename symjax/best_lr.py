@@ -67,6 +67,7 @@ def best_lr_runs(runs: pd.DataFrame, curves: pd.DataFrame, reference: str) -> tu
     losses = losses.reindex(chosen["run_id"])  # (runs, steps); NaN where a run has no such logged step
     steps = first_step_at_or_below(losses.columns.to_numpy(), losses.to_numpy(np.float64), target[:, None])
     chosen["target_loss"] = target
+    steps[chosen["diverged"].to_numpy()] = np.nan  # diverged runs are failures, as in metrics
     chosen["steps_to_target"] = pd.array(np.where(np.isnan(steps), None, steps), dtype="Int64")
     chosen["reached"] = chosen["steps_to_target"].notna()
     return chosen, choices

@@ -4,8 +4,8 @@ Data-flow stage: train -> **tidy tables with per-run metrics** -> store -> stats
 A *setting* is one group config at one learning rate. Its target loss is
 ``matrix.target_loss`` if given, else the median training loss of the reference scheme's
 runs at the logged step nearest to ``TARGET_FRACTION * steps`` (never step 0). *Steps to target* is the
-first logged step whose training loss is at or below the target; runs that never reach it
-are censored (null steps, ``reached`` False), never dropped. A run is *diverged* when a
+first logged step whose training loss is at or below the target; runs that never reach it,
+or that diverge, are censored (null steps, ``reached`` False), never dropped. A run is *diverged* when a
 logged training loss is NaN or infinite; ``diverged_step`` is the first such logged step.
 """
 
@@ -73,9 +73,10 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             target = default_target(group.steps, group.train_loss[reference])
         runs.loc[rows, "target_loss"] = target
         runs.loc[rows, "steps_to_target"] = first_step_at_or_below(group.steps, group.train_loss[rows], target)
+    runs["diverged"] = ~np.isfinite(group.train_loss).all(axis=1)
+    runs.loc[runs["diverged"], "steps_to_target"] = np.nan  # a diverged run is a failure, whatever it reached before
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
-    runs["diverged"] = ~np.isfinite(group.train_loss).all(axis=1)
     runs["diverged_step"] = pd.Series(first_step_where(group.steps, ~np.isfinite(group.train_loss))).astype("Int64")
     runs["train_loss_auc"] = area_under_curve(group.steps, group.train_loss)
     curves = pd.DataFrame(

@@ -149,3 +149,36 @@ def test_results_do_not_depend_on_chunk_size_or_device_count(tmp_path):
     pd.testing.assert_frame_equal(a.drop(columns=counts), b.drop(columns=counts), rtol=1e-5, atol=1e-6)
     changed = (a[counts].fillna(-1) != b[counts].fillna(-1)).to_numpy()
     assert changed.mean() < 0.01 and (a[counts] - b[counts]).abs().max().max() <= 1
+
+
+def test_report_of_a_resumed_run_equals_the_uninterrupted_one(matrix_file, uninterrupted, tmp_path):
+    """Same results -> same report; only the measured-time line of the setup differs between two trainings."""
+    from symjax.report import build_report
+
+    folder = tmp_path / "results"
+    process = start(matrix_file, folder)
+    wait_for_chunks(folder, process, at_least=3)
+    process.kill()
+    process.wait()
+    assert main(["run", "--matrix", str(matrix_file), "--out", str(folder), "--quiet"]) == 0
+    texts = [build_report(f, tmp_path / name).read_text() for f, name in ((folder, "a"), (uninterrupted, "b"))]
+    measured = [[line for line in t.splitlines() if line.startswith("- Measured:")] for t in texts]
+    assert all(len(m) == 1 for m in measured)
+    assert texts[0].replace(measured[0][0], "") == texts[1].replace(measured[1][0], "")
+    for png in sorted((tmp_path / "b").rglob("*.png")):
+        assert png.read_bytes() == (tmp_path / "a" / png.relative_to(tmp_path / "b")).read_bytes()
+
+
+def test_diverging_runs_are_recorded_without_warnings(tmp_path, capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["run", "--matrix", "smoke", "--out", str(tmp_path / "r"), "--quiet", "--optimizer", "sgd",
+                     "--lr", "100,0.1", "--steps", "40", "--log-every", "10"]) == 0
+        assert main(["report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == 0
+    runs = load_results(tmp_path / "r").runs
+    diverged = runs[runs["diverged"]]
+    assert len(diverged) and (diverged["lr"] == 100).all()
+    assert diverged["diverged_step"].notna().all() and not diverged["reached"].any()
+    assert runs.loc[runs["lr"] == 0.1, "diverged"].sum() == 0
