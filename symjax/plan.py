@@ -18,7 +18,8 @@ from symjax.models import CONV_STRIDE, weight_shapes
 from symjax.runner import chunk_bounds, expand
 from symjax.train import logged_steps
 
-CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole training group, measured on the default matrix
+CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
+CONV_SLOWDOWN = 12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
 STEP_OVERHEAD_SECONDS = 40e-6  # fixed cost of one scan step of one chunk (small networks are bound by it)
 COMPILE_SECONDS = 5.0  # one group's compilation, measured on the default matrix
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
@@ -29,6 +30,7 @@ class GroupPlan:
     """One compiled program: its runs, chunks and costs."""
 
     label: str
+    model: str
     settings: int  # learning rates in the group
     schemes: int
     runs: int
@@ -76,14 +78,14 @@ def plan_matrix(matrix: Matrix, n_devices: int = 1) -> list[GroupPlan]:
         evaluation = 2 * (n_train + n_test) * (_activations(shapes, n_in) + data.n_outputs)
         snapshots = (cfg.steps // (4 * cfg.log_every) + 2) * sum(math.prod(s) for s in shapes)
         label = f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer} batch {cfg.batch_size or 'full'}"
-        plans.append(GroupPlan(label, len({r.lr for r in runs}), len({r.scheme for r in runs}), len(runs), len(bounds), size,
+        plans.append(GroupPlan(label, cfg.model, len({r.lr for r in runs}), len({r.scheme for r in runs}), len(runs), len(bounds), size,
                                flops_per_run * len(runs), 4.0 * size * (state + evaluation + snapshots)))
     return plans
 
 
 def estimate_seconds(plans: list[GroupPlan], steps: int, cores: int) -> float:
     """Rough wall time of training every group on a CPU with ``cores`` cores."""
-    work = sum(p.flops for p in plans) / (CPU_FLOPS_PER_CORE * cores)
+    work = sum(p.flops * (CONV_SLOWDOWN if p.model == "cnn" else 1.0) for p in plans) / (CPU_FLOPS_PER_CORE * cores)
     overhead = sum(p.chunks for p in plans) * steps * STEP_OVERHEAD_SECONDS
     return work + overhead + COMPILE_SECONDS * len(plans)
 
@@ -101,5 +103,6 @@ def describe_plan(matrix: Matrix, n_devices: int) -> list[str]:
               f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk" for i, p in enumerate(plans, start=1)]
     lines.append(f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory ~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB "
                  f"per chunk, ~{seconds / 60:.0f} min on this {cores}-core CPU "
-                 f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core; GPUs and TPUs are faster)")
+                 f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for convolutions; "
+                 "GPUs and TPUs are faster)")
     return lines

@@ -142,9 +142,10 @@ VERDICT_RULES: dict[str, str] = {
                    f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "
                    f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}"),
     "slower": "the CI of the steps-to-target ratio lies entirely above 1: the scheme needs more steps",
-    "faster": "the CI of the steps-to-target ratio lies entirely below 1: the scheme needs fewer steps",
-    "worse": ("the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
-              "lies entirely above 0: the scheme ends at a higher loss"),
+    "worse": ("not slower, but the CI of the final-loss difference lies entirely above 0: the scheme ends at a "
+              "higher loss (even where it reaches the early target sooner)"),
+    "faster": ("the CI of the steps-to-target ratio lies entirely below 1 and the scheme does not end worse: "
+               "it needs fewer steps"),
     "better": ("the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
                "lies entirely below 0: the scheme ends at a lower loss"),
     "inconclusive": "none of the above is established: the CIs are too wide or undefined",
@@ -162,7 +163,8 @@ def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_d
         loss_diff_lo, loss_diff_hi: CI of the final-loss difference scheme - reference.
         margin: speed equivalence band [1 / (1 + margin), 1 + margin] (bounds inclusive).
         loss_margin: loss equivalence band [-loss_margin, loss_margin] (bounds inclusive).
-    Checked in order: fails, equivalent, slower, faster, worse, better, else inconclusive.
+    Checked in order: fails, equivalent, slower, worse, faster, better, else inconclusive, so a
+    verdict names a shortcoming (slower, worse) before a strength.
     Any NaN bound (or NaN ``reached``) gives "inconclusive" once "fails" is ruled out.
     """
     if reached < 0.5:
@@ -172,8 +174,8 @@ def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_d
     if (1 / (1 + margin) <= ratio_lo and ratio_hi <= 1 + margin
             and -loss_margin <= loss_diff_lo and loss_diff_hi <= loss_margin):
         return "equivalent"
-    for verdict, holds in (("slower", ratio_lo > 1), ("faster", ratio_hi < 1),
-                           ("worse", loss_diff_lo > 0), ("better", loss_diff_hi < 0)):
+    for verdict, holds in (("slower", ratio_lo > 1), ("worse", loss_diff_lo > 0),
+                           ("faster", ratio_hi < 1), ("better", loss_diff_hi < 0)):
         if holds:
             return verdict
     return "inconclusive"

@@ -450,6 +450,7 @@ NAN = float("nan")
         ((1.0, 1.05, 1.2, -0.01, 0.01), "equivalent"),  # excludes 1 but inside the margin
         ((0.8, 1.3, 2.0, -0.01, 0.01), "slower"),
         ((1.0, 1.1, 1.3, -0.3, -0.1), "slower"),  # speed checked before loss
+        ((1.0, 0.5, 0.8, 0.1, 0.2), "worse"),  # reaches the early target sooner but ends higher: worse, not faster
         ((1.0, 0.3, 0.7, -0.01, 0.01), "faster"),
         ((1.0, 0.5, 1.5, 0.1, 0.2), "worse"),
         ((1.0, 0.5, 1.5, -0.2, -0.1), "better"),
