@@ -55,15 +55,14 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)
         keys = chunk_keys(matrix, jax.local_device_count())
-        done = sum(chunks.has(k) for k in keys)
+        done = chunks.count(keys)
         if done and show_progress:
             print(f"resuming: {done} of {len(keys)} chunks done", file=sys.stderr)
         started, traced = time.perf_counter(), TRACE_COUNT["n"]
         try:
             groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks)
         except KeyboardInterrupt:
-            saved = sum(chunks.has(k) for k in keys)
-            raise Interrupted(f"interrupted; {saved} of {len(keys)} chunks are saved in {out}: "
+            raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
                               "run the same command to resume") from None
         runs, curves, diagnostics = results_tables(groups, matrix)
         config = {

@@ -169,7 +169,9 @@ def main(argv=None) -> int:
             finally:
                 signal.signal(signal.SIGTERM, previous[0])
                 signal.signal(signal.SIGINT, previous[1])
-            timing = symjax.load_results(folder).config["timing"]
+            from symjax.store import read_config
+
+            timing = read_config(folder)["timing"]
             print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
                   f"({timing['groups']} groups; {timing['compilations']} compiled by this call)")
         else:

@@ -188,9 +188,10 @@ def matrix_from_dict(values: dict, default_name: str) -> Matrix:
     return checked(Matrix(**fields))
 
 
-def validate(matrix: Matrix) -> None:
-    """Check names against the registries, sizes against each other and exclusions against the reference."""
-    from symjax.data import DATASETS, TRAIN_SIZES
+def validate(matrix: Matrix) -> Matrix:
+    """Check names against the registries, sizes against each other and exclusions against the reference;
+    return the matrix with scheme names in canonical form (scale lists expanded)."""
+    from symjax.data import DATASETS
     from symjax.models import ACTIVATIONS, MAX_HIDDEN_LAYERS, MODELS
     from symjax.train import OPTIMIZERS
 
@@ -203,8 +204,10 @@ def validate(matrix: Matrix) -> None:
         for value in values:
             if value not in registry:
                 raise ConfigError(f"{key}: unknown {key} {value!r}; allowed: {', '.join(registry)}")
-    schemes = _canonical_schemes(matrix.schemes)
-    reference = _canonical_schemes([matrix.reference], "reference")[0]
+    canonical = dataclasses.replace(matrix, schemes=tuple(_canonical_schemes(matrix.schemes)),
+                                    reference=_canonical_schemes([matrix.reference], "reference")[0],
+                                    excludes=_canonical_rules(matrix.excludes))
+    schemes, reference = list(canonical.schemes), canonical.reference
     if reference not in schemes and matrix.target_loss is None:
         raise ConfigError(
             f"schemes: the reference scheme {reference} must be among the schemes (it sets the target loss), "
@@ -231,7 +234,8 @@ def validate(matrix: Matrix) -> None:
         raise ConfigError(f"hidden: every architecture needs 1 to {MAX_HIDDEN_LAYERS} hidden layer widths, got {list(depths[0])}")
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
-    _validate_plan(matrix, schemes, reference, TRAIN_SIZES)
+    _validate_plan(canonical)
+    return canonical
 
 
 def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
@@ -244,14 +248,13 @@ def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
         raise ConfigError(f"{key}: {error}") from None
 
 
-def _validate_plan(matrix: Matrix, schemes: list[str], reference: str, train_sizes: dict) -> None:
-    """Checks on the runs that remain after the exclude rules."""
+def _validate_plan(matrix: Matrix) -> None:
+    """Checks on the runs of a canonical matrix that remain after the exclude rules."""
+    from symjax.data import TRAIN_SIZES
     from symjax.initializers import check_depth, parse_scheme
     from symjax.models import CNN_DATASETS
 
-    canonical = dataclasses.replace(matrix, schemes=tuple(schemes), reference=reference,
-                                    excludes=_canonical_rules(matrix.excludes))
-    plan = canonical.plan()
+    reference, plan = matrix.reference, matrix.plan()
     if not plan:
         raise ConfigError("exclude: the rules remove every run of the matrix")
     for cfg, pairs in plan:
@@ -259,9 +262,9 @@ def _validate_plan(matrix: Matrix, schemes: list[str], reference: str, train_siz
         if cfg.model == "cnn" and cfg.dataset not in CNN_DATASETS:
             raise ConfigError(f"model: cnn reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
                               f"(exclude the others with [[exclude]] model = \"cnn\", dataset = [...]), got {cfg.dataset}")
-        if cfg.batch_size is not None and cfg.batch_size > train_sizes[cfg.dataset]:
-            raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {train_sizes[cfg.dataset]} training examples "
-                              f"of {cfg.dataset}; allowed 1..{train_sizes[cfg.dataset]} or \"full\"")
+        if cfg.batch_size is not None and cfg.batch_size > TRAIN_SIZES[cfg.dataset]:
+            raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {TRAIN_SIZES[cfg.dataset]} training examples "
+                              f"of {cfg.dataset}; allowed 1..{TRAIN_SIZES[cfg.dataset]} or \"full\"")
         for scheme in dict.fromkeys(s for _, s in pairs):
             try:
                 check_depth(parse_scheme(scheme), len(cfg.hidden) + 1)
@@ -275,14 +278,8 @@ def _validate_plan(matrix: Matrix, schemes: list[str], reference: str, train_siz
 
 
 def checked(matrix: Matrix) -> Matrix:
-    """``validate`` the matrix, then return it with scheme names in canonical form (scale lists expanded)."""
-    validate(matrix)
-    return dataclasses.replace(
-        matrix,
-        schemes=tuple(_canonical_schemes(matrix.schemes)),
-        reference=_canonical_schemes([matrix.reference], "reference")[0],
-        excludes=_canonical_rules(matrix.excludes),
-    )
+    """The validated matrix with scheme names in canonical form (see ``validate``)."""
+    return validate(matrix)
 
 
 def _canonical_rules(rules: tuple) -> tuple:

@@ -61,6 +61,12 @@ def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(finite, rank, np.nan), np.where(finite, effective, np.nan)
 
 
+def as_matrix(w, batch_dims: int = 0):
+    """A weight as a (fan_in, fan_out) matrix after ``batch_dims`` leading axes: a conv kernel
+    (*batch, k, c_in, c_out) becomes (*batch, k * c_in, c_out); a dense weight is returned as it is."""
+    return w if w.ndim - batch_dims == 2 else w.reshape(*w.shape[:batch_dims], -1, w.shape[-1])
+
+
 def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
     """Number of units (columns of w with their bias) not equal to an earlier unit, within tolerance."""
     units = jnp.concatenate([w.T, b[:, None]], axis=1)  # (fan_out, fan_in + 1)
@@ -99,7 +105,7 @@ def layer_diagnostics(params: list, hidden_outputs: list[jax.Array], grad_norms:
         grad_norms: (n_layers,) weight-gradient norms of the last update.
     """
     dead = [dead_fraction(h) for h in hidden_outputs] + [jnp.float32(jnp.nan)]
-    matrices = [layer["w"].reshape(-1, layer["w"].shape[-1]) for layer in params]  # conv (k, c_in, c_out) -> (k * c_in, c_out)
+    matrices = [as_matrix(layer["w"]) for layer in params]
     return Diagnostics(
         distinct_units=jnp.stack([distinct_units(w, layer["b"]) for w, layer in zip(matrices, params)]),
         mean_abs_cos=jnp.stack([mean_abs_cosine(w) for w in matrices]),

@@ -73,12 +73,13 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             target = default_target(group.steps, group.train_loss[reference])
         runs.loc[rows, "target_loss"] = target
         runs.loc[rows, "steps_to_target"] = first_step_at_or_below(group.steps, group.train_loss[rows], target)
-    diverged = ~np.isfinite(group.train_loss).all(axis=1)
+    non_finite = ~np.isfinite(group.train_loss)
+    diverged = non_finite.any(axis=1)
     runs.loc[diverged, "steps_to_target"] = np.nan  # a diverged run is a failure, whatever it reached before
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
     runs["diverged"] = diverged
-    runs["diverged_step"] = pd.Series(first_step_where(group.steps, ~np.isfinite(group.train_loss))).astype("Int64")
+    runs["diverged_step"] = pd.Series(first_step_where(group.steps, non_finite)).astype("Int64")
     runs["train_loss_auc"] = area_under_curve(group.steps, group.train_loss)
     curves = pd.DataFrame(
         {

@@ -99,12 +99,18 @@ def loss_and_accuracy(outputs: jax.Array, y: jax.Array, task: str = "classificat
     Regression: mean squared error over examples and outputs of y (n, n_out); accuracy NaN.
     """
     if task == "regression":
-        return jnp.mean(jnp.square(outputs - y)), jnp.float32(jnp.nan)
-    loss = optax.softmax_cross_entropy_with_integer_labels(outputs, y).mean()
-    return loss, (outputs.argmax(-1) == y).mean()
+        return mean_loss(outputs, y, task), jnp.float32(jnp.nan)
+    return mean_loss(outputs, y, task), (outputs.argmax(-1) == y).mean()
+
+
+def mean_loss(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
+    """Mean loss (scalar) of outputs (n, n_out): softmax cross-entropy of labels y (n,), or MSE of targets y (n, n_out)."""
+    if task == "regression":
+        return jnp.mean(jnp.square(outputs - y))
+    return optax.softmax_cross_entropy_with_integer_labels(outputs, y).mean()
 
 
 def loss_fn(params: Params, x: jax.Array, y: jax.Array, activation: str, task: str = "classification") -> jax.Array:
-    """The training loss (scalar) of one minibatch."""
-    return loss_and_accuracy(apply_mlp(params, x, activation), y, task)[0]
+    """The training loss (scalar) of one minibatch; no accuracy is computed on this hot path."""
+    return mean_loss(apply_mlp(params, x, activation), y, task)
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from symjax import stats
 from symjax.config import TARGET_FRACTION
+from symjax.initializers import parse_scheme
 from symjax.plots import plot_performance_profile
 from symjax.report_format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, span, with_ci
 from symjax.tables import SETTING_COLUMNS, depth, verdict_breakdown
@@ -37,8 +38,8 @@ are defined in `symjax/diagnostics.py`."""
 
 def is_question_scheme(scheme: str) -> bool:
     """Zero or constant W with a random bias in the hidden layers (an ``@`` override of some layer is ignored)."""
-    weight, _, bias = scheme.split("@")[0].partition("/")
-    return weight.startswith(("zeros", "constant")) and bias.startswith(("normal", "uniform"))
+    parsed = parse_scheme(scheme)
+    return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform")
 
 
 def verdict_counts(rows: pd.DataFrame, bold: bool = False) -> str:

@@ -68,6 +68,10 @@ class ChunkStore:
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def count(self, keys: list[str]) -> int:
+        """How many of ``keys`` are saved."""
+        return sum(self.has(key) for key in keys)
+
     def load(self, key: str) -> dict[str, np.ndarray] | None:
         """The saved arrays of a chunk, or None if it was never finished."""
         if not self.has(key):

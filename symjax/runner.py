@@ -22,7 +22,7 @@ from symjax.config import GroupConfig, Matrix
 from symjax.data import load_dataset
 from symjax.devices import run_sharding
 from symjax.diagnostics import NAMES as DIAGNOSTIC_NAMES
-from symjax.diagnostics import rank_and_effective_rank
+from symjax.diagnostics import as_matrix, rank_and_effective_rank
 from symjax.initializers import parse_scheme
 from symjax.models import init_mlp, weight_shapes
 from symjax.resume import chunk_key
@@ -101,14 +101,20 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
     return size, [(start, min(start + size, n_runs)) for start in range(0, n_runs, size)]
 
 
+def padded_chunks(runs: list[Run], max_chunk: int, n_devices: int) -> tuple[int, list[tuple[int, int, list[Run]]]]:
+    """(chunk size, [(start, stop, runs of the chunk padded to the size with copies of its last run), ...])."""
+    size, bounds = chunk_bounds(len(runs), max_chunk, n_devices)
+    return size, [(start, stop, runs[start:stop] + [runs[stop - 1]] * (size - (stop - start))) for start, stop in bounds]
+
+
 def chunk_arrays(logs: Logs, first_grad_step: np.ndarray, cfg: GroupConfig) -> dict[str, np.ndarray]:
     """Host arrays of one chunk: logs, diagnostics (n_runs, n_logs, n_layers) with rank and effective rank
     from the weight snapshots (NaN at logged steps without one), first_grad_step (n_runs, n_layers)."""
     out = {"train_loss": logs.train_loss, "test_loss": logs.test_loss, "test_acc": logs.test_acc,
            "first_grad_step": first_grad_step, **logs.diagnostics._asdict()}
     columns = np.searchsorted(logged_steps(cfg.steps, cfg.log_every), snapshot_steps(cfg.steps, cfg.log_every))
-    # per layer: ((n_runs, n_snapshots),) * 2; a conv kernel (k, c_in, c_out) counts as a (k * c_in, c_out) matrix
-    ranks = [rank_and_effective_rank(w.reshape(*w.shape[:2], -1, w.shape[-1])) for w in logs.weights]
+    # per layer: ((n_runs, n_snapshots),) * 2; snapshots (n_runs, n_snapshots, *weight shape)
+    ranks = [rank_and_effective_rank(as_matrix(w, batch_dims=2)) for w in logs.weights]
     for index, name in enumerate(("rank", "effective_rank")):
         full = np.full(logs.train_loss.shape + (len(ranks),), np.nan)
         full[:, columns, :] = np.stack([r[index] for r in ranks], axis=-1)
@@ -147,10 +153,9 @@ def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None
     data = load_dataset(cfg.dataset)
     n_devices = run_sharding()[2]
     sizes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
-    size, bounds = chunk_bounds(len(runs), max_chunk, n_devices)
+    size, chunks_of_runs = padded_chunks(runs, max_chunk, n_devices)
     program, arrays, logs = None, None, []
-    for start, stop in bounds:
-        chunk = runs[start:stop] + [runs[stop - 1]] * (size - (stop - start))
+    for start, stop, chunk in chunks_of_runs:
         key = chunk_key(cfg, chunk, size, n_devices)
         saved = chunks.load(key) if chunks is not None else None
         if saved is None:
@@ -185,8 +190,8 @@ def chunk_keys(matrix: Matrix, n_devices: int) -> list[str]:
     """The content key of every chunk of the matrix, in training order."""
     keys = []
     for cfg, runs in expand(matrix):
-        size, bounds = chunk_bounds(len(runs), matrix.chunk_runs, n_devices)
-        keys += [chunk_key(cfg, runs[a:b] + [runs[b - 1]] * (size - (b - a)), size, n_devices) for a, b in bounds]
+        size, chunks = padded_chunks(runs, matrix.chunk_runs, n_devices)
+        keys += [chunk_key(cfg, chunk, size, n_devices) for _, _, chunk in chunks]
     return keys
 
 

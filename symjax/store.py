@@ -62,16 +62,21 @@ def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.Data
     return folder
 
 
+def read_config(folder: str | os.PathLike) -> dict:
+    """``folder/config.json`` (the expanded matrix and timings); ValueError if it cannot be read."""
+    try:
+        return json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{folder}/config.json cannot be read: {error}") from None
+
+
 def load_results(folder: str | os.PathLike) -> Results:
     """Load a results folder; raise ValueError with a clear message if it is missing or incomplete."""
     folder = Path(folder)
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"{folder} is not a results folder: missing {', '.join(missing)} (run `symjax run --out {folder}` first)")
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{folder}/config.json cannot be read: {error}") from None
+    config = read_config(folder)
     if not isinstance(config, dict) or config.get("format_version") not in READABLE_VERSIONS:
         config = config if isinstance(config, dict) else {}
         raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads formats "

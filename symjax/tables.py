@@ -60,7 +60,7 @@ def _censored(runs: pd.DataFrame, column: str) -> np.ndarray:
     """(runs,) float64 values, lower is better and censored = +inf; accuracy: diverged = 0, regression = NaN (undefined)."""
     values = runs[column].astype("float64").to_numpy()
     if column == "final_test_acc":
-        classification = (runs["task"] != "regression").to_numpy() if "task" in runs else True
+        classification = (runs["task"] != "regression").to_numpy()
         return np.where(runs["diverged"].to_numpy() & classification, 0.0, values)
     return stats.as_censored(np.where(runs["diverged"].to_numpy(), np.nan, values))
 
@@ -88,7 +88,7 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
     """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order.
 
     Args:
-        runs: one row per run (``runs.parquet``); older tables without ``model``/``task`` are accepted.
+        runs: one row per run (``runs.parquet``, as ``store.load_results`` gives it).
         by: the columns that define a setting, default SETTING_COLUMNS. With fewer (e.g. without ``lr``,
             for the best-learning-rate view of ``symjax.best_lr``) each row takes the other setting
             columns from its scheme's first run, so every scheme shows its own learning rate.
@@ -120,13 +120,8 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
     return pd.DataFrame(rows)
 
 
-def setting_rows(table: pd.DataFrame, key: tuple) -> pd.DataFrame:
-    """Rows of ``table`` that belong to one setting; key holds the values of SETTING_COLUMNS."""
-    return table[(table[SETTING_COLUMNS] == pd.Series(dict(zip(SETTING_COLUMNS, key)))).all(axis=1)]
-
-
 def split_by_setting(table: pd.DataFrame):
-    """A function key -> the rows of ``table`` in that setting (like ``setting_rows``, but grouping only once)."""
+    """A function key -> the rows of ``table`` in that setting (the table is grouped once)."""
     parts = dict(iter(table.groupby(SETTING_COLUMNS, sort=False)))
     return lambda key: parts.get(tuple(key), table.iloc[:0])
 

@@ -86,6 +86,3 @@ def test_group_of_every_model_and_dataset_equals_runs_alone(dataset, model):
     _, alone = jax.jit(make_train(cfg, len(data.y_train)))(jax.tree.map(lambda v: v[1], params), keys[1], lrs[1], arrays)
     np.testing.assert_allclose(logs.train_loss[1], alone.train_loss, rtol=1e-5, atol=1e-6)
 
-
-def test_models_registry():
-    assert MODELS == ("mlp", "cnn")
