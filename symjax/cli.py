@@ -1,4 +1,4 @@
-"""Command line: ``symjax run | report | list``.
+"""Command line: ``symjax run | report | bench-compare | list``.
 
 Data-flow stage: the front door; ``run`` = config -> train -> store, ``report`` = store ->
 report (never trains). Bad input ends in one line on stderr saying what is wrong and what
@@ -71,6 +71,54 @@ def _batch(text):
     raise argparse.ArgumentTypeError(f"{text!r}: allowed a positive integer or 'full'")
 
 
+def _margin(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed a number in [0, 1), e.g. 0.2")
+    return value
+
+
+def _report(args) -> None:
+    """``symjax report``: the matrix report (unless --bench-only), then bench.md when there is a benchmark JSON."""
+    from pathlib import Path
+
+    import symjax
+    from symjax.bench_report import load_bench, write_bench_report
+    from symjax.report import write_index
+
+    bench = Path(args.bench) if args.bench else Path(args.out) / "bench.json"
+    with_bench = args.bench_only or args.bench is not None or bench.exists()
+    try:
+        if with_bench:
+            load_bench(bench)  # bad benchmark JSON: fail before writing anything
+        if not args.bench_only:
+            print(f"wrote {symjax.build_report(args.results, args.out)}")
+        if with_bench:
+            print(f"wrote {write_bench_report(bench, args.out)}")
+            write_index(Path(args.out))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(_os_message(error)) from None
+
+
+def _bench_compare(args) -> int:
+    """``symjax bench-compare``: print one line per metric; 0 when none regressed, 1 otherwise."""
+    from symjax.bench_report import compare_bench
+
+    try:
+        ok, lines = compare_bench(args.current, args.baseline, args.margin)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print("\n".join(lines))
+    print(f"ok: no ratio more than {args.margin:.0%} below the baseline" if ok
+          else f"REGRESSION: a ratio is more than {args.margin:.0%} below the baseline {args.baseline}")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symjax", description="Does training break symmetry from zero W and random b? Train, store, report.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -99,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Turn a results folder into OUT/<name>.md and plots under OUT/<name>/.")
     report.add_argument("--results", default="results/default", help="results folder; default results/default")
     report.add_argument("--out", default="reports", help="report folder; default reports")
+    report.add_argument("--bench", help="pytest-benchmark JSON to turn into OUT/bench.md; default OUT/bench.json when it exists")
+    report.add_argument("--bench-only", action="store_true", help="only write OUT/bench.md (ignore --results)")
+    compare = sub.add_parser("bench-compare", help="compare a benchmark JSON with a baseline; exit 1 on a regression",
+                             description="Compare the side-by-side ratios (vmap over loop, over loop on devices, over "
+                                         "torch, % of GEMM peak) of CURRENT with a baseline at the same N.")
+    compare.add_argument("current", metavar="CURRENT.json", help="pytest-benchmark JSON of the run to check")
+    compare.add_argument("--baseline", default="bench/baseline.json", help="baseline JSON; default bench/baseline.json")
+    compare.add_argument("--margin", type=_margin, default=0.2,
+                         help="allowed relative drop below the baseline, in [0, 1); default 0.2")
     sub.add_parser("list", help="list schemes, datasets, optimizers, activations and matrices",
                    description="List what a matrix can name.")
     return parser
@@ -174,14 +231,10 @@ def main(argv=None) -> int:
             timing = read_config(folder)["timing"]
             print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
                   f"({timing['groups']} groups; {timing['compilations']} compiled by this call)")
+        elif args.command == "bench-compare":
+            return _bench_compare(args)
         else:
-            try:
-                path = symjax.build_report(args.results, args.out)
-            except ValueError as error:
-                raise UsageError(str(error)) from None
-            except OSError as error:
-                raise UsageError(_os_message(error)) from None
-            print(f"wrote {path}")
+            _report(args)
         return 0
     except UsageError as error:
         print(f"symjax: error: {error}", file=sys.stderr)

@@ -1,0 +1,269 @@
+"""Benchmark timings: pytest-benchmark JSON -> ``bench.md``, and a comparison with a baseline JSON.
+
+Data-flow stage: ``bench/`` (pytest-benchmark) -> ``reports/bench.json`` -> **``reports/bench.md``**.
+Reads files only. Same JSON -> byte-identical markdown: fixed orders and number formats, and the
+only date is the JSON's own ``datetime``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from symjax.store import atomic_write_text
+
+KINDS = {  # extra_info keys each kind must have, besides COMMON
+    "train": ("impl", "n_runs", "steps", "run_steps_per_s", "gflop_per_s", "compile_seconds"),
+    "gemm": ("impl", "shape", "gflop_per_s"),
+    "compile": ("impl", "n_runs", "steps", "compile_seconds"),
+    "side_by_side": ("n_runs", "steps", "run_steps_per_s", "gflop_per_s", "gemm_gflop_per_s", "speedup_vmap_over_loop",
+                     "speedup_vmap_over_loop_devices", "percent_of_gemm_peak"),
+}
+COMMON = ("kind", "backend", "device_count", "other_cpu_percent", "busy")
+IMPLS = ("vmap", "loop", "loop_devices", "torch_loop", "torch_vmap", "torch_bmm")
+COMPARED = ("speedup_vmap_over_loop", "speedup_vmap_over_loop_devices", "percent_of_gemm_peak", "speedup_vmap_over_torch")
+COMPILE_SPREAD = 1.5  # compile time "independent" of a size: within this factor from smallest to largest
+
+
+def load_bench(path: str | os.PathLike) -> dict:
+    """The pytest-benchmark JSON at ``path``, checked to carry our ``extra_info``; ValueError (one line) if not."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not JSON ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or not data["benchmarks"]:
+        raise ValueError(f"{path}: no benchmarks (expected pytest-benchmark JSON with a non-empty 'benchmarks' list)")
+    for i, bench in enumerate(data["benchmarks"]):
+        name = bench.get("name", f"#{i}") if isinstance(bench, dict) else f"#{i}"
+        info = bench.get("extra_info") if isinstance(bench, dict) else None
+        if not isinstance(info, dict) or not isinstance(bench.get("stats"), dict):
+            raise ValueError(f"{path}: benchmark {name} has no 'stats' or 'extra_info' object")
+        if info.get("kind") not in KINDS:
+            raise ValueError(f"{path}: benchmark {name} has extra_info kind {info.get('kind')!r}; "
+                             f"allowed: {', '.join(KINDS)}")
+        missing = [k for k in COMMON + KINDS[info["kind"]] if k not in info]
+        if missing:
+            raise ValueError(f"{path}: benchmark {name} ({info['kind']}) is missing extra_info keys: {', '.join(missing)}")
+        not_int = [k for k in ("n_runs", "steps", "device_count") if k in info and type(info[k]) is not int]
+        if not_int:
+            raise ValueError(f"{path}: benchmark {name}: extra_info {', '.join(not_int)} must be integers")
+        if info["kind"] == "side_by_side" and not all(
+                isinstance(info[k], dict) and {"vmap", "loop"} <= info[k].keys() for k in ("run_steps_per_s", "gflop_per_s")):
+            raise ValueError(f"{path}: benchmark {name} (side_by_side): run_steps_per_s and gflop_per_s must be "
+                             "objects impl -> value with at least vmap and loop")
+    return data
+
+
+def _of_kind(data: dict, kind: str) -> list[dict]:
+    """extra_info (plus ``name``) of the benchmarks of one kind, in file order."""
+    return [{"name": b.get("name", ""), **b["extra_info"]} for b in data["benchmarks"] if b["extra_info"]["kind"] == kind]
+
+
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _rate(x) -> str:
+    return f"{x:,.0f}" if _num(x) else "–"
+
+
+def _ratio(x) -> str:
+    return f"{x:.2f}×" if _num(x) else "–"
+
+
+def _pct(x) -> str:
+    return f"{x:.0f}%" if _num(x) else "–"
+
+
+def _fixed(x, digits: int) -> str:
+    return f"{x:.{digits}f}" if _num(x) else "–"
+
+
+def _table(rows: list[dict]) -> str:
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def _target(target: str, value, measured: str, met: bool, gap: str) -> dict:
+    """One row of the targets table; a missed target says by how much."""
+    if not _num(value):
+        return {"target": target, "measured": measured, "met?": "–"}
+    return {"target": target, "measured": measured, "met?": "yes" if met else f"**missed**: {gap}"}
+
+
+def compile_spreads(compiles: list[dict]) -> dict[str, tuple]:
+    """{"n_runs"/"steps": (ratio largest/smallest, small, large)} among compile benchmarks with the other size fixed
+    (the fixed value with the most distinct sizes, the smallest on ties)."""
+    out = {}
+    for axis, other in (("n_runs", "steps"), ("steps", "n_runs")):
+        groups: dict = {}
+        for c in compiles:
+            if _num(c[axis]) and _num(c["compile_seconds"]):
+                groups.setdefault(c[other], {})[c[axis]] = c["compile_seconds"]
+        if not groups:
+            continue
+        times = groups[min(groups, key=lambda k: (-len(groups[k]), k))]
+        small, large = min(times), max(times)
+        if small != large and times[small] > 0:
+            out[axis] = (times[large] / times[small], small, large)
+    return out
+
+
+def target_rows(data: dict) -> list[dict]:
+    """The targets table: four per side-by-side test, then compile time against run count and steps."""
+    rows = []
+    for s in _of_kind(data, "side_by_side"):
+        at = f" (N={s['n_runs']})"
+        v = s["speedup_vmap_over_loop"]
+        rows.append(_target("vmap ≥ 2× the per-run JAX loop" + at, v, _ratio(v), _num(v) and v >= 2,
+                            f"{2 - v:.2f}× short of 2×" if _num(v) else ""))
+        v = s["speedup_vmap_over_loop_devices"]
+        rows.append(_target("vmap ahead of the loop dispatched round-robin over devices" + at, v, _ratio(v),
+                            _num(v) and v > 1, f"vmap is {1 - v:.0%} slower" if _num(v) else ""))
+        v = s.get("speedup_vmap_over_torch")
+        rows.append(_target("vmap ≥ 2× the best PyTorch way" + at, v,
+                            _ratio(v) if _num(v) else "not measured (torch not installed)", _num(v) and v >= 2,
+                            f"{2 - v:.2f}× short of 2×" if _num(v) else ""))
+        v = s["percent_of_gemm_peak"]
+        rows.append(_target(f"vmap ≥ 60% of the f32 GEMM peak measured in the same run (N={s['n_runs']}, peak "
+                            f"{_fixed(s['gemm_gflop_per_s'], 1)} GFLOP/s)", v, _pct(v), _num(v) and v >= 60, f"{60 - v:.0f} points short" if _num(v) else ""))
+    spreads = compile_spreads(_of_kind(data, "compile"))
+    for axis, label in (("n_runs", "run count"), ("steps", "steps")):
+        target = f"compile time independent of {label} (within {COMPILE_SPREAD:g}×)"
+        if axis not in spreads:
+            rows.append({"target": target, "measured": f"not measured (one {label} value)", "met?": "–"})
+            continue
+        r, small, large = spreads[axis]
+        spread = max(r, 1 / r)
+        name = "N" if axis == "n_runs" else "steps"
+        rows.append(_target(target, r, f"{_ratio(r)} ({name}={large} vs {name}={small})", spread <= COMPILE_SPREAD,
+                            f"{spread - COMPILE_SPREAD:.2f}× beyond {COMPILE_SPREAD:g}×"))
+    return rows
+
+
+def _machine_lines(data: dict) -> list[str]:
+    machine, commit = data.get("machine_info") or {}, data.get("commit_info") or {}
+    infos = [b["extra_info"] for b in data["benchmarks"]]
+    cpu = machine.get("cpu") or {}
+    cores = cpu.get("count")
+    backends = ", ".join(sorted({str(i["backend"]) for i in infos}))
+    devices = ", ".join(sorted({str(i["device_count"]) for i in infos}))
+    jax_version = machine.get("jax_version") or next((i["jax_version"] for i in infos if i.get("jax_version")), None)
+    lines = [f"- CPU: {cpu.get('brand_raw') or machine.get('processor') or 'unknown'}"
+             + (f", {cores} cores" if cores else ""),
+             f"- JAX backend: {backends}, {devices} device(s)" + (f"; jax {jax_version}" if jax_version else ""),
+             f"- taken: {data.get('datetime', 'unknown')}"]
+    if commit.get("id"):
+        lines.append(f"- commit: `{commit['id'][:12]}`" + (" (uncommitted changes)" if commit.get("dirty") else "")
+                     + (f" on {commit['branch']}" if commit.get("branch") else ""))
+    return lines
+
+
+def _impl_key(impl: str) -> tuple:
+    return (IMPLS.index(impl) if impl in IMPLS else len(IMPLS), impl)
+
+
+def side_by_side_rows(s: dict) -> list[dict]:
+    """One row per impl of a side-by-side test, against the GEMM peak probed in the same test."""
+    peak, rates = s["gemm_gflop_per_s"], s["run_steps_per_s"]
+    return [{"impl": impl, "run-steps/s": _rate(rates[impl]), "GFLOP/s": _fixed(s["gflop_per_s"].get(impl), 1),
+             "% of GEMM peak": _pct(s["gflop_per_s"].get(impl) / peak * 100)
+             if _num(s["gflop_per_s"].get(impl)) and _num(peak) and peak > 0 else "–",
+             "vmap speedup over it": _ratio(rates["vmap"] / rates[impl]) if _num(rates["vmap"]) and _num(rates[impl])
+             and rates[impl] > 0 else "–"}
+            for impl in sorted(rates, key=_impl_key)]
+
+
+def throughput_rows(data: dict) -> list[dict]:
+    """impl × N: run-steps/s, GFLOP/s, % of the GEMM probe's peak, speedup over ``loop`` at the same N, compile s."""
+    trains = sorted(_of_kind(data, "train"), key=lambda t: (_impl_key(t["impl"]), t["n_runs"]))
+    peak = max((g["gflop_per_s"] for g in _of_kind(data, "gemm") if _num(g["gflop_per_s"])), default=None)
+    loop = {t["n_runs"]: t["run_steps_per_s"] for t in trains if t["impl"] == "loop"}
+    rows = []
+    for t in trains:
+        rate, base = t["run_steps_per_s"], loop.get(t["n_runs"])
+        rows.append({"impl": t["impl"], "N": str(t["n_runs"]), "run-steps/s": _rate(rate),
+                     "GFLOP/s": _fixed(t["gflop_per_s"], 1),
+                     "% of GEMM peak": _pct(t["gflop_per_s"] / peak * 100) if _num(t["gflop_per_s"]) and peak else "–",
+                     "speedup over loop": _ratio(rate / base) if _num(rate) and _num(base) and base > 0 else "–",
+                     "compile s": _fixed(t["compile_seconds"], 2)})
+    return rows
+
+
+def bench_markdown(data: dict, source: str = "bench.json") -> str:
+    """The whole ``bench.md`` text for a loaded (``load_bench``) JSON."""
+    version = data.get("version")
+    lines = ["# symjax benchmarks", "",
+             f"Timings from `{source}`" + (f" (pytest-benchmark {version})" if version else "")
+             + ", written by `symjax report`; how they are taken: `bench/README.md`.", "",
+             "## Machine", "", *_machine_lines(data), "", "## Targets", ""]
+    targets = target_rows(data)
+    measured = [r for r in targets if r["met?"] != "–"]
+    missed = [r for r in measured if r["met?"] != "yes"]
+    if not _of_kind(data, "side_by_side"):
+        lines += ["No side-by-side benchmark in this file: the speedup and GEMM-peak targets are not measured.", ""]
+    lines += [_table(targets), "", f"Met {len(measured) - len(missed)} of {len(measured)} measured targets"
+              + (f"; missed: {'; '.join(r['target'] + ' — ' + r['met?'].removeprefix('**missed**: ') for r in missed)}."
+                 if missed else "."), ""]
+    for s in _of_kind(data, "side_by_side"):
+        lines += [f"### Side by side, N={s['n_runs']}, {s['steps']} steps (interleaved rounds in one test)", "",
+                  _table(side_by_side_rows(s)), ""]
+    trains = throughput_rows(data)
+    if trains:
+        lines += ["## Throughput", "", "A run-step is one optimizer step of one run.", "", _table(trains), ""]
+    for g in _of_kind(data, "gemm"):
+        lines += [f"GEMM probe (f32, {g['shape']}): {_fixed(g['gflop_per_s'], 1)} GFLOP/s.", ""]
+    compiles = sorted(_of_kind(data, "compile"), key=lambda c: (c["n_runs"], c["steps"]))
+    if compiles:
+        lines += ["## Compile time", "", "Trace + lower + XLA compile of the training program.", "",
+                  _table([{"N": str(c["n_runs"]), "steps": str(c["steps"]), "compile s": _fixed(c["compile_seconds"], 2)}
+                          for c in compiles]), ""]
+    busy = [(b.get("name", ""), b["extra_info"]["other_cpu_percent"]) for b in data["benchmarks"] if b["extra_info"]["busy"]]
+    if busy:
+        lines += ["## Busy machine", ""]
+        lines += [f"- Note: `{name}` was taken while other processes used "
+                  f"{_pct(p) if _num(p) else 'an unknown share'} of the CPU." for name, p in busy]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_bench_report(json_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Write ``out_dir/bench.md`` (atomically) from a pytest-benchmark JSON; returns its path."""
+    data = load_bench(json_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "bench.md"
+    atomic_write_text(path, bench_markdown(data, Path(json_path).name))
+    return path
+
+
+def compare_bench(current_path, baseline_path, margin: float = 0.2) -> tuple[bool, list[str]]:
+    """Ratio metrics of the side-by-side tests at the same N, current vs baseline: a metric regresses when it is
+    below ``baseline × (1 − margin)``. Returns (no regression, one line per metric)."""
+    current, baseline = ({s["n_runs"]: s for s in _of_kind(load_bench(p), "side_by_side")}
+                         for p in (current_path, baseline_path))
+    common = sorted(set(current) & set(baseline))
+    if not common:
+        raise ValueError(f"{current_path} and {baseline_path} have no side-by-side benchmark with the same n_runs "
+                         f"(current: {sorted(current) or 'none'}; baseline: {sorted(baseline) or 'none'})")
+    ok, lines = True, []
+    for n in common:
+        for metric in COMPARED:
+            b, c = baseline[n].get(metric), current[n].get(metric)
+            label = f"N={n} {metric}"
+            if not (_num(b) and _num(c)):
+                side = " and ".join(w for w, v in (("baseline", b), ("current", c)) if not _num(v))
+                lines.append(f"{label}: skipped (not measured in the {side})")
+                continue
+            fmt = _pct if metric == "percent_of_gemm_peak" else _ratio
+            good = c >= b * (1 - margin)
+            ok &= good
+            change = f"{c / b - 1:+.0%}" if b else "n/a"
+            lines.append(f"{label}: baseline {fmt(b)}, current {fmt(c)}, change {change}, "
+                         + ("ok" if good else f"REGRESSION (more than {margin:.0%} below the baseline)"))
+    return ok, lines
