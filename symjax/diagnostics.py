@@ -95,20 +95,19 @@ def dead_fraction(h: jax.Array) -> jax.Array:
     return jnp.mean(jnp.all(h.reshape(-1, h.shape[-1]) == 0, axis=0).astype(jnp.float32))
 
 
-def layer_diagnostics(params: list, hidden_outputs: list[jax.Array], grad_norms: jax.Array) -> Diagnostics:
+def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.Array) -> Diagnostics:
     """All diagnostics of one network.
 
     Args:
         params: list of ``{"w", "b"}`` per layer, readout last.
-        hidden_outputs: post-activation outputs on the training set, one (n_train, width) or
-            (n_train, length, channels) per hidden layer.
+        dead_fractions: (n_hidden,) dead-unit fraction of each hidden layer on the training set
+            (``symjax.evaluation.evaluate``; ``dead_fraction`` for one array of outputs).
         grad_norms: (n_layers,) weight-gradient norms of the last update.
     """
-    dead = [dead_fraction(h) for h in hidden_outputs] + [jnp.float32(jnp.nan)]
     matrices = [as_matrix(layer["w"]) for layer in params]
     return Diagnostics(
         distinct_units=jnp.stack([distinct_units(w, layer["b"]) for w, layer in zip(matrices, params)]),
         mean_abs_cos=jnp.stack([mean_abs_cosine(w) for w in matrices]),
-        dead_fraction=jnp.stack(dead),
+        dead_fraction=jnp.concatenate([dead_fractions.astype(jnp.float32), jnp.full(1, jnp.nan, jnp.float32)]),
         grad_norm=grad_norms.astype(jnp.float32),
     )

@@ -103,11 +103,16 @@ def loss_and_accuracy(outputs: jax.Array, y: jax.Array, task: str = "classificat
     return mean_loss(outputs, y, task), (outputs.argmax(-1) == y).mean()
 
 
-def mean_loss(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
-    """Mean loss (scalar) of outputs (n, n_out): softmax cross-entropy of labels y (n,), or MSE of targets y (n, n_out)."""
+def example_losses(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
+    """Loss of every example (n,): softmax cross-entropy of labels y (n,), or MSE over the outputs of targets y (n, n_out)."""
     if task == "regression":
-        return jnp.mean(jnp.square(outputs - y))
-    return optax.softmax_cross_entropy_with_integer_labels(outputs, y).mean()
+        return jnp.mean(jnp.square(outputs - y), axis=-1)
+    return optax.softmax_cross_entropy_with_integer_labels(outputs, y)
+
+
+def mean_loss(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
+    """Mean loss (scalar) of outputs (n, n_out) over examples (see ``example_losses``)."""
+    return example_losses(outputs, y, task).mean()
 
 
 def loss_fn(params: Params, x: jax.Array, y: jax.Array, activation: str, task: str = "classification") -> jax.Array:

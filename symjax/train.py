@@ -25,7 +25,8 @@ from symjax.config import GroupConfig
 from symjax.devices import run_mesh
 from symjax.diagnostics import Diagnostics, layer_diagnostics
 from symjax.data import TASKS
-from symjax.models import forward, loss_and_accuracy, loss_fn
+from symjax.evaluation import evaluate as evaluate_on, slices
+from symjax.models import loss_fn
 
 OPTIMIZERS = {
     "sgd": lambda lr: optax.sgd(lr),
@@ -114,12 +115,13 @@ def make_train(cfg: GroupConfig, n_train: int):
         optimizer = make_optimizer(cfg.optimizer, lr)
         n_layers = len(params)
 
-        def evaluate(state):
-            train_outputs, hidden = forward(state.params, arrays.x_train, cfg.activation)
-            train_loss, _ = loss_and_accuracy(train_outputs, arrays.y_train, task)
-            test_outputs = forward(state.params, arrays.x_test, cfg.activation)[0]
-            test_loss, test_acc = loss_and_accuracy(test_outputs, arrays.y_test, task)
-            return train_loss, test_loss, test_acc, layer_diagnostics(state.params, hidden, state.grad_norms)
+        train_slices, test_slices = slices(arrays.x_train, arrays.y_train), slices(arrays.x_test, arrays.y_test)
+
+        def evaluate(state):  # slice by slice: a chunk's memory does not grow with the dataset
+            on_train = evaluate_on(state.params, train_slices, cfg.activation, task)
+            on_test = evaluate_on(state.params, test_slices, cfg.activation, task)
+            diagnostics = layer_diagnostics(state.params, on_train.dead_fraction, state.grad_norms)
+            return on_train.loss, on_test.loss, on_test.accuracy, diagnostics
 
         def weights(state):
             return [layer["w"] for layer in state.params]
