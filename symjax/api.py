@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 
 from symjax.config import Interrupted, Matrix
+from symjax.memory import default_budget
 from symjax.metrics import results_tables
 from symjax.resume import folder_lock, prepare_folder
 from symjax.runner import chunk_keys, train_matrix
@@ -36,7 +37,7 @@ def version() -> str:
 
 
 def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True,
-               fresh: bool = False) -> Path:
+               fresh: bool = False, max_memory: int | None = None) -> Path:
     """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json``.
 
     Every finished chunk is saved in ``out/chunks`` at once: after an interruption the same
@@ -47,20 +48,23 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         matrix: a validated Matrix (``load_matrix`` or ``matrix_from_dict``).
         out: results folder; default ``results/<matrix.name>``.
         fresh: discard saved chunks and start over.
+        max_memory: bytes one chunk may use on the devices (``symjax.memory``); default: half of
+            what the devices hold (CPU: half the memory available now).
 
     Returns:
         The results folder.
     """
     out = Path(out) if out is not None else Path("results") / matrix.name
+    budget = default_budget() if max_memory is None else max_memory
+    keys = chunk_keys(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)
-        keys = chunk_keys(matrix, jax.local_device_count())
         done = chunks.count(keys)
         if done and show_progress:
             print(f"resuming: {done} of {len(keys)} chunks done", file=sys.stderr)
         started, traced = time.perf_counter(), TRACE_COUNT["n"]
         try:
-            groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks)
+            groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget)
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
                               "run the same command to resume") from None
@@ -78,6 +82,7 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
                 "compilations": TRACE_COUNT["n"] - traced,  # 0 for groups this process had already compiled
                 "backend": jax.default_backend(),
                 "device_count": jax.local_device_count(),
+                "max_memory_bytes": budget,
             },
         }
         folder = write_results(out, runs, curves, diagnostics, config)

@@ -119,6 +119,15 @@ def _bench_compare(args) -> int:
     return 0 if ok else 1
 
 
+def _memory(text):
+    from symjax.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symjax", description="Does training break symmetry from zero W and random b? Train, store, report.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -139,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     single.add_argument("--batch-size", type=_batch, default=NOT_GIVEN, help="a positive integer or 'full'")
     single.add_argument("--schemes", type=_schemes, help="W/b schemes, e.g. lecun_normal/zeros,zeros/normal(1.0)")
     single.add_argument("--target-loss", type=float, help="fixed target training loss for steps to target")
+    run.add_argument("--max-memory", type=_memory, metavar="SIZE",
+                     help="device memory one chunk of runs may use, e.g. 8GiB; default: half of what the devices "
+                          "hold (CPU: half the memory available at start)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--fresh", action="store_true", help="discard the runs saved in the results folder and start over")
     run.add_argument("--dry-run", action="store_true",
@@ -211,14 +223,20 @@ def main(argv=None) -> int:
             if args.dry_run:
                 import jax
 
+                from symjax.memory import default_budget
                 from symjax.plan import describe_plan
 
-                print("\n".join(describe_plan(matrix, jax.local_device_count())))
+                try:
+                    lines = describe_plan(matrix, jax.local_device_count(), args.max_memory or default_budget())
+                except ConfigError as error:
+                    raise UsageError(str(error)) from None
+                print("\n".join(lines))
                 return 0
             previous = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the shell ignored it
             try:
-                folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet, fresh=args.fresh)
+                folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet, fresh=args.fresh,
+                                           max_memory=args.max_memory)
             except ConfigError as error:  # the results folder holds another matrix, or another run holds it
                 raise UsageError(str(error)) from None
             except OSError as error:  # not writable, disk full: finished chunks stay saved, no partial file

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from symjax.config import Matrix
 from symjax.data import TRAIN_SIZES, load_dataset
 from symjax.models import CONV_STRIDE, weight_shapes
+from symjax.memory import bytes_per_run, chunk_limit
 from symjax.runner import chunk_bounds, expand
 from symjax.train import logged_steps
 
@@ -22,7 +23,6 @@ CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole MLP training g
 CONV_SLOWDOWN = 12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
 STEP_OVERHEAD_SECONDS = 40e-6  # fixed cost of one scan step of one chunk (small networks are bound by it)
 COMPILE_SECONDS = 5.0  # one group's compilation, measured on the default matrix
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
 
 
 @dataclass(frozen=True)
@@ -52,17 +52,9 @@ def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
     return macs
 
 
-def _activations(shapes: list[tuple[int, ...]], n_in: int) -> int:
-    """Hidden activations of one example (summed over layers)."""
-    total, length = 0, n_in
-    for shape in shapes[:-1]:
-        length = math.ceil(length / CONV_STRIDE) if len(shape) == 3 else 1
-        total += length * shape[-1]
-    return total
-
-
-def plan_matrix(matrix: Matrix, n_devices: int = 1) -> list[GroupPlan]:
-    """A GroupPlan per group of the (validated) matrix; chunks padded to a multiple of ``n_devices``."""
+def plan_matrix(matrix: Matrix, n_devices: int = 1, budget: int | None = None) -> list[GroupPlan]:
+    """A GroupPlan per group of the (validated) matrix; chunks padded to a multiple of ``n_devices``,
+    at most as large as fits in ``budget`` bytes (see ``symjax.memory``)."""
     plans = []
     for cfg, runs in expand(matrix):
         data = load_dataset(cfg.dataset)
@@ -72,14 +64,10 @@ def plan_matrix(matrix: Matrix, n_devices: int = 1) -> list[GroupPlan]:
         batch = n_train if cfg.batch_size is None else cfg.batch_size
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = 2 * macs * (3 * batch * cfg.steps + (n_train + n_test) * n_logs)
-        size, bounds = chunk_bounds(len(runs), matrix.chunk_runs, n_devices)
-        n_params = sum(math.prod(s) + s[-1] for s in shapes)
-        state = n_params * (3 + OPTIMIZER_SLOTS[cfg.optimizer])  # params, grads, updates, optimizer slots
-        evaluation = 2 * (n_train + n_test) * (_activations(shapes, n_in) + data.n_outputs)
-        snapshots = (cfg.steps // (4 * cfg.log_every) + 2) * sum(math.prod(s) for s in shapes)
+        size, bounds = chunk_bounds(len(runs), chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices)
         label = f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer} batch {cfg.batch_size or 'full'}"
         plans.append(GroupPlan(label, cfg.model, len({r.lr for r in runs}), len({r.scheme for r in runs}), len(runs), len(bounds), size,
-                               flops_per_run * len(runs), 4.0 * size * (state + evaluation + snapshots)))
+                               flops_per_run * len(runs), size * bytes_per_run(cfg)))
     return plans
 
 
@@ -90,9 +78,9 @@ def estimate_seconds(plans: list[GroupPlan], steps: int, cores: int) -> float:
     return work + overhead + COMPILE_SECONDS * len(plans)
 
 
-def describe_plan(matrix: Matrix, n_devices: int) -> list[str]:
-    """The lines ``symjax run --dry-run`` prints."""
-    plans = plan_matrix(matrix, n_devices)
+def describe_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> list[str]:
+    """The lines ``symjax run --dry-run`` prints (chunks within ``budget`` bytes, if given)."""
+    plans = plan_matrix(matrix, n_devices, budget)
     cores = len(os.sched_getaffinity(0))
     seconds = estimate_seconds(plans, matrix.steps, cores)
     lines = [f"matrix {matrix.name}: {sum(p.settings for p in plans)} settings, {len(matrix.schemes)} schemes, "
@@ -101,8 +89,9 @@ def describe_plan(matrix: Matrix, n_devices: int) -> list[str]:
     lines += [f"  group {i}: {p.label}: {p.runs} runs ({p.settings} lr, {p.schemes} schemes, {matrix.seeds} seeds), "
               f"{p.chunks} chunk(s) of {p.chunk_size}, {p.flops / 1e12:.2f} TFLOP, "
               f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk" for i, p in enumerate(plans, start=1)]
+    limit = "" if budget is None else f" (budget {budget / 2**30:.2f} GiB)"
     lines.append(f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory ~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB "
-                 f"per chunk, ~{seconds / 60:.0f} min on this {cores}-core CPU "
+                 f"per chunk{limit}, ~{seconds / 60:.0f} min on this {cores}-core CPU "
                  f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for convolutions; "
                  "GPUs and TPUs are faster)")
     return lines

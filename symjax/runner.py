@@ -2,8 +2,9 @@
 
 Data-flow stage: matrix config -> **expand into groups -> init params per run -> one
 jit(vmap(scan)) per group** -> store. Runs of a group are ordered (lr, scheme, seed);
-a group is trained in equal-sized chunks of at most ``matrix.chunk_runs`` runs (the last
-padded with copies, then dropped) so every chunk reuses one compilation.
+a group is trained in equal-sized chunks of at most ``matrix.chunk_runs`` runs, and no more than
+fit in the memory budget (``symjax.memory``), the last padded with copies, then dropped, so every
+chunk reuses one compilation.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from symjax.devices import run_sharding
 from symjax.diagnostics import NAMES as DIAGNOSTIC_NAMES
 from symjax.diagnostics import as_matrix, rank_and_effective_rank
 from symjax.initializers import parse_scheme
+from symjax.memory import chunk_limit
 from symjax.models import init_mlp, weight_shapes
 from symjax.resume import chunk_key
 from symjax.train import Arrays, Logs, compiled_group, logged_steps, snapshot_steps
@@ -186,22 +188,25 @@ def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None
     )
 
 
-def chunk_keys(matrix: Matrix, n_devices: int) -> list[str]:
-    """The content key of every chunk of the matrix, in training order."""
+def chunk_keys(matrix: Matrix, n_devices: int, budget: int | None = None) -> list[str]:
+    """The content key of every chunk of the matrix, in training order (chunks within ``budget`` bytes)."""
     keys = []
     for cfg, runs in expand(matrix):
-        size, chunks = padded_chunks(runs, matrix.chunk_runs, n_devices)
+        size, chunks = padded_chunks(runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices)
         keys += [chunk_key(cfg, chunk, size, n_devices) for _, _, chunk in chunks]
     return keys
 
 
-def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None) -> list[GroupResult]:
-    """Train every group of the matrix (resuming from ``chunks`` if given); a progress bar goes to stderr."""
+def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None, budget: int | None = None) -> list[GroupResult]:
+    """Train every group of the matrix (resuming from ``chunks`` if given), each chunk within ``budget``
+    bytes of device memory (``symjax.memory``); a progress bar goes to stderr."""
+    n_devices = run_sharding()[2]
     plan = expand(matrix)
     total = sum(len(runs) for _, runs in plan)
     results = []
     with tqdm(total=total, unit="run", disable=not show_progress, dynamic_ncols=True) as progress:
         for cfg, runs in plan:
             progress.set_description(f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer}")
-            results.append(train_group(cfg, runs, matrix.chunk_runs, progress, chunks))
+            limit = chunk_limit(cfg, matrix.chunk_runs, budget, n_devices)
+            results.append(train_group(cfg, runs, limit, progress, chunks))
     return results

@@ -35,6 +35,7 @@ OPTIMIZERS = {
     "adam": lambda lr: optax.adam(lr),
     "adamw": lambda lr: optax.adamw(lr, weight_decay=1e-4),
 }
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
 
 
 RANK_EVERY = 4  # weight snapshots (for rank, effective rank) at step 0, every 4th logged step and the end

@@ -1,0 +1,87 @@
+"""Memory budget of a chunk: how many runs fit at once, and the budget's default from the devices.
+
+Data-flow stage: **expand into groups -> chunks** (runner, plan). A group's runs are trained
+in chunks of at most ``matrix.chunk_runs`` runs and, with a memory budget (``--max-memory``),
+at most as many as fit in it, by ``bytes_per_run``: an estimate that the tests hold above
+XLA's own memory analysis of the compiled program. Chunking never changes a run's result
+beyond float32 rounding of differently batched products (see README, determinism).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from symjax.config import ConfigError, GroupConfig
+from symjax.data import TRAIN_SIZES, load_dataset
+from symjax.models import CONV_STRIDE, weight_shapes
+from symjax.train import OPTIMIZER_SLOTS, logged_steps, snapshot_steps
+
+UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
+         "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+DEFAULT_FRACTION = 0.5  # of the memory free at start (CPU) or of the devices' limit (GPU, TPU)
+FLOAT_BYTES = 4
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size like ``8GiB``, ``500MB``, ``2g`` or ``1000000``; ValueError with what is allowed."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match and match.group(2).lower()
+    if not match or unit not in UNITS or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a memory size; allowed: a positive number with an optional unit "
+                         "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, K, M, G, T), e.g. 8GiB")
+    return int(float(match.group(1)) * UNITS[unit])
+
+
+def default_budget() -> int:
+    """Half of what the local devices can hold: their ``bytes_limit`` (GPU, TPU) or the host's available memory (CPU)."""
+    import jax
+
+    limits = [(d.memory_stats() or {}).get("bytes_limit") for d in jax.local_devices()]
+    if all(limits):
+        return int(DEFAULT_FRACTION * sum(limits))
+    with open("/proc/meminfo") as meminfo:
+        available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    return int(DEFAULT_FRACTION * available)
+
+
+def _activations(shapes: list[tuple[int, ...]], n_in: int) -> int:
+    """Hidden activations plus outputs of one example (summed over layers)."""
+    total, length = 0, n_in
+    for shape in shapes:
+        length = math.ceil(length / CONV_STRIDE) if len(shape) == 3 else 1
+        total += length * shape[-1]
+    return total
+
+
+def bytes_per_run(cfg: GroupConfig) -> float:
+    """Device bytes one run of the group needs while it trains: params, gradients, optimizer state,
+    inputs and outputs, the activations of a minibatch (forward and backward) and of an evaluation
+    slice, and its logs (weight snapshots and per-step metrics). Held above XLA's memory analysis."""
+    from symjax.evaluation import EVAL_SLICE
+
+    data = load_dataset(cfg.dataset)
+    n_in, n_train = data.x_train.shape[1], TRAIN_SIZES[cfg.dataset]
+    shapes = weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs)
+    weights = sum(math.prod(s) for s in shapes)
+    params = weights + sum(s[-1] for s in shapes)
+    state = params * (4 + OPTIMIZER_SLOTS[cfg.optimizer])  # in, out, gradient, update, optimizer slots
+    batch = n_train if cfg.batch_size is None else cfg.batch_size
+    activations = _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
+    logs = len(snapshot_steps(cfg.steps, cfg.log_every)) * weights + len(logged_steps(cfg.steps, cfg.log_every)) * (3 + 4 * len(shapes))
+    return FLOAT_BYTES * (state + activations + logs + n_train)  # + this epoch's example order
+
+
+def chunk_limit(cfg: GroupConfig, chunk_runs: int, budget: int | None, n_devices: int) -> int:
+    """Most runs of the group in one chunk: ``chunk_runs``, fewer if they would not fit in ``budget`` bytes.
+
+    Chunks are padded to a multiple of ``n_devices``; a budget too small for one run per device is a ConfigError."""
+    if budget is None:
+        return chunk_runs
+    fitting = int(budget // bytes_per_run(cfg)) // n_devices * n_devices
+    if fitting < n_devices:
+        need = n_devices * bytes_per_run(cfg)
+        raise ConfigError(f"--max-memory {budget / 2**20:.0f} MiB is too small: the group {cfg.dataset} {cfg.model} "
+                          f"{','.join(map(str, cfg.hidden))} needs {need / 2**20:.1f} MiB for one run per device "
+                          f"({n_devices} devices); allowed: at least that")
+    return max(min(chunk_runs, fitting), 1)

@@ -1,0 +1,91 @@
+"""Memory-aware chunking: sizes, the per-run estimate against XLA's memory analysis, budgets."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pandas as pd
+import pytest
+
+from symjax.cli import main
+from symjax.config import ConfigError, GroupConfig
+from symjax.data import load_dataset
+from symjax.devices import run_sharding
+from symjax.memory import bytes_per_run, chunk_limit, default_budget, parse_size
+from symjax.models import weight_shapes
+from symjax.store import load_results
+from symjax.train import Arrays, compiled_group
+
+
+@pytest.mark.parametrize("text,expected", [("1000", 1000), ("8GiB", 8 * 2**30), ("500MB", 500 * 10**6),
+                                           ("2g", 2 * 2**30), ("1.5 KiB", 1536), ("64k", 65536)])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1GB", "3x", "GB", "1e9", "8 GiBs"])
+def test_parse_size_rejects_with_what_is_allowed(text):
+    with pytest.raises(ValueError, match="allowed: a positive number"):
+        parse_size(text)
+
+
+def test_default_budget_is_positive_and_below_the_machine():
+    pages = __import__("os").sysconf("SC_PHYS_PAGES") * __import__("os").sysconf("SC_PAGE_SIZE")
+    assert 0 < default_budget() < pages
+
+
+@pytest.mark.parametrize("cfg", [
+    GroupConfig("mnist1d", (16,), "relu", "adam", 64, 40, 10),
+    GroupConfig("digits", (32, 32), "tanh", "sgd", None, 40, 20),  # full batch
+    GroupConfig("mnist1d", (4, 4), "tanh", "momentum", 32, 40, 10, model="cnn"),
+])
+def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg):
+    """bytes_per_run >= what XLA allocates per run (temporaries + inputs + outputs), and within 3x of it."""
+    data = load_dataset(cfg.dataset)
+    run_sharded, replicated, n_devices = run_sharding()
+    n = 8 * n_devices
+    shapes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
+    params = [{"w": jax.ShapeDtypeStruct((n, *s), jnp.float32, sharding=run_sharded),
+               "b": jax.ShapeDtypeStruct((n, s[-1]), jnp.float32, sharding=run_sharded)} for s in shapes]
+    keys = jax.ShapeDtypeStruct((n,), jax.random.key(0).dtype, sharding=run_sharded)
+    lrs = jax.ShapeDtypeStruct((n,), jnp.float32, sharding=run_sharded)
+    arrays = jax.device_put(Arrays(*data[:4]), replicated)
+    memory = compiled_group(cfg, len(data.y_train)).lower(params, keys, lrs, arrays).compile().memory_analysis()
+    if memory is None:
+        pytest.skip("this backend gives no memory analysis")
+    shared = sum(a.nbytes for a in jax.tree.leaves(arrays))
+    per_run = (memory.temp_size_in_bytes + memory.argument_size_in_bytes - shared + memory.output_size_in_bytes) / (n // n_devices)
+    assert per_run <= bytes_per_run(cfg) <= 3 * per_run
+
+
+def test_chunk_limit_fits_the_budget():
+    cfg = GroupConfig("mnist1d", (100, 100), "tanh", "adam", 128, 1000, 25)
+    assert chunk_limit(cfg, 256, None, 2) == 256
+    assert chunk_limit(cfg, 256, 10**12, 2) == 256
+    limited = chunk_limit(cfg, 256, 50 * 2**20, 2)
+    assert limited % 2 == 0 and 2 <= limited < 256 and limited * bytes_per_run(cfg) <= 50 * 2**20
+    with pytest.raises(ConfigError, match="--max-memory .* is too small"):
+        chunk_limit(cfg, 256, 1000, 2)
+
+
+def test_budget_too_small_fails_cleanly_before_any_file(tmp_path, capsys):
+    folder = tmp_path / "results"
+    assert main(["run", "--matrix", "smoke", "--out", str(folder), "--max-memory", "10KB", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("symjax: error: --max-memory") and "\n" not in err
+    assert not folder.exists()
+    assert main(["run", "--matrix", "smoke", "--max-memory", "lots", "--dry-run"]) == 2
+
+
+def test_a_budget_that_splits_groups_into_more_chunks_gives_the_same_results(tmp_path, capsys):
+    """The smoke matrix in one chunk per group, then with a budget of a few runs per chunk."""
+    args = ["run", "--matrix", "smoke", "--quiet", "--steps", "20", "--log-every", "10", "--activation", "tanh"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    cfg = GroupConfig("mnist1d", (16,), "tanh", "adam", 64, 20, 10)
+    budget = int(4.5 * bytes_per_run(cfg))
+    assert main([*args, "--out", str(tmp_path / "split"), "--max-memory", str(budget)]) == 0
+    whole, split = load_results(tmp_path / "whole"), load_results(tmp_path / "split")
+    assert split.config["timing"]["max_memory_bytes"] == budget
+    for name in ("runs", "curves"):
+        pd.testing.assert_frame_equal(getattr(whole, name), getattr(split, name), rtol=1e-5, atol=1e-6)
+    capsys.readouterr()
