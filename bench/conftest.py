@@ -24,6 +24,10 @@ def bench_summary(request) -> list:
     return request.config.stash[_ROWS]
 
 
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = config.stash.get(_ROWS, [])
     if not rows:
@@ -31,20 +35,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr = terminalreporter
     tr.section("symjax training throughput")
     tr.write_line(f"backend={jax.default_backend()} device_count={jax.device_count()} jax={jax.__version__}")
-    tr.write_line(f"{'impl':<14}{'N':>6}{'run-steps/s':>14}{'compile s':>12}")
+    tr.write_line(f"{'impl':<14}{'N':>6}{'run-steps/s':>14}{'GFLOP/s':>10}{'compile s':>12}{'other CPU %':>13}")
     for row in rows:
         if row["kind"] == "train":
-            tr.write_line(f"{row['impl']:<14}{row['n_runs']:>6}{row['run_steps_per_s']:>14.0f}{row['compile_seconds']:>12.2f}")
+            tr.write_line(f"{row['impl']:<14}{row['n_runs']:>6}{row['run_steps_per_s']:>14.0f}{row['gflop_per_s']:>10.1f}"
+                          f"{_fmt(row['compile_seconds'], '.2f'):>12}{_fmt(row['other_cpu_percent'], '.0f'):>13}")
     for row in rows:
+        if row["kind"] == "gemm":
+            tr.write_line(f"gemm {row['shape']}: {row['gflop_per_s']:.1f} GFLOP/s")
         if row["kind"] == "compile":
-            tr.write_line(f"{'compile':<14}{row['n_runs']:>6}{'':>14}{row['compile_seconds']:>12.2f}")
-    compiles = {row["n_runs"]: row["compile_seconds"] for row in rows if row["kind"] == "compile"}
-    if len(compiles) >= 2:
-        small, large = min(compiles), max(compiles)
-        tr.write_line(f"compile time N={large} / N={small}: {compiles[large] / compiles[small]:.2f}")
-    for row in rows:
+            tr.write_line(f"compile N={row['n_runs']} steps={row['steps']}: {row['compile_seconds']:.2f} s, "
+                          f"{_fmt(row.get('peak_bytes_per_run', 0) / 2**20, '.2f')} MiB per run "
+                          f"(outputs {_fmt(row.get('output_bytes_per_run', 0) / 2**20, '.2f')} MiB)")
         if row["kind"] == "side_by_side":
-            tr.write_line(
-                f"side by side N={row['n_runs']}: vmap {row['vmap_seconds']:.3f} s, loop {row['loop_seconds']:.3f} s "
-                f"(min of {row['rounds']} interleaved rounds) -> speedup_vmap_over_loop = {row['speedup']:.2f}"
-            )
+            rates = ", ".join(f"{impl} {rate:,.0f}" for impl, rate in row["run_steps_per_s"].items())
+            tr.write_line(f"side by side N={row['n_runs']} (run-steps/s): {rates}; vmap/loop {row['speedup_vmap_over_loop']:.2f}, "
+                          f"vmap/loop_devices {row['speedup_vmap_over_loop_devices']:.2f}, "
+                          f"vmap/torch {_fmt(row['speedup_vmap_over_torch'], '.2f')}, "
+                          f"{row['percent_of_gemm_peak']:.0f}% of the GEMM peak ({row['gemm_gflop_per_s']:.0f} GFLOP/s)")

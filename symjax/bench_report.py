@@ -73,6 +73,10 @@ def _rate(x) -> str:
     return f"{x:,.0f}" if _num(x) else "–"
 
 
+def _mib(x) -> str:
+    return f"{x / 2**20:.2f}" if _num(x) else "–"
+
+
 def _ratio(x) -> str:
     return f"{x:.2f}×" if _num(x) else "–"
 
@@ -220,8 +224,15 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
         lines += [f"GEMM probe (f32, {g['shape']}): {_fixed(g['gflop_per_s'], 1)} GFLOP/s.", ""]
     compiles = sorted(_of_kind(data, "compile"), key=lambda c: (c["n_runs"], c["steps"]))
     if compiles:
-        lines += ["## Compile time", "", "Trace + lower + XLA compile of the training program.", "",
-                  _table([{"N": str(c["n_runs"]), "steps": str(c["steps"]), "compile s": _fixed(c["compile_seconds"], 2)}
+        lines += ["## Compile time and memory", "",
+                  "Trace + lower + XLA compile of the training program; device memory per run from XLA's memory "
+                  "analysis of the compiled program (temporaries + inputs + outputs), against the run's outputs "
+                  "(params + optimizer state + logs). Target: memory per run ≤ 2× the outputs.", "",
+                  _table([{"N": str(c["n_runs"]), "steps": str(c["steps"]), "compile s": _fixed(c["compile_seconds"], 2),
+                           "MiB per run": _mib(c.get("peak_bytes_per_run")),
+                           "outputs MiB per run": _mib(c.get("output_bytes_per_run")),
+                           "ratio": _ratio(c["peak_bytes_per_run"] / c["output_bytes_per_run"])
+                           if _num(c.get("peak_bytes_per_run")) and _num(c.get("output_bytes_per_run")) else "–"}
                           for c in compiles]), ""]
     busy = [(b.get("name", ""), b["extra_info"]["other_cpu_percent"]) for b in data["benchmarks"] if b["extra_info"]["busy"]]
     if busy:

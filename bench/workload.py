@@ -1,0 +1,199 @@
+"""The benchmark workload and every way of training it, built once per session.
+
+Workload (the one issue 4 names): MNIST-1D, MLP 40-100-100-10 tanh, SGD lr 0.01, batch 128,
+``lecun_normal/zeros``, run *i* has seed *i*; metrics logged at step 0, half way and at the
+end as in a real run. Implementations of "train N runs":
+
+- ``vmap``: ``symjax.train.compiled_group`` (jit(shard_map(vmap(scan))), run axis over all devices);
+- ``loop``: the same runs, each by ``jax.jit(make_train(...))`` on device 0, in a Python loop
+  (dispatched asynchronously, blocked once at the end: the loop's best case);
+- ``loop_devices``: that loop dispatched round-robin over all local devices;
+- ``torch_loop``, ``torch_vmap``, ``torch_bmm``: ``bench/torch_peers.py`` (when torch is installed).
+
+FLOPs are counted for the training steps only (6 x batch x multiply-adds per step), the same
+for every implementation; symjax's logging and diagnostics are extra work it gets no credit for.
+"""
+
+from __future__ import annotations
+
+import symjax  # noqa: F401  (before jax: one CPU device per core)
+
+import math  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from symjax.config import GroupConfig  # noqa: E402
+from symjax.data import load_dataset  # noqa: E402
+from symjax.devices import run_sharding  # noqa: E402
+from symjax.models import layer_sizes  # noqa: E402
+from symjax.runner import Run, chunk_bounds, init_params, seed_keys  # noqa: E402
+from symjax.train import Arrays, compiled_group, logged_steps, make_train  # noqa: E402
+
+QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
+
+DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, LR = "mnist1d", (100, 100), "tanh", "sgd", 128, 0.01
+SCHEME = "lecun_normal/zeros"
+STEPS = 40 if QUICK else 500
+N_VALUES = (1, 16) if QUICK else (1, 16, 64, 256)
+SIDE_BY_SIDE_N = 16 if QUICK else 256
+GEMM_SIZE = 1024 if QUICK else 2048
+
+
+def config(steps: int = STEPS) -> GroupConfig:
+    """The benchmark group: logs at step 0, half way and at the end."""
+    return GroupConfig(DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, steps, max(steps // 2, 1))
+
+
+def flops_per_run_step(sizes: list[tuple[int, int]], batch: int = BATCH_SIZE) -> float:
+    """Forward (2) + backward (4) flops per multiply-add, per example of a minibatch."""
+    return 6.0 * batch * sum(a * b for a, b in sizes)
+
+
+class CpuMonitor:
+    """CPU used by OTHER processes while a benchmark ran, in % of the whole machine (Linux /proc)."""
+
+    def __enter__(self):
+        self.start = self._read()
+        return self
+
+    def __exit__(self, *exc):
+        self.end = self._read()
+
+    @staticmethod
+    def _read():
+        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        mine = [int(v) for v in open("/proc/self/stat").read().rsplit(")", 1)[1].split()[11:13]]
+        return sum(fields), sum(fields) - idle, sum(mine)
+
+    @property
+    def other_percent(self) -> float | None:
+        total, busy, mine = (b - a for a, b in zip(self.start, self.end))
+        return None if total <= 0 else round(100.0 * max(busy - mine, 0) / total, 1)
+
+
+def timed(fn):
+    tic = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - tic
+
+
+class Workload:
+    """Data, inputs and compiled programs, built once per session and cached per N."""
+
+    def __init__(self):
+        data = load_dataset(DATASET)
+        self.n_train = len(data.y_train)
+        self.sizes = layer_sizes(data.x_train.shape[1], HIDDEN, data.n_outputs)
+        self.flops = flops_per_run_step(self.sizes)
+        self.run_sharded, self.replicated, self.n_devices = run_sharding()
+        self.devices = jax.local_devices()
+        host = Arrays(*data[:4])
+        self.arrays = jax.block_until_ready(jax.device_put(host, self.replicated))
+        self.arrays_on = [jax.block_until_ready(jax.device_put(host, d)) for d in self.devices]
+        self.program = compiled_group(config(), self.n_train)
+        self.n_logs = len(logged_steps(STEPS, config().log_every))
+        self.compile_seconds: dict[str, float] = {}
+        self._inputs = None
+        self._vmap: dict[int, tuple] = {}
+        self._single = None
+        self._per_run: dict[tuple[int, bool], list] = {}
+
+    def padded(self, n: int) -> int:
+        """n rounded up to a multiple of the device count (as the runner pads a chunk)."""
+        return chunk_bounds(n, n, self.n_devices)[0]
+
+    def inputs(self, n: int):
+        """(stacked params, data keys, lrs) of runs 0..n-1 (from one init of the largest N)."""
+        if self._inputs is None:
+            total = self.padded(max(*N_VALUES, SIDE_BY_SIDE_N))
+            runs = [Run(i, 0, SCHEME, i, LR) for i in range(total)]
+            self._inputs = jax.block_until_ready(
+                (init_params(runs, self.sizes), seed_keys(np.arange(total), 1), jnp.full(total, LR, jnp.float32)))
+        return jax.tree.map(lambda v: v[:n], self._inputs)
+
+    def vmap_fn(self, n: int, program=None, steps: int = STEPS):
+        """A callable training n runs in one call of the group program (compiled and warmed here)."""
+        key = (n, steps)
+        if key not in self._vmap:
+            program = program or compiled_group(config(steps), self.n_train)
+            inputs = jax.block_until_ready(jax.device_put(self.inputs(self.padded(n)), self.run_sharded))
+            compiled, seconds = timed(lambda: program.lower(*inputs, self.arrays).compile())
+            jax.block_until_ready(compiled(*inputs, self.arrays))  # warm-up, untimed
+            self._vmap[key] = (compiled, inputs)
+            self.compile_seconds[f"vmap{n}"] = seconds
+        compiled, inputs = self._vmap[key]
+        return lambda: jax.tree.map(lambda v: v[:n], jax.block_until_ready(compiled(*inputs, self.arrays)))
+
+    def _single_program(self):
+        if self._single is None:
+            self._single = jax.jit(make_train(config(), self.n_train))
+        return self._single
+
+    def loop_fn(self, n: int, spread: bool):
+        """A callable training n runs one by one (on device 0, or round-robin over devices if ``spread``)."""
+        if (n, spread) not in self._per_run:
+            params, keys, lrs = self.inputs(n)
+            per_run = []
+            for i in range(n):
+                device = self.devices[i % self.n_devices] if spread else self.devices[0]
+                one = (jax.tree.map(lambda v: v[i], params), keys[i], lrs[i])
+                per_run.append((*jax.device_put(one, device), self.arrays_on[self.devices.index(device)]))
+            train = self._single_program()
+            for args in per_run[: self.n_devices if spread else 1]:  # compile and warm on each device used
+                _, seconds = timed(lambda: jax.block_until_ready(train(*args)))
+                self.compile_seconds.setdefault("loop", seconds)
+            self._per_run[(n, spread)] = jax.block_until_ready(per_run)
+        per_run, train = self._per_run[(n, spread)], self._single_program()
+        return lambda: jax.block_until_ready([train(*args) for args in per_run])
+
+    def torch_fn(self, impl: str, n: int):
+        """A callable training n runs with a PyTorch peer (``bench/torch_peers.py``)."""
+        import torch_peers
+
+        return getattr(torch_peers, impl)(n, STEPS)
+
+    def train_fn(self, impl: str, n: int):
+        if impl == "vmap":
+            return self.vmap_fn(n)
+        if impl in ("loop", "loop_devices"):
+            return self.loop_fn(n, spread=impl == "loop_devices")
+        return self.torch_fn(impl, n)
+
+
+def gemm_fn(every_device: bool, size: int = GEMM_SIZE):
+    """(callable, flops per call): one f32 (size x size) @ (size x size) product on device 0, or on every device at once."""
+    key = jax.random.key(0)
+    pairs = [jax.device_put((jax.random.normal(key, (size, size)), jax.random.normal(key, (size, size))), d)
+             for d in (jax.local_devices() if every_device else jax.local_devices()[:1])]
+    product = jax.jit(jnp.matmul)
+    jax.block_until_ready([product(a, b) for a, b in pairs])
+    return (lambda: jax.block_until_ready([product(a, b) for a, b in pairs])), 2.0 * size**3 * len(pairs)
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Timing(NamedTuple):
+    seconds: float  # best round
+    other_cpu_percent: float | None
+
+
+def best_of(fn, rounds: int) -> tuple[Timing, object]:
+    """Min wall time of ``rounds`` calls, and the CPU other processes used meanwhile."""
+    best, out = math.inf, None
+    with CpuMonitor() as monitor:
+        for _ in range(rounds):
+            out, seconds = timed(fn)
+            best = min(best, seconds)
+    return Timing(best, monitor.other_percent), out
