@@ -38,7 +38,7 @@ QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0"
 
 DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, LR = "mnist1d", (100, 100), "tanh", "sgd", 128, 0.01
 SCHEME = "lecun_normal/zeros"
-STEPS = 40 if QUICK else 500
+STEPS = 40 if QUICK else 200
 N_VALUES = (1, 16) if QUICK else (1, 16, 64, 256)
 SIDE_BY_SIDE_N = 16 if QUICK else 256
 GEMM_SIZE = 1024 if QUICK else 2048

@@ -25,7 +25,7 @@ from symjax.config import ConfigError, GroupConfig, Matrix
 from symjax.store import FORMAT_VERSION, atomic_write, atomic_write_text
 
 CHUNKS, MANIFEST, LOCK = "chunks", "manifest.json", ".lock"
-TRAINING_MODULES = ("config", "data", "devices", "diagnostics", "initializers", "models", "runner", "train")
+TRAINING_MODULES = ("config", "data", "devices", "diagnostics", "evaluation", "initializers", "models", "runner", "train")
 
 
 class FolderInUse(ConfigError):

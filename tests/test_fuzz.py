@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symjax.cli import main
+from symjax.config import builtin_matrices
 
 VALID = {"dataset": "mnist1d", "hidden": [[8]], "activation": "tanh", "optimizer": "sgd", "lr": 0.1,
          "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"], "seeds": 2, "steps": 4, "log_every": 2}
@@ -125,7 +126,8 @@ BAD_FLAGS = {
     "--batch-size": st.one_of(non_positive.map(str), st.just("half"), st.integers(4001, 10**7).map(str)),
     "--schemes": bad_scheme.filter(lambda t: t.strip() and not t.startswith("-")),
     "--target-loss": st.one_of(st.just("-1"), st.just("nan"), st.just("low")),
-    "--matrix": not_a_name.filter(lambda t: t not in {"default", "smoke", "full"} and not t.endswith(".toml")
+    "--max-memory": st.one_of(st.just("0"), st.just("-1GB"), st.just("lots"), st.just("3x"), st.just("1KB")),
+    "--matrix": not_a_name.filter(lambda t: t not in builtin_matrices() and not t.endswith(".toml")
                                   and t.strip() and not t.startswith("-") and not Path(t).exists()),
 }
 
@@ -138,7 +140,7 @@ def bad_command_line(draw) -> list[str]:
         return [*args, flag, draw(BAD_FLAGS[flag])]
     unknown = draw(st.text("abcdefghijklmnopqrstuvwxyz-", min_size=2, max_size=10)).strip("-")
     known = {"seeds", "steps", "log-every", "dataset", "model", "activation", "optimizer", "hidden", "lr", "batch-size",
-             "schemes", "target-loss", "matrix", "quiet", "out", "fresh", "dry-run", "help"}
+             "schemes", "target-loss", "matrix", "quiet", "out", "fresh", "dry-run", "help", "max-memory"}
     if not unknown or any(k.startswith(unknown) for k in known):  # argparse accepts unique prefixes
         unknown = "bogus"
     return [*args, f"--{unknown}", "1"]
