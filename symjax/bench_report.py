@@ -214,6 +214,9 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
     lines += [_table(targets), "", f"Met {len(measured) - len(missed)} of {len(measured)} measured targets"
               + (f"; missed: {'; '.join(r['target'] + ' — ' + r['met?'].removeprefix('**missed**: ') for r in missed)}."
                  if missed else "."), ""]
+    if missed:
+        lines += ["What limits the vmapped trainer where a target is missed, and what was tried: "
+                  "`bench/README.md`, *Where the time goes*.", ""]
     for s in _of_kind(data, "side_by_side"):
         lines += [f"### Side by side, N={s['n_runs']}, {s['steps']} steps (interleaved rounds in one test)", "",
                   _table(side_by_side_rows(s)), ""]
