@@ -17,10 +17,11 @@ from pathlib import Path
 
 import jax
 
-from symjax.config import Interrupted, Matrix
+from symjax.config import ConfigError, Interrupted, Matrix
+from symjax.distributed import PREPARED_TIMEOUT_S, TRAINED_TIMEOUT_S, Share, barrier
 from symjax.memory import default_budget
 from symjax.metrics import results_tables
-from symjax.resume import folder_lock, prepare_folder
+from symjax.resume import ChunkStore, folder_lock, prepare_folder
 from symjax.runner import chunk_keys, train_matrix
 from symjax.store import write_results
 from symjax.train import TRACE_COUNT
@@ -37,7 +38,7 @@ def version() -> str:
 
 
 def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True,
-               fresh: bool = False, max_memory: int | None = None) -> Path:
+               fresh: bool = False, max_memory: int | None = None, share: Share = Share()) -> Path:
     """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json``.
 
     Every finished chunk is saved in ``out/chunks`` at once: after an interruption the same
@@ -50,13 +51,23 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         fresh: discard saved chunks and start over.
         max_memory: bytes one chunk may use on the devices (``symjax.memory``); default: half of
             what the devices hold (CPU: half the memory available now).
+        share: this process's place among several (``symjax.distributed``): every process trains its
+            share of the chunks into ``out`` (a folder all of them see); process 0 writes the results.
 
     Returns:
         The results folder.
     """
     out = Path(out) if out is not None else Path("results") / matrix.name
+    if share.count > 1 and (fresh or max_memory is None):
+        raise ConfigError("with several processes, give --max-memory (every host must cut the same chunks) "
+                          "and do not use --fresh (delete the folder instead)")
     budget = default_budget() if max_memory is None else max_memory
     keys = chunk_keys(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
+    if share.index > 0:  # train this process's share; process 0 writes the results
+        barrier("prepared", share, PREPARED_TIMEOUT_S)
+        train_matrix(matrix, show_progress=show_progress, chunks=ChunkStore(out), budget=budget, share=share)
+        barrier("trained", share, TRAINED_TIMEOUT_S)
+        return out
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)
         done = chunks.count(keys)
@@ -64,6 +75,10 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
             print(f"resuming: {done} of {len(keys)} chunks done", file=sys.stderr)
         started, traced = time.perf_counter(), TRACE_COUNT["n"]
         try:
+            if share.count > 1:  # this process's share first; once all are done, load every chunk below
+                barrier("prepared", share, PREPARED_TIMEOUT_S)
+                train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget, share=share)
+                barrier("trained", share, TRAINED_TIMEOUT_S)
             groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget)
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
@@ -83,6 +98,7 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
                 "backend": jax.default_backend(),
                 "device_count": jax.local_device_count(),
                 "max_memory_bytes": budget,
+                "processes": share.count,
             },
         }
         folder = write_results(out, runs, curves, diagnostics, config)

@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-memory", type=_memory, metavar="SIZE",
                      help="device memory one chunk of runs may use, e.g. 8GiB; default: half of what the devices "
                           "hold (CPU: half the memory available at start)")
+    hosts = run.add_argument_group("several hosts (jax.distributed; README: Many hosts)")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordination service")
+    hosts.add_argument("--num-processes", type=int, metavar="N", help="how many symjax processes take part")
+    hosts.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 to N-1")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--fresh", action="store_true", help="discard the runs saved in the results folder and start over")
     run.add_argument("--dry-run", action="store_true",
@@ -171,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list schemes, datasets, optimizers, activations and matrices",
                    description="List what a matrix can name.")
     return parser
+
+
+def _share(args):
+    """This process's Share: jax.distributed.initialize when --coordinator etc. are given (all three or none)."""
+    from symjax.distributed import Share, initialize
+
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if all(v is None for v in given):
+        return Share()
+    if any(v is None for v in given):
+        raise UsageError("--coordinator, --num-processes and --process-id go together; allowed: all three or none")
+    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        raise UsageError(f"--process-id {args.process_id} with --num-processes {args.num_processes}: "
+                         "allowed: N >= 1 and 0 <= I < N")
+    if args.num_processes > 1 and (args.max_memory is None or args.fresh or args.dry_run):
+        raise UsageError("with several processes, give --max-memory (every host must cut the same chunks); "
+                         "--fresh and --dry-run are not allowed (delete the folder; dry-run on one process)")
+    return initialize(args.coordinator, args.num_processes, args.process_id)
 
 
 def matrix_from_args(args):
@@ -220,6 +242,7 @@ def main(argv=None) -> int:
                 matrix = matrix_from_args(args)
             except ConfigError as error:
                 raise UsageError(str(error)) from None
+            share = _share(args)
             if args.dry_run:
                 import jax
 
@@ -236,7 +259,7 @@ def main(argv=None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the shell ignored it
             try:
                 folder = symjax.run_matrix(matrix, args.out, show_progress=not args.quiet, fresh=args.fresh,
-                                           max_memory=args.max_memory)
+                                           max_memory=args.max_memory, share=share)
             except ConfigError as error:  # the results folder holds another matrix, or another run holds it
                 raise UsageError(str(error)) from None
             except OSError as error:  # not writable, disk full: finished chunks stay saved, no partial file
@@ -244,6 +267,9 @@ def main(argv=None) -> int:
             finally:
                 signal.signal(signal.SIGTERM, previous[0])
                 signal.signal(signal.SIGINT, previous[1])
+            if share.index > 0:
+                print(f"process {share.index}: saved its share of the chunks in {folder}/chunks; process 0 writes the results")
+                return 0
             from symjax.store import read_config
 
             timing = read_config(folder)["timing"]

@@ -146,19 +146,26 @@ def train_chunk(program, cfg: GroupConfig, inputs: tuple, n_real: int, arrays: A
     return chunk_arrays(*jax.tree.map(lambda v: np.asarray(v)[:n_real], fetched), cfg)
 
 
-def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None, chunks=None) -> GroupResult:
+def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None, chunks=None,
+                take=None) -> GroupResult | None:
     """Train all runs of one group, chunk by chunk; ``progress`` (tqdm) advances per run.
 
     With ``chunks`` (a ``symjax.resume.ChunkStore``) every finished chunk is saved at once and
     chunks saved earlier are loaded instead of trained; the group compiles only if it trains.
+    With ``take`` (chunk position -> bool; several processes, ``symjax.distributed``) only the
+    chunks it takes are trained, and None is returned (the group's results are not all here).
     """
     data = load_dataset(cfg.dataset)
     n_devices = run_sharding()[2]
     sizes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
     size, chunks_of_runs = padded_chunks(runs, max_chunk, n_devices)
     program, arrays, logs = None, None, []
-    for start, stop, chunk in chunks_of_runs:
+    for position, (start, stop, chunk) in enumerate(chunks_of_runs):
         key = chunk_key(cfg, chunk, size, n_devices)
+        if take is not None and (not take(position) or chunks.has(key)):
+            if progress is not None:
+                progress.update(stop - start)
+            continue
         saved = chunks.load(key) if chunks is not None else None
         if saved is None:
             tic, compile_seconds, inputs = time.perf_counter(), 0.0, chunk_inputs(chunk, sizes)
@@ -175,6 +182,8 @@ def train_group(cfg: GroupConfig, runs: list[Run], max_chunk: int, progress=None
         logs.append(saved)
         if progress is not None:
             progress.update(stop - start)
+    if take is not None:
+        return None
     joined = {name: np.concatenate([chunk[name] for chunk in logs]) for name in logs[0] if "seconds" not in name}
     return GroupResult(
         config=cfg,
@@ -197,10 +206,15 @@ def chunk_keys(matrix: Matrix, n_devices: int, budget: int | None = None) -> lis
     return keys
 
 
-def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None, budget: int | None = None) -> list[GroupResult]:
+def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None, budget: int | None = None,
+                 share=None) -> list[GroupResult]:
     """Train every group of the matrix (resuming from ``chunks`` if given), each chunk within ``budget``
-    bytes of device memory (``symjax.memory``); a progress bar goes to stderr."""
+    bytes of device memory (``symjax.memory``); a progress bar goes to stderr.
+
+    With ``share`` (a ``symjax.distributed.Share`` of several processes) train and save only this
+    process's share of the chunks (numbered across the matrix) and return []."""
     n_devices = run_sharding()[2]
+    first = 0
     plan = expand(matrix)
     total = sum(len(runs) for _, runs in plan)
     results = []
@@ -208,5 +222,9 @@ def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None, budget
         for cfg, runs in plan:
             progress.set_description(f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer}")
             limit = chunk_limit(cfg, matrix.chunk_runs, budget, n_devices)
-            results.append(train_group(cfg, runs, limit, progress, chunks))
+            take = None if share is None else (lambda position, first=first: share.mine(first + position))
+            result = train_group(cfg, runs, limit, progress, chunks, take)
+            first += len(chunk_bounds(len(runs), limit, n_devices)[1])
+            if result is not None:
+                results.append(result)
     return results

@@ -1,0 +1,45 @@
+"""Many hosts: one ``symjax run`` process per host, each training its share of the chunks into one shared folder.
+
+Data-flow stage: around **train** (api.run_matrix). Runs are independent, so hosts never
+exchange arrays: ``jax.distributed.initialize`` connects the processes, each trains the
+chunks whose number (across the matrix) is its process index modulo the process count on
+its own local devices and saves them in ``DIR/chunks`` (a folder every host sees), and
+process 0, once every process is done (a barrier of JAX's coordination service), loads all
+chunks and writes the results, as a resumed run does. A chunk a process failed to save is
+trained by process 0 in that last pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREPARED_TIMEOUT_S = 600  # process 0 checks the folder and writes the manifest within this
+TRAINED_TIMEOUT_S = 7 * 24 * 3600  # every process has trained its share
+
+
+@dataclass(frozen=True)
+class Share:
+    """This process's index among ``count`` processes."""
+
+    index: int = 0
+    count: int = 1
+
+    def mine(self, chunk_number: int) -> bool:
+        return chunk_number % self.count == self.index
+
+
+def initialize(coordinator: str, num_processes: int, process_id: int) -> Share:
+    """``jax.distributed.initialize`` (before any JAX computation) and this process's Share."""
+    import jax
+
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    return Share(jax.process_index(), jax.process_count())
+
+
+def barrier(name: str, share: Share, timeout_s: float) -> None:
+    """Wait until every process reaches the barrier ``name`` (no-op for one process)."""
+    if share.count == 1:
+        return
+    from jax._src import distributed  # the coordination service's barrier: no device collectives needed
+
+    distributed.global_state.client.wait_at_barrier(f"symjax-{name}", int(timeout_s * 1000))
