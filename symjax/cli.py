@@ -192,7 +192,10 @@ def _share(args):
     if args.num_processes > 1 and (args.max_memory is None or args.fresh or args.dry_run):
         raise UsageError("with several processes, give --max-memory (every host must cut the same chunks); "
                          "--fresh and --dry-run are not allowed (delete the folder; dry-run on one process)")
-    return initialize(args.coordinator, args.num_processes, args.process_id)
+    try:
+        return initialize(args.coordinator, args.num_processes, args.process_id)
+    except Exception as error:  # unreachable coordinator, port in use, jax already started: one line
+        raise UsageError(f"cannot join --coordinator {args.coordinator}: {str(error).strip().splitlines()[0]}") from None
 
 
 def matrix_from_args(args):
