@@ -125,7 +125,9 @@ def test_run_prints_and_records_one_compilation_per_group(tmp_path, capsys):
     import json
 
     path = tmp_path / "m.toml"
-    path.write_text('name = "m"\nhidden = [[5], [6]]\nactivation = "sigmoid"\noptimizer = "nesterov"\nlr = [0.1, 0.2]\n'
+    # two new programs (no other test trains sigmoid or gelu with Nesterov); the layer sizes and 4 runs per scheme
+    # are the smoke matrix's, whose initializer programs (seconds to compile) are then reused
+    path.write_text('name = "m"\nhidden = [[16]]\nactivation = ["sigmoid", "gelu"]\noptimizer = "nesterov"\nlr = [0.1, 0.2]\n'
                     'schemes = ["lecun_normal/zeros", "zeros/normal(1.0)"]\nseeds = 2\nsteps = 4\nlog_every = 2\n')
     assert main(["run", "--matrix", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert "(2 groups; 2 compiled by this call)" in capsys.readouterr().out

@@ -1,13 +1,24 @@
 """Nothing lost: interrupted runs (SIGKILL, SIGTERM, SIGINT) resume to the same files, one writer
-per folder, a changed matrix is refused, results do not depend on chunk size or device count."""
+per folder, a changed matrix is refused, results do not depend on chunk size or device count.
+
+What takes time here is starting Python + JAX and compiling, not training (a chunk of MATRIX trains
+in a fraction of a second), and a process compiles one program at a time. So every subprocess of
+the module is started at once, at its first test, and watched by a thread, while this process trains
+MATRIX and runs the other tests on the other core; MATRIX uses `teacher`, made in milliseconds
+(MNIST-1D takes seconds to generate in every new process); the in-process runs reuse programs compiled
+once (MATRIX's, and the smoke matrix's of the shared fixture).
+"""
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pytest
@@ -17,17 +28,20 @@ from symjax.resume import CHUNKS, LOCK
 from symjax.store import load_results
 
 MATRIX = """name = "resume"
+dataset = "teacher"
 hidden = [[12]]
 activation = ["tanh", "relu"]
 optimizer = "sgd"
 lr = [0.1, 0.3]
-schemes = ["lecun_normal/zeros", "zeros/normal(1.0)"]
+schemes = ["zeros/normal(1.0)", "lecun_normal/zeros"]
 seeds = 6
 steps = 300
 log_every = 50
 chunk_runs = 6
 """
-N_CHUNKS = 8  # 2 groups x 24 runs in chunks of 6
+N_CHUNKS = 8  # 2 groups x 24 runs in chunks of 6, one (lr, scheme) pair each
+# zeros/normal first: a stopped run compiles only its initializer before the first chunk is saved, not lecun_normal's
+# (a truncated normal: seconds more), and stopping it then lands while it compiles that one, in the middle of group 1
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +63,9 @@ def start(matrix_file, folder, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
-def wait_for_chunks(folder: Path, process, at_least: int = 1, timeout: float = 120) -> None:
+def wait_for_chunks(folder: Path, process, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
-    while len(list((folder / CHUNKS).glob("*.npz"))) < at_least:
+    while not any((folder / CHUNKS).glob("*.npz")):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no chunk was saved in time"
         time.sleep(0.05)
@@ -64,20 +78,75 @@ def assert_same_results(a: Path, b: Path) -> None:
     assert x.config["matrix"] == y.config["matrix"]
 
 
-@pytest.mark.parametrize("how", ["kill-9", "SIGTERM", "SIGINT"])
-def test_interrupted_run_resumes_to_identical_files(how, matrix_file, uninterrupted, tmp_path, capsys):
-    folder = tmp_path / "results"
+SIGNALS = {"kill-9": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
+
+
+class Stopped(NamedTuple):
+    folder: Path  # where the run was stopped; the test of its signal resumes it there
+    copy: Path  # a copy of the folder as it was left, for other tests to resume
+    saved: int  # chunk files saved when the process had ended
+    returncode: int
+    err: str
+
+
+def stop(matrix_file, folder: Path, sig: int, delay: float) -> Stopped:
+    """Start `symjax run` of MATRIX, wait until it has saved a chunk, wait ``delay`` seconds, send ``sig``."""
     process = start(matrix_file, folder)
-    wait_for_chunks(folder, process)
-    time.sleep(random.Random(how).uniform(0, 0.5))  # a random (seeded) moment after the first chunk
-    process.send_signal({"kill-9": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}[how])
-    _, err = process.communicate(timeout=60)
-    saved = len(list((folder / CHUNKS).glob("*.npz")))
+    try:
+        wait_for_chunks(folder, process)
+        time.sleep(delay)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    copy = shutil.copytree(folder, folder.with_name(f"{folder.name}-copy"))
+    return Stopped(folder, copy, len(list((folder / CHUNKS).glob("*.npz"))), process.returncode, err)
+
+
+DEVICES = {"1": 48, "4": 12}  # forced CPU devices: chunk_runs (48: one chunk of the 24 runs; 12: 3 runs per device)
+
+
+def run_on_devices(folder: Path, devices: str) -> tuple[Path, int, str]:
+    """`symjax run` of MATRIX's tanh group on MNIST-1D (as in the default matrix) with ``devices`` forced CPU devices;
+    chunks of 12 hold one (lr, scheme) pair each, so every chunk initializes its runs with the same two programs."""
+    path = folder.with_suffix(".toml")
+    path.write_text(MATRIX.replace('["tanh", "relu"]', '"tanh"').replace("chunk_runs = 6", f"chunk_runs = {DEVICES[devices]}")
+                    .replace('"teacher"', '"mnist1d"'))
+    process = start(path, folder, {"SYMJAX_CPU_DEVICES": devices, "XLA_FLAGS": ""})
+    try:
+        _, err = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return folder, process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def subprocess_runs(matrix_file, tmp_path_factory):
+    """All `symjax run` subprocesses of this module, started together at its first test, each watched by a thread.
+
+    Futures of {signal name: Stopped}, each run stopped by its signal at a random (seeded) moment after its first
+    chunk is saved, and of {"1", "4": (folder, exit status, stderr)}, the tanh group on that many forced CPU devices.
+    Asked for before `uninterrupted`, which this process trains meanwhile (it compiles one program at a time, so the
+    subprocesses use the other core)."""
+    base = tmp_path_factory.mktemp("subprocesses")
+    with ThreadPoolExecutor(len(SIGNALS) + len(DEVICES)) as pool:
+        stopped = {how: pool.submit(stop, matrix_file, base / how, sig, random.Random(how).uniform(0, 0.5))
+                   for how, sig in SIGNALS.items()}
+        yield {**stopped, **{devices: pool.submit(run_on_devices, base / f"devices{devices}", devices) for devices in DEVICES}}
+
+
+@pytest.mark.parametrize("how", SIGNALS)
+def test_interrupted_run_resumes_to_identical_files(how, matrix_file, subprocess_runs, uninterrupted, capsys):
+    folder, _, saved, returncode, err = subprocess_runs[how].result()
     assert 1 <= saved < N_CHUNKS and not (folder / "runs.parquet").exists(), "the run must really be cut short"
     if how == "kill-9":
-        assert process.returncode == -signal.SIGKILL
+        assert returncode == -signal.SIGKILL
     else:
-        assert process.returncode == 130, err
+        assert returncode == 130, err
         last = err.strip().splitlines()[-1]
         assert last == f"symjax: interrupted; {saved} of {N_CHUNKS} chunks are saved in {folder}: run the same command to resume"
         assert "Traceback" not in err
@@ -100,15 +169,16 @@ def test_same_command_twice_gives_identical_results(matrix_file, uninterrupted, 
     assert_same_results(tmp_path / "again", uninterrupted)
 
 
-def test_changed_matrix_is_refused_unless_fresh(matrix_file, tmp_path, capsys):
+def test_changed_matrix_is_refused_unless_fresh(smoke_results, tmp_path, capsys):
     folder = tmp_path / "results"
-    assert main(["run", "--matrix", "smoke", "--out", str(folder), "--quiet", "--steps", "4", "--log-every", "2"]) == 0
-    capsys.readouterr()
-    assert main(["run", "--matrix", "smoke", "--out", str(folder), "--quiet", "--steps", "6", "--log-every", "2"]) == 2
+    shutil.copytree(smoke_results, folder)  # a folder of runs of the smoke matrix (60 steps), written by `symjax run`
+    assert load_results(folder).curves["step"].max() == 60
+    changed = ["run", "--matrix", "smoke", "--out", str(folder), "--quiet", "--steps", "4", "--log-every", "2"]
+    assert main(changed) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "different matrix" in err and "--fresh" in err
-    assert main(["run", "--matrix", "smoke", "--out", str(folder), "--quiet", "--steps", "6", "--log-every", "2", "--fresh"]) == 0
-    assert load_results(folder).curves["step"].max() == 6
+    assert main([*changed, "--fresh"]) == 0  # the same program as the next test's run: compiled once
+    assert load_results(folder).curves["step"].max() == 4
 
 
 def test_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, capsys):
@@ -127,20 +197,16 @@ def test_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, capsy
     assert not (folder / LOCK).exists()
 
 
-def test_results_do_not_depend_on_chunk_size_or_device_count(tmp_path):
-    """1 device with one chunk per group vs 4 forced CPU devices with chunks of 4: equal within 1e-5.
+def test_results_do_not_depend_on_chunk_size_or_device_count(subprocess_runs):
+    """1 device with one chunk per group vs 4 forced CPU devices with chunks of 12 (3 runs per device): equal within 1e-5.
 
     Differently batched matmuls differ by float32 rounding (~1e-7). With tanh that stays ~1e-7 over
     hundreds of steps; relu units of zero-W nets sit exactly at the kink, where rounding can switch
     a unit on or off and grow the difference (seen: 1e-4 after 300 steps), so this checks tanh."""
     results = []
-    for devices, chunk in (("1", 48), ("4", 4)):
-        path = tmp_path / f"m{devices}.toml"
-        path.write_text(MATRIX.replace('["tanh", "relu"]', '"tanh"').replace("chunk_runs = 6", f"chunk_runs = {chunk}"))
-        folder = tmp_path / f"d{devices}"
-        process = start(path, folder, {"SYMJAX_CPU_DEVICES": devices, "XLA_FLAGS": ""})
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+    for devices in DEVICES:
+        folder, returncode, err = subprocess_runs[devices].result()
+        assert returncode == 0, err
         results.append(load_results(folder))
         assert results[-1].config["timing"]["device_count"] == int(devices)
     for name in ("runs", "curves"):
@@ -152,15 +218,13 @@ def test_results_do_not_depend_on_chunk_size_or_device_count(tmp_path):
     assert changed.mean() < 0.01 and (a[counts] - b[counts]).abs().max().max() <= 1
 
 
-def test_report_of_a_resumed_run_equals_the_uninterrupted_one(matrix_file, uninterrupted, tmp_path):
+def test_report_of_a_resumed_run_equals_the_uninterrupted_one(matrix_file, subprocess_runs, uninterrupted, tmp_path):
     """Same results -> same report; only the measured-time line of the setup differs between two trainings."""
     from symjax.report import build_report
 
-    folder = tmp_path / "results"
-    process = start(matrix_file, folder)
-    wait_for_chunks(folder, process, at_least=3)
-    process.kill()
-    process.wait()
+    killed = subprocess_runs["kill-9"].result()
+    folder = killed.copy  # as the kill -9 left it
+    assert 1 <= killed.saved < N_CHUNKS and not (folder / "runs.parquet").exists()
     assert main(["run", "--matrix", str(matrix_file), "--out", str(folder), "--quiet"]) == 0
     texts = [build_report(f, tmp_path / name).read_text() for f, name in ((folder, "a"), (uninterrupted, "b"))]
     measured = [[line for line in t.splitlines() if line.startswith("- Measured:")] for t in texts]
@@ -170,13 +234,15 @@ def test_report_of_a_resumed_run_equals_the_uninterrupted_one(matrix_file, unint
         assert png.read_bytes() == (tmp_path / "a" / png.relative_to(tmp_path / "b")).read_bytes()
 
 
-def test_diverging_runs_are_recorded_without_warnings(tmp_path, capsys):
+def test_diverging_runs_are_recorded_without_warnings(matrix_file, tmp_path, capsys):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        assert main(["run", "--matrix", "smoke", "--out", str(tmp_path / "r"), "--quiet", "--optimizer", "sgd",
-                     "--lr", "100,0.1", "--steps", "40", "--log-every", "10"]) == 0
+        # MATRIX's SGD groups with lr 100 beside 0.1: the learning rate is an input of the compiled program, so
+        # these are the programs the other tests of this module compiled
+        assert main(["run", "--matrix", str(matrix_file), "--out", str(tmp_path / "r"), "--quiet",
+                     "--lr", "100,0.1"]) == 0
         assert main(["report", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == 0
     runs = load_results(tmp_path / "r").runs
     diverged = runs[runs["diverged"]]
