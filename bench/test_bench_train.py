@@ -16,9 +16,10 @@ import jax
 import numpy as np
 import pytest
 
-from workload import (N_VALUES, QUICK, SIDE_BY_SIDE_N, STEPS, CpuMonitor, Workload, best_of, config, gemm_fn,
+from workload import (N_VALUES, QUICK, GEMM_SIZE, SIDE_BY_SIDE_N, STEPS, CpuMonitor, Workload, config, gemm_fn,
                       timed, torch_available)
 
+from symjax.memory import xla_bytes_per_run
 from symjax.train import compiled_group
 
 JAX_IMPLS = ("vmap", "loop", "loop_devices")
@@ -40,6 +41,15 @@ def machine_info(other_cpu_percent: float | None) -> dict:
     return {"backend": jax.default_backend(), "device_count": jax.device_count(), "jax_version": jax.__version__,
             "quick": QUICK, "other_cpu_percent": other_cpu_percent,
             "busy": other_cpu_percent is not None and other_cpu_percent > BUSY_PERCENT}
+
+
+def torch_threads(impl: str) -> dict:
+    """torch's version and thread counts for a torch impl ("all threads" is part of the comparison)."""
+    if impl not in TORCH_IMPLS:
+        return {}
+    import torch_peers
+
+    return torch_peers.describe()
 
 
 def record(benchmark, bench_summary, info: dict) -> None:
@@ -79,7 +89,7 @@ def test_train(benchmark, work, bench_summary, impl, n):
             "run_steps_per_s": n * STEPS / seconds, "gflop_per_s": n * STEPS * work.flops / seconds / 1e9,
             "compile_seconds": None if impl in TORCH_IMPLS else work.compile_seconds.get(
                 "loop" if impl.startswith("loop") else f"vmap{n}"),
-            **machine_info(monitor.other_percent)}
+            **machine_info(monitor.other_percent), **torch_threads(impl)}
     record(benchmark, bench_summary, info)
     losses = final_losses(impl, out, n)
     assert losses.shape == (n,) and np.isfinite(losses).all()
@@ -88,13 +98,12 @@ def test_train(benchmark, work, bench_summary, impl, n):
 @pytest.mark.parametrize("every_device", [False, True], ids=["device0", "all_devices"])
 def test_gemm_peak(benchmark, bench_summary, every_device):
     """The f32 GEMM throughput this machine reaches: one large product (on one device, or one per device)."""
-    fn, flops = gemm_fn(every_device)
+    fn, flops, devices = gemm_fn(every_device)
     benchmark.group = "gemm"
     with CpuMonitor() as monitor:
         benchmark.pedantic(fn, rounds=rounds_for(fn) * 2, iterations=1, warmup_rounds=1)
     seconds = benchmark.stats.stats.min if benchmark.stats else float("nan")
-    info = {"kind": "gemm", "impl": "gemm", "shape": f"{int(round((flops / 2 / len(jax.local_devices() if every_device else [0])) ** (1 / 3)))}^3"
-            + (f" x {jax.local_device_count()} devices" if every_device else ""),
+    info = {"kind": "gemm", "impl": "gemm", "shape": f"{GEMM_SIZE}^3" + (f" x {devices} devices" if every_device else ""),
             "gflop_per_s": flops / seconds / 1e9, **machine_info(monitor.other_percent)}
     record(benchmark, bench_summary, info)
 
@@ -104,8 +113,8 @@ def test_side_by_side(benchmark, work, bench_summary):
     n = SIDE_BY_SIDE_N
     impls = ["vmap", "loop", "loop_devices"] + (["torch_vmap", "torch_bmm"] if torch_available() else [])
     fns = {impl: work.train_fn(impl, n) for impl in impls}
-    gemm, gemm_flops = gemm_fn(every_device=False)
-    gemm_all, gemm_all_flops = gemm_fn(every_device=True)
+    gemm, gemm_flops, _ = gemm_fn(every_device=False)
+    gemm_all, gemm_all_flops, _ = gemm_fn(every_device=True)
     times = {name: [] for name in [*impls, "gemm", "gemm_all"]}
     outs = {}
 
@@ -131,7 +140,7 @@ def test_side_by_side(benchmark, work, bench_summary):
             "speedup_vmap_over_loop_devices": rate["vmap"] / rate["loop_devices"],
             "speedup_vmap_over_torch": rate["vmap"] / torch_best if torch_best else None,
             "percent_of_gemm_peak": 100.0 * gflops["vmap"] / peak,
-            **machine_info(monitor.other_percent)}
+            **machine_info(monitor.other_percent), **torch_threads("torch_vmap" if torch_best else "vmap")}
     record(benchmark, bench_summary, info)
     reference = final_losses("vmap", outs["vmap"], n)
     for impl in ("loop", "loop_devices"):  # the same runs, trained apart: the same losses
@@ -151,14 +160,10 @@ def test_compile_time(benchmark, work, bench_summary, n, steps):
     with CpuMonitor() as monitor:
         compiled = benchmark.pedantic(lambda: program.lower(*specs, work.arrays).compile(), setup=jax.clear_caches,
                                       rounds=1 if QUICK else 2, iterations=1, warmup_rounds=0)
-    memory = compiled.memory_analysis()  # of the program of one device, which trains padded(n) / n_devices runs
-    runs = work.padded(n) // work.n_devices
     info = {"kind": "compile", "impl": "compile", "n_runs": n, "steps": steps,
             "compile_seconds": benchmark.stats.stats.min if benchmark.stats else float("nan"),
             **machine_info(monitor.other_percent)}
-    if memory is not None:
-        arrays = sum(a.nbytes for a in jax.tree.leaves(work.arrays))
-        info.update(peak_bytes_per_run=(memory.temp_size_in_bytes + memory.argument_size_in_bytes - arrays
-                                        + memory.output_size_in_bytes) / runs,
-                    output_bytes_per_run=memory.output_size_in_bytes / runs)
+    measured = xla_bytes_per_run(compiled, work.arrays, work.padded(n) // work.n_devices)
+    if measured is not None:
+        info.update(peak_bytes_per_run=measured[0], output_bytes_per_run=measured[1])
     record(benchmark, bench_summary, info)

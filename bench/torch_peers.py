@@ -30,15 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-SIZES = ((40, 100), (100, 100), (100, 10))  # (fan_in, fan_out) per layer
-BATCH = 128
+from workload import BATCH_SIZE as BATCH  # noqa: E402  (the JAX workload's sizes and FLOP count)
+from workload import SIZES, flops_per_run_step  # noqa: E402,F401
+
 LRS = {"sgd": 1e-2, "adam": 1e-2}
-
-
-def flops_per_run_step(sizes=SIZES, batch: int = BATCH) -> int:
-    """Matmul FLOPs of one training step of one run: 6 x batch x sum(fan_in x fan_out)
-    (forward 2, backward 4: input and weight gradients). 40-100-100-10, batch 128: 11,520,000."""
-    return 6 * batch * sum(fan_in * fan_out for fan_in, fan_out in sizes)
 
 
 def describe() -> dict:

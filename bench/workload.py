@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import symjax  # noqa: F401  (before jax: one CPU device per core)
 
-import math  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
-from typing import NamedTuple  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -49,9 +47,13 @@ def config(steps: int = STEPS) -> GroupConfig:
     return GroupConfig(DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, steps, max(steps // 2, 1))
 
 
-def flops_per_run_step(sizes: list[tuple[int, int]], batch: int = BATCH_SIZE) -> float:
-    """Forward (2) + backward (4) flops per multiply-add, per example of a minibatch."""
-    return 6.0 * batch * sum(a * b for a, b in sizes)
+SIZES = tuple(layer_sizes(40, HIDDEN, 10))  # (fan_in, fan_out) per layer: MNIST-1D's 40 features, 10 classes
+
+
+def flops_per_run_step(sizes=SIZES, batch: int = BATCH_SIZE) -> int:
+    """Matmul FLOPs of one training step of one run: 6 x batch x sum(fan_in x fan_out)
+    (forward 2, backward 4: input and weight gradients). 40-100-100-10, batch 128: 11,520,000."""
+    return 6 * batch * sum(a * b for a, b in sizes)
 
 
 class CpuMonitor:
@@ -167,13 +169,13 @@ class Workload:
 
 
 def gemm_fn(every_device: bool, size: int = GEMM_SIZE):
-    """(callable, flops per call): one f32 (size x size) @ (size x size) product on device 0, or on every device at once."""
+    """(callable, flops per call, devices used): one f32 (size x size) @ (size x size) product on device 0, or on every device at once."""
     key = jax.random.key(0)
     pairs = [jax.device_put((jax.random.normal(key, (size, size)), jax.random.normal(key, (size, size))), d)
              for d in (jax.local_devices() if every_device else jax.local_devices()[:1])]
     product = jax.jit(jnp.matmul)
     jax.block_until_ready([product(a, b) for a, b in pairs])
-    return (lambda: jax.block_until_ready([product(a, b) for a, b in pairs])), 2.0 * size**3 * len(pairs)
+    return (lambda: jax.block_until_ready([product(a, b) for a, b in pairs])), 2.0 * size**3 * len(pairs), len(pairs)
 
 
 def torch_available() -> bool:
@@ -182,18 +184,3 @@ def torch_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-class Timing(NamedTuple):
-    seconds: float  # best round
-    other_cpu_percent: float | None
-
-
-def best_of(fn, rounds: int) -> tuple[Timing, object]:
-    """Min wall time of ``rounds`` calls, and the CPU other processes used meanwhile."""
-    best, out = math.inf, None
-    with CpuMonitor() as monitor:
-        for _ in range(rounds):
-            out, seconds = timed(fn)
-            best = min(best, seconds)
-    return Timing(best, monitor.other_percent), out

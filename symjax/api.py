@@ -17,8 +17,8 @@ from pathlib import Path
 
 import jax
 
-from symjax.config import ConfigError, Interrupted, Matrix
-from symjax.distributed import PREPARED_TIMEOUT_S, TRAINED_TIMEOUT_S, Share, barrier
+from symjax.config import Interrupted, Matrix
+from symjax.distributed import Share, check_options, train_share
 from symjax.memory import default_budget
 from symjax.metrics import results_tables
 from symjax.resume import ChunkStore, folder_lock, prepare_folder
@@ -58,15 +58,11 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         The results folder.
     """
     out = Path(out) if out is not None else Path("results") / matrix.name
-    if share.count > 1 and (fresh or max_memory is None):
-        raise ConfigError("with several processes, give --max-memory (every host must cut the same chunks) "
-                          "and do not use --fresh (delete the folder instead)")
+    check_options(share.count, max_memory, fresh)
     budget = default_budget() if max_memory is None else max_memory
     keys = chunk_keys(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
     if share.index > 0:  # train this process's share; process 0 writes the results
-        barrier("prepared", share, PREPARED_TIMEOUT_S)
-        train_matrix(matrix, show_progress=show_progress, chunks=ChunkStore(out), budget=budget, share=share)
-        barrier("trained", share, TRAINED_TIMEOUT_S)
+        train_share(matrix, ChunkStore(out), budget, share, show_progress)
         return out
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)
@@ -76,9 +72,7 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         started, traced = time.perf_counter(), TRACE_COUNT["n"]
         try:
             if share.count > 1:  # this process's share first; once all are done, load every chunk below
-                barrier("prepared", share, PREPARED_TIMEOUT_S)
-                train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget, share=share)
-                barrier("trained", share, TRAINED_TIMEOUT_S)
+                train_share(matrix, chunks, budget, share, show_progress)
             groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget)
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "

@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _share(args):
     """This process's Share: jax.distributed.initialize when --coordinator etc. are given (all three or none)."""
-    from symjax.distributed import Share, initialize
+    from symjax.config import ConfigError
+    from symjax.distributed import Share, check_options, initialize
 
     given = [args.coordinator, args.num_processes, args.process_id]
     if all(v is None for v in given):
@@ -189,9 +190,12 @@ def _share(args):
     if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
         raise UsageError(f"--process-id {args.process_id} with --num-processes {args.num_processes}: "
                          "allowed: N >= 1 and 0 <= I < N")
-    if args.num_processes > 1 and (args.max_memory is None or args.fresh or args.dry_run):
-        raise UsageError("with several processes, give --max-memory (every host must cut the same chunks); "
-                         "--fresh and --dry-run are not allowed (delete the folder; dry-run on one process)")
+    if args.num_processes > 1 and args.dry_run:
+        raise UsageError("--dry-run with several processes: allowed on one process only (drop the host flags)")
+    try:  # checked before jax.distributed.initialize, which would wait for the other processes
+        check_options(args.num_processes, args.max_memory, args.fresh)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     try:
         return initialize(args.coordinator, args.num_processes, args.process_id)
     except Exception as error:  # unreachable coordinator, port in use, jax already started: one line

@@ -12,7 +12,7 @@ import importlib.resources
 import itertools
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REFERENCE_SCHEME = "lecun_normal/zeros"

@@ -90,9 +90,18 @@ def mean_abs_cosine(w: jax.Array) -> jax.Array:
     return jnp.where(count > 0, jnp.sum(jnp.where(pairs, jnp.abs(cos), 0.0)) / jnp.maximum(count, 1), jnp.nan)
 
 
+def alive_units(h: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """(units,) bool: units (last axis of h: (n_examples, units) or, conv, (n_examples, length, channels))
+    whose output is non-zero on some example (``mask`` (n_examples,) bool: the examples that count)."""
+    nonzero = h != 0
+    if mask is not None:
+        nonzero &= mask.reshape(-1, *[1] * (h.ndim - 1))
+    return jnp.any(nonzero.reshape(-1, h.shape[-1]), axis=0)
+
+
 def dead_fraction(h: jax.Array) -> jax.Array:
-    """Fraction of units (last axis of h: (n_examples, units) or, conv, (n_examples, length, channels)) that are 0 everywhere."""
-    return jnp.mean(jnp.all(h.reshape(-1, h.shape[-1]) == 0, axis=0).astype(jnp.float32))
+    """Fraction of units of h (see ``alive_units``) that are 0 on every example."""
+    return jnp.mean(~alive_units(h)).astype(jnp.float32)
 
 
 def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.Array) -> Diagnostics:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from symjax.config import ConfigError
+
 PREPARED_TIMEOUT_S = 600  # process 0 checks the folder and writes the manifest within this
 TRAINED_TIMEOUT_S = 7 * 24 * 3600  # every process has trained its share
 
@@ -26,6 +28,23 @@ class Share:
 
     def mine(self, chunk_number: int) -> bool:
         return chunk_number % self.count == self.index
+
+
+def check_options(count: int, max_memory: int | None, fresh: bool) -> None:
+    """ConfigError unless several processes have an explicit budget (every host must cut the same chunks)
+    and no ``fresh`` (one process would delete what the others save)."""
+    if count > 1 and (fresh or max_memory is None):
+        raise ConfigError("with several processes, give --max-memory (every host must cut the same chunks) "
+                          "and do not use --fresh (delete the folder instead)")
+
+
+def train_share(matrix, chunks, budget: int, share: Share, show_progress: bool) -> None:
+    """Once the folder is ready, train this process's share of the chunks, then wait for every process."""
+    from symjax.runner import train_matrix
+
+    barrier("prepared", share, PREPARED_TIMEOUT_S)
+    train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget, share=share)
+    barrier("trained", share, TRAINED_TIMEOUT_S)
 
 
 def initialize(coordinator: str, num_processes: int, process_id: int) -> Share:

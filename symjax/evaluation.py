@@ -15,6 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from symjax.diagnostics import alive_units
 from symjax.models import example_losses, forward
 
 EVAL_SLICE = 500
@@ -59,9 +60,7 @@ def evaluate(params: list, data: Slices, activation: str, task: str) -> Evaluati
         loss_sum += jnp.sum(jnp.where(mask, example_losses(outputs, y, task), 0.0))
         if task != "regression":
             correct += jnp.sum(mask & (outputs.argmax(-1) == y))
-        # a unit is alive if it is non-zero on some (real) example; conv outputs (size, length, channels)
-        alive = tuple(a | jnp.any((h != 0) & mask.reshape(-1, *[1] * (h.ndim - 1)), axis=tuple(range(h.ndim - 1)))
-                      for a, h in zip(alive, hidden))
+        alive = tuple(a | alive_units(h, mask) for a, h in zip(alive, hidden))  # non-zero on some real example
         return (loss_sum, correct, alive), None
 
     start = (jnp.float32(0), jnp.int32(0), alive0)

@@ -92,17 +92,6 @@ def apply_mlp(params: Params, x: jax.Array, activation: str) -> jax.Array:
     return forward(params, x, activation)[0]
 
 
-def loss_and_accuracy(outputs: jax.Array, y: jax.Array, task: str = "classification") -> tuple[jax.Array, jax.Array]:
-    """(mean loss, accuracy) of outputs (n, n_out) against y.
-
-    Classification: softmax cross-entropy of integer labels y (n,), accuracy of the argmax.
-    Regression: mean squared error over examples and outputs of y (n, n_out); accuracy NaN.
-    """
-    if task == "regression":
-        return mean_loss(outputs, y, task), jnp.float32(jnp.nan)
-    return mean_loss(outputs, y, task), (outputs.argmax(-1) == y).mean()
-
-
 def example_losses(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
     """Loss of every example (n,): softmax cross-entropy of labels y (n,), or MSE over the outputs of targets y (n, n_out)."""
     if task == "regression":

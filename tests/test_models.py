@@ -9,7 +9,8 @@ import pytest
 from symjax.config import GroupConfig
 from symjax.data import DATASETS, TASKS, load_dataset
 from symjax.initializers import parse_scheme
-from symjax.models import (ACTIVATIONS, CONV_STRIDE, KERNEL_WIDTH, MODELS, forward, init_mlp, loss_and_accuracy,
+from symjax.evaluation import evaluate, slices
+from symjax.models import (ACTIVATIONS, CONV_STRIDE, KERNEL_WIDTH, forward, init_mlp,
                            weight_shapes)
 from symjax.runner import Run, init_params, seed_keys
 from symjax.train import Arrays, compiled_group, make_train
@@ -57,7 +58,9 @@ def test_every_activation_runs_and_identity_is_linear(activation):
 
 
 def test_regression_loss_is_mean_squared_error_and_has_no_accuracy():
-    loss, acc = loss_and_accuracy(jnp.array([[1.0, 2.0], [0.0, 0.0]]), jnp.array([[0.0, 0.0], [1.0, 1.0]]), "regression")
+    identity_readout = [{"w": jnp.eye(2), "b": jnp.zeros(2)}]  # outputs = inputs
+    data = slices(jnp.array([[1.0, 2.0], [0.0, 0.0]]), jnp.array([[0.0, 0.0], [1.0, 1.0]]), size=1)
+    loss, acc, _ = evaluate(identity_readout, data, "tanh", "regression")
     np.testing.assert_allclose(loss, (1 + 4 + 1 + 1) / 4)
     assert np.isnan(acc)
 
