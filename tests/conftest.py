@@ -1,12 +1,24 @@
-"""Shared fixtures. Importing symjax first sets up one CPU device per core before JAX starts."""
+"""Shared fixtures. Importing symjax first sets up one CPU device per core before JAX starts.
 
-import symjax  # noqa: F401  (must precede jax)
+Compiling is most of the suite's time, and many tests, xdist workers and `symjax` subprocesses
+compile the same programs: JAX's persistent compilation cache (keyed by the program's HLO, the
+compile options and the jax version, so a changed program is always compiled afresh) is kept
+in ``.pytest_cache/jax`` unless ``JAX_COMPILATION_CACHE_DIR`` is set. Set before jax is imported,
+and inherited by subprocesses through the environment.
+"""
 
-import jax.numpy as jnp
-import pytest
+import os
+from pathlib import Path
 
-from symjax.data import load_dataset
-from symjax.train import Arrays
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))
+
+import symjax  # noqa: F401, E402  (must precede jax)
+
+import jax.numpy as jnp  # noqa: E402
+import pytest  # noqa: E402
+
+from symjax.data import load_dataset  # noqa: E402
+from symjax.train import Arrays  # noqa: E402
 
 
 @pytest.fixture(scope="session")
