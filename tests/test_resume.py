@@ -90,8 +90,11 @@ class Stopped(NamedTuple):
 
 
 def stop(matrix_file, folder: Path, sig: int, delay: float) -> Stopped:
-    """Start `symjax run` of MATRIX, wait until it has saved a chunk, wait ``delay`` seconds, send ``sig``."""
-    process = start(matrix_file, folder)
+    """Start `symjax run` of MATRIX, wait until it has saved a chunk, wait ``delay`` seconds, send ``sig``.
+
+    Without JAX's persistent compilation cache: the run must still be compiling (seconds) when the signal lands;
+    loaded from the suite's cache, the remaining chunks can all be trained within ``delay``."""
+    process = start(matrix_file, folder, {"JAX_ENABLE_COMPILATION_CACHE": "false"})
     try:
         wait_for_chunks(folder, process)
         time.sleep(delay)
