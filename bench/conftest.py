@@ -1,7 +1,9 @@
 """Benchmark session setup: import symjax before jax, and print a compact summary at the end.
 
 ``import symjax`` sets ``XLA_FLAGS`` to one CPU device per core; it only works if it runs
-before jax is imported anywhere, so it is the first thing this conftest does.
+before jax is imported anywhere, so it is the first thing this conftest does. JAX's persistent
+compilation cache is switched off (even if ``JAX_COMPILATION_CACHE_DIR`` is set), because the
+benchmarks measure compile time.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import symjax  # noqa: F401  (must come before jax: sets XLA_FLAGS)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+jax.config.update("jax_enable_compilation_cache", False)
 
 _ROWS = pytest.StashKey[list]()
 
