@@ -10,8 +10,17 @@ use_all_cpu_cores()
 
 from symjax.api import run_matrix, version  # noqa: E402
 from symjax.config import Matrix, load_matrix, matrix_from_dict  # noqa: E402
-from symjax.report import build_report  # noqa: E402
 from symjax.store import load_results  # noqa: E402
-from symjax.tables import summarize  # noqa: E402
+
+_LAZY = {"build_report": "symjax.report", "summarize": "symjax.tables"}  # scipy and matplotlib: imported when used
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'symjax' has no attribute {name!r}")
+
 
 __all__ = ["Matrix", "build_report", "load_matrix", "load_results", "matrix_from_dict", "run_matrix", "summarize", "version"]
