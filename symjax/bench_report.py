@@ -152,11 +152,16 @@ def target_rows(data: dict) -> list[dict]:
     return rows
 
 
+def memory_ratio(compile_info: dict) -> float | None:
+    """Device memory per run over the run's outputs (params + optimizer state + logs); None if not measured."""
+    peak, outputs = compile_info.get("peak_bytes_per_run"), compile_info.get("output_bytes_per_run")
+    return peak / outputs if _num(peak) and _num(outputs) and outputs > 0 else None
+
+
 def memory_target_row(compiles: list[dict]) -> dict:
     """Device memory per run ≤ MEMORY_RATIO × the run's outputs, judged on the worst compiled program measured."""
     target = f"memory per run ≤ {MEMORY_RATIO:g}× its params + optimizer state + logs (XLA memory analysis)"
-    ratios = [(c["peak_bytes_per_run"] / c["output_bytes_per_run"], c["n_runs"], c["steps"]) for c in compiles
-              if _num(c.get("peak_bytes_per_run")) and _num(c.get("output_bytes_per_run")) and c["output_bytes_per_run"] > 0]
+    ratios = [(memory_ratio(c), c["n_runs"], c["steps"]) for c in compiles if memory_ratio(c) is not None]
     if not ratios:
         return {"target": target, "measured": "not measured (no memory analysis)", "met?": "–"}
     worst, n, steps = max(ratios)
@@ -248,8 +253,7 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
                   _table([{"N": str(c["n_runs"]), "steps": str(c["steps"]), "compile s": _fixed(c["compile_seconds"], 2),
                            "MiB per run": _mib(c.get("peak_bytes_per_run")),
                            "outputs MiB per run": _mib(c.get("output_bytes_per_run")),
-                           "ratio": _ratio(c["peak_bytes_per_run"] / c["output_bytes_per_run"])
-                           if _num(c.get("peak_bytes_per_run")) and _num(c.get("output_bytes_per_run")) else "–"}
+                           "ratio": _ratio(memory_ratio(c))}
                           for c in compiles]), ""]
     busy = [(b.get("name", ""), b["extra_info"]["other_cpu_percent"]) for b in data["benchmarks"] if b["extra_info"]["busy"]]
     if busy:
