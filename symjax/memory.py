@@ -89,13 +89,15 @@ def chunk_limit(cfg: GroupConfig, chunk_runs: int, budget: int | None, n_devices
 
 def xla_bytes_per_run(compiled, shared_arrays, runs_per_device: int) -> tuple[float, float] | None:
     """(device bytes per run, output bytes per run) from XLA's memory analysis of a compiled group program
-    (the program of one device): temporaries + inputs + outputs, less the shared dataset arrays; None if
-    the backend gives no analysis. Outputs are the run's params, optimizer state and logs."""
+    (the program of one device): temporaries + inputs + outputs, less the shared dataset arrays and the
+    donated inputs that outputs reuse (counted once); None if the backend gives no analysis. Outputs are
+    the run's params, optimizer state and logs."""
     import jax
 
     memory = compiled.memory_analysis()
     if memory is None:
         return None
     shared = sum(a.nbytes for a in jax.tree.leaves(shared_arrays))
-    total = memory.temp_size_in_bytes + memory.argument_size_in_bytes - shared + memory.output_size_in_bytes
+    total = (memory.temp_size_in_bytes + memory.argument_size_in_bytes - shared + memory.output_size_in_bytes
+             - memory.alias_size_in_bytes)
     return total / runs_per_device, memory.output_size_in_bytes / runs_per_device

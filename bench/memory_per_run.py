@@ -1,0 +1,52 @@
+"""XLA's device memory per run against the run's outputs (params + optimizer state + logs), nothing trained.
+
+Reproduces the memory figures of README.md (*Benchmarks*) and bench/README.md (*Where the time goes*):
+``python bench/memory_per_run.py`` compiles the first chunk's program of every group of the built-in
+``default`` matrix (chunk size as ``symjax run`` picks it) and the benchmark workload's program at N=16,
+the latter also with its initial parameters donated (``donate_argnums=0``), and prints XLA's memory analysis.
+"""
+
+from __future__ import annotations
+
+import symjax  # noqa: F401  (before jax: one CPU device per core)
+
+import jax  # noqa: E402
+
+from symjax.config import load_matrix  # noqa: E402
+from symjax.data import load_dataset  # noqa: E402
+from symjax.memory import chunk_limit, default_budget, xla_bytes_per_run  # noqa: E402
+from symjax.models import weight_shapes  # noqa: E402
+from symjax.runner import Run, chunk_inputs, expand, padded_chunks, run_sharding  # noqa: E402
+from symjax.train import Arrays, compiled_group  # noqa: E402
+from workload import LR, SCHEME, config  # noqa: E402
+
+MIB = 2**20
+
+
+def analyse(program, cfg, runs: list[Run], label: str) -> None:
+    """Compile ``program`` for ``runs`` of group ``cfg`` and print MiB per run, outputs per run and their ratio."""
+    data = load_dataset(cfg.dataset)
+    sizes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
+    arrays = jax.device_put(Arrays(*data[:4]), run_sharding()[1])
+    compiled = program.lower(*chunk_inputs(runs, sizes), arrays).compile()
+    memory = compiled.memory_analysis()
+    total, outputs = xla_bytes_per_run(compiled, arrays, len(runs) // run_sharding()[2])
+    print(f"{label:<44} {len(runs):>4} runs  {total / MIB:5.2f} MiB/run  outputs {outputs / MIB:4.2f}  "
+          f"ratio {total / outputs:4.2f}×  per device: temporaries {memory.temp_size_in_bytes / 1e6:5.2f} MB, "
+          f"aliased {memory.alias_size_in_bytes / 1e6:4.2f} MB")
+
+
+def main() -> None:
+    matrix, n_devices = load_matrix("default"), run_sharding()[2]
+    for cfg, runs in expand(matrix):
+        _, chunks = padded_chunks(runs, chunk_limit(cfg, matrix.chunk_runs, default_budget(), n_devices), n_devices)
+        label = f"default: {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer}"
+        analyse(compiled_group(cfg, len(load_dataset(cfg.dataset).y_train)), cfg, chunks[0][2], label)
+    cfg, runs = config(), [Run(i, 0, SCHEME, i, LR) for i in range(16)]
+    program = compiled_group(cfg, len(load_dataset(cfg.dataset).y_train))
+    analyse(program, cfg, runs, "bench workload")
+    analyse(jax.jit(program, donate_argnums=0), cfg, runs, "bench workload, parameters donated")
+
+
+if __name__ == "__main__":
+    main()
