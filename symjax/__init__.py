@@ -4,6 +4,8 @@ See DESIGN.md for the data flow. Importing symjax asks XLA for one CPU device pe
 (``symjax.devices``) before JAX starts, so a vmapped group uses every core.
 """
 
+import importlib
+
 from symjax.devices import use_all_cpu_cores
 
 use_all_cpu_cores()
@@ -12,13 +14,11 @@ from symjax.api import run_matrix, version  # noqa: E402
 from symjax.config import Matrix, load_matrix, matrix_from_dict  # noqa: E402
 from symjax.store import load_results  # noqa: E402
 
-_LAZY = {"build_report": "symjax.report", "summarize": "symjax.tables"}  # scipy and matplotlib: imported when used
+_LAZY = {"build_report": "symjax.report", "summarize": "symjax.tables"}  # scipy.stats, matplotlib: imported when used
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'symjax' has no attribute {name!r}")
 

@@ -1,5 +1,8 @@
 """CLI: bad input gives one line on stderr, exit status 2 and no files; list and help work."""
 
+import subprocess
+import sys
+
 import pytest
 
 from symjax.cli import main
@@ -112,3 +115,11 @@ def test_help(argv, capsys):
         main(argv)
     assert exit_info.value.code == 0
     assert "usage: symjax" in capsys.readouterr().out
+
+
+def test_import_leaves_statistics_and_plotting_for_the_report():
+    """`symjax run` starts faster: importing symjax loads neither scipy.stats nor matplotlib until a report needs them."""
+    heavy = ("scipy.stats", "matplotlib", "symjax.report", "symjax.tables")
+    code = f"import sys, symjax; print([m for m in {heavy!r} if m in sys.modules]); symjax.summarize; symjax.build_report"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
