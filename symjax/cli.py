@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--baseline", default="bench/baseline.json", help="baseline JSON; default bench/baseline.json")
     compare.add_argument("--margin", type=_margin, default=0.2,
                          help="allowed relative drop below the baseline, in [0, 1); default 0.2")
+    ab = sub.add_parser("bench-ab", help="time two git revisions side by side (ABBA); exit 1 on a regression",
+                        description="Time per run-step of HEAD over BASE on the benchmark workload, each revision in "
+                                    "its own warm process, in ABBA blocks, with a bootstrap 95%% CI (bench/README.md).")
+    ab.add_argument("base", metavar="BASE", help="base git revision, e.g. main or a commit hash")
+    ab.add_argument("head", metavar="HEAD", nargs="?", help="head git revision; default: the checked-out commit")
+    ab.add_argument("--quick", action="store_true", help="the quick workload (SYMJAX_BENCH_QUICK=1)")
+    ab.add_argument("--tolerance", type=float, default=0.10, help="regression when the CI lies above 1 + this; default 0.10")
+    ab.add_argument("--max-pairs", type=int, default=40, help="add ABBA blocks while inconclusive, up to this many pairs; default 40")
     sub.add_parser("list", help="list schemes, datasets, optimizers, activations and matrices",
                    description="List what a matrix can name.")
     return parser
@@ -284,6 +292,13 @@ def main(argv=None) -> int:
                   f"({timing['groups']} groups; {timing['compilations']} compiled by this call)")
         elif args.command == "bench-compare":
             return _bench_compare(args)
+        elif args.command == "bench-ab":
+            from symjax.bench_ab import bench_ab
+
+            try:
+                return bench_ab(args.base, args.head, args.quick, args.tolerance, args.max_pairs)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
         else:
             _report(args)
         return 0
