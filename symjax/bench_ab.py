@@ -24,7 +24,7 @@ from pathlib import Path
 
 START_BLOCKS = 3  # ABBA blocks before the first verdict (2 pairs each)
 MORE_BLOCKS = 2  # blocks added per round while inconclusive
-SAMPLE_SECONDS = 0.5  # a sample is the best of K calls, K chosen so that K calls take about this long
+SAMPLE_SECONDS = 1.0  # a sample is the best of K calls, K chosen so that K calls take about this long
 MAX_CALLS = 5
 RESAMPLES, SEED, LEVEL = 10_000, 0, 0.95
 WORKER = Path(__file__).with_name("bench_ab_worker.py")
