@@ -183,7 +183,8 @@ def bench_ab(base: str, head: str | None = None, quick: bool = False, tolerance:
     n, steps = ready[1]["n"], ready[1]["steps"]
     shown = {"regression": f"**regression** (CI above {1 + tolerance:.2f})", "ok": "ok",
              "inconclusive": f"inconclusive (CI straddles {1 + tolerance:.2f})"}[outcome]
-    text = table({"base": f"`{commits[0][:12]}` ({base})", "head": f"`{commits[1][:12]}` ({head or 'HEAD'})",
+    names = [f"`{c[:12]}`" + ("" if c.startswith(name) else f" ({name})") for c, name in zip(commits, (base, head or "HEAD"))]
+    text = table({"base": names[0], "head": names[1],
                   "base time per run-step": _us(float(np.median(times))),
                   "head time per run-step": _us(float(np.median(heads))), "ratio head/base": f"{ratio:.3f}",
                   "95% CI": f"[{low:.3f}, {high:.3f}]", "pairs": str(len(times)), "verdict": shown})
