@@ -21,7 +21,7 @@ from symjax.config import Interrupted, Matrix
 from symjax.distributed import Share, check_options, train_share
 from symjax.memory import default_budget
 from symjax.metrics import results_tables
-from symjax.resume import ChunkStore, folder_lock, prepare_folder
+from symjax.resume import ChunkStore, check_folder, folder_lock, prepare_folder
 from symjax.runner import chunk_keys, train_matrix
 from symjax.store import write_results
 from symjax.train import TRACE_COUNT
@@ -37,13 +37,19 @@ def version() -> str:
         return "unknown"
 
 
+def results_folder(matrix: Matrix, out: str | os.PathLike | None) -> Path:
+    """``out``, default ``results/<matrix name>``."""
+    return Path(out) if out is not None else Path("results") / matrix.name
+
+
 def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True,
                fresh: bool = False, max_memory: int | None = None, share: Share = Share()) -> Path:
     """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json``.
 
     Every finished chunk is saved in ``out/chunks`` at once: after an interruption the same
     call trains only what is missing. A folder holding another matrix's runs is refused
-    (``ConfigError``) unless ``fresh``, which discards them.
+    (``ConfigError``) unless ``fresh``, which discards them; so is a non-empty folder that symjax did
+    not write (no ``manifest.json``), with or without ``fresh``.
 
     Args:
         matrix: a validated Matrix (``load_matrix`` or ``matrix_from_dict``).
@@ -57,10 +63,12 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
     Returns:
         The results folder.
     """
-    out = Path(out) if out is not None else Path("results") / matrix.name
+    out = results_folder(matrix, out)
     check_options(share.count, max_memory, fresh)
     budget = default_budget() if max_memory is None else max_memory
     keys = chunk_keys(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
+    if share.index == 0:
+        check_folder(out, matrix, fresh)  # a folder that is not this matrix's: refused before the lock is taken
     if share.index > 0:  # train this process's share; process 0 writes the results
         train_share(matrix, ChunkStore(out), budget, share, show_progress)
         return out

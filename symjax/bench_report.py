@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from symjax.store import atomic_write_text
+from symjax.store import atomic_write_text, check_written, read_bytes
 
 KINDS = {  # extra_info keys each kind must have, besides COMMON
     "train": ("impl", "n_runs", "steps", "run_steps_per_s", "gflop_per_s", "compile_seconds"),
@@ -27,17 +27,20 @@ IMPLS = ("vmap", "loop", "loop_devices", "torch_loop", "torch_vmap", "torch_bmm"
 COMPARED = ("speedup_vmap_over_loop", "speedup_vmap_over_loop_devices", "percent_of_gemm_peak", "speedup_vmap_over_torch")
 COMPILE_SPREAD = 1.5  # compile time "independent" of a size: within this factor from smallest to largest
 MEMORY_RATIO = 2.0  # device memory per run at most this many times its params + optimizer state + logs
+MAX_JSON_BYTES = 256 * 2**20  # a benchmark JSON (a full run's is ~100 KB)
 
 
 def load_bench(path: str | os.PathLike) -> dict:
     """The pytest-benchmark JSON at ``path``, checked to carry our ``extra_info``; ValueError (one line) if not."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_bytes(path, MAX_JSON_BYTES, follow=True))
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not JSON ({str(error).splitlines()[0]})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested deeper than Python parses; pytest-benchmark JSON nests a few levels") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or not data["benchmarks"]:
         raise ValueError(f"{path}: no benchmarks (expected pytest-benchmark JSON with a non-empty 'benchmarks' list)")
     for i, bench in enumerate(data["benchmarks"]):
@@ -270,6 +273,7 @@ def write_bench_report(json_path: str | os.PathLike, out_dir: str | os.PathLike)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.md"
+    check_written(path, "# symjax benchmarks\n")  # never a bench.md that symjax did not write
     atomic_write_text(path, bench_markdown(data, Path(json_path).name))
     return path
 
@@ -283,19 +287,23 @@ def compare_bench(current_path, baseline_path, margin: float = 0.2) -> tuple[boo
     if not common:
         raise ValueError(f"{current_path} and {baseline_path} have no side-by-side benchmark with the same n_runs "
                          f"(current: {sorted(current) or 'none'}; baseline: {sorted(baseline) or 'none'})")
-    ok, lines = True, []
+    ok, lines, compared = True, [], 0
     for n in common:
         for metric in COMPARED:
             b, c = baseline[n].get(metric), current[n].get(metric)
             label = f"N={n} {metric}"
-            if not (_num(b) and _num(c)):
-                side = " and ".join(w for w, v in (("baseline", b), ("current", c)) if not _num(v))
+            if not (_num(b) and b > 0 and _num(c)):  # a zero or negative baseline measured nothing
+                side = " and ".join(w for w, measured in (("baseline", _num(b) and b > 0), ("current", _num(c))) if not measured)
                 lines.append(f"{label}: skipped (not measured in the {side})")
                 continue
             fmt = _pct if metric == "percent_of_gemm_peak" else _ratio
+            compared += 1
             good = c >= b * (1 - margin)
             ok &= good
             change = f"{c / b - 1:+.0%}" if b else "n/a"
             lines.append(f"{label}: baseline {fmt(b)}, current {fmt(c)}, change {change}, "
                          + ("ok" if good else f"REGRESSION (more than {margin:.0%} below the baseline)"))
+    if not compared:
+        raise ValueError(f"nothing to compare: no ratio is measured in both {current_path} and {baseline_path} "
+                         f"(compared: {', '.join(COMPARED)})")
     return ok, lines

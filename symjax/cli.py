@@ -22,6 +22,17 @@ def _os_message(error: OSError) -> str:
     return f"cannot write {error.filename or 'the results'}: {error.strerror or error}"
 
 
+def _check_paths(args) -> None:
+    """UsageError for a path argument that is not UTF-8 (it could not be printed or stored), before any work."""
+    for flag in ("matrix", "out", "results", "bench", "current", "baseline"):
+        value = getattr(args, flag, None)
+        try:
+            str(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{'' if flag == 'current' else '--'}{flag}: the path {value!r} is not valid UTF-8; "
+                             "allowed: UTF-8 paths") from None
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -87,13 +98,14 @@ def _report(args) -> None:
 
     import symjax
     from symjax.bench_report import load_bench, write_bench_report
-    from symjax.report import write_index
+    from symjax.report import check_outputs, write_index
 
     bench = Path(args.bench) if args.bench else Path(args.out) / "bench.json"
     with_bench = args.bench_only or args.bench is not None or bench.exists()
     try:
         if with_bench:
             load_bench(bench)  # bad benchmark JSON: fail before writing anything
+        check_outputs(Path(args.out), bench=with_bench)  # nor replace a file that symjax did not write
         if not args.bench_only:
             print(f"wrote {symjax.build_report(args.results, args.out)}")
         if with_bench:
@@ -247,6 +259,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        _check_paths(args)
         if args.command == "list":
             _list()
             return 0
@@ -261,11 +274,14 @@ def main(argv=None) -> int:
             if args.dry_run:
                 import jax
 
+                from symjax.api import results_folder
                 from symjax.memory import default_budget
                 from symjax.plan import describe_plan
+                from symjax.resume import check_folder
 
                 try:
-                    lines = describe_plan(matrix, jax.local_device_count(), args.max_memory or default_budget())
+                    check_folder(results_folder(matrix, args.out), matrix, args.fresh)  # as the real run does
+                    lines = describe_plan(matrix, jax.local_device_count(), default_budget() if args.max_memory is None else args.max_memory)
                 except ConfigError as error:
                     raise UsageError(str(error)) from None
                 print("\n".join(lines))

@@ -11,12 +11,24 @@ import dataclasses
 import importlib.resources
 import itertools
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 REFERENCE_SCHEME = "lecun_normal/zeros"
 TARGET_FRACTION = 0.25  # default target: reference median train loss at this fraction of the steps
+# Upper bounds (a matrix beyond them would not fit this kind of machine, or takes longer than anyone waits)
+LIMITS = {"seeds": 100_000, "steps": 10_000_000, "log_every": 10_000_000, "chunk_runs": 1_000_000, "hidden": 16_384,
+          "batch_size": 1_000_000}
+MAX_AXIS_VALUES = 1_000  # values on one axis, schemes after expanding bracketed lists
+MAX_GROUPS = 10_000  # compiled programs
+MAX_RUNS = 1_000_000  # runs after the exclude rules
+MAX_MATRIX_BYTES = 2**20  # a matrix file
+MAX_NESTING = 4  # arrays and tables inside each other in a matrix file ([[exclude]] hidden = [[8]] is 4)
+FLOAT32_RANGE = (1.1754944e-38, 3.4028235e38)  # smallest normal and largest finite float32
+RESERVED_NAMES = ("readme", "bench")  # reports/README.md (the index) and reports/bench.md
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ConfigError(ValueError):
@@ -126,6 +138,31 @@ _RULE_KEYS = {"dataset": "strs", "model": "strs", "hidden": "widths_list", "acti
               "lr": "floats", "batch_size": "batch_sizes", "scheme": "strs"}
 
 
+def check_name(key: str, value, reserved: bool = True) -> str:
+    """``value`` if it is a plain name that can become a file name; ConfigError otherwise."""
+    if not (isinstance(value, str) and _PLAIN.fullmatch(value)) or (reserved and value.lower() in RESERVED_NAMES):
+        raise ConfigError(f"{key}: {_show(value)} is not a plain name; allowed: 1 to 64 letters, digits, '.', '_' or "
+                          f"'-', starting with a letter or digit{', not README or bench' if reserved else ''}")
+    return value
+
+
+def _show(value) -> str:
+    """repr of a value, cut to 60 characters for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _depth(value) -> int:
+    """How deeply lists and tables nest in a parsed TOML value (iterative: any depth)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, (list, dict)):
+            stack += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -157,7 +194,7 @@ def _convert(key: str, kind: str, value):
     elif kind == "rules" and isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):
         converted = tuple(_rule(f"{key}[{i}]", rule) for i, rule in enumerate(value))
     if converted is None:
-        raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {value!r}")
+        raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {_show(value)}")
     return converted
 
 
@@ -195,6 +232,7 @@ def validate(matrix: Matrix) -> Matrix:
     from symjax.models import ACTIVATIONS, MAX_HIDDEN_LAYERS, MODELS
     from symjax.train import OPTIMIZERS
 
+    check_name("name", matrix.name)
     for key, values, registry in (
         ("dataset", matrix.datasets, DATASETS),
         ("model", matrix.models, MODELS),
@@ -203,7 +241,8 @@ def validate(matrix: Matrix) -> Matrix:
     ):
         for value in values:
             if value not in registry:
-                raise ConfigError(f"{key}: unknown {key} {value!r}; allowed: {', '.join(registry)}")
+                raise ConfigError(f"{key}: unknown {key} {_show(value)}; allowed: {', '.join(registry)}")
+    _check_sizes(matrix)
     canonical = dataclasses.replace(matrix, schemes=tuple(_canonical_schemes(matrix.schemes)),
                                     reference=_canonical_schemes([matrix.reference], "reference")[0],
                                     excludes=_canonical_rules(matrix.excludes))
@@ -217,18 +256,25 @@ def validate(matrix: Matrix) -> Matrix:
                 ("chunk_runs", [matrix.chunk_runs]), ("hidden", [w for ws in matrix.hidden for w in ws]),
                 ("batch_size", [b for b in matrix.batch_sizes if b is not None]))
     for key, values in integers:
-        bad = [v for v in values if not (_is_int(v) and v > 0)]
+        bad = [v for v in values if not (_is_int(v) and 0 < v <= LIMITS[key])]
         if bad:
-            allowed = 'a positive integer or "full"' if key == "batch_size" else "a positive integer"
-            raise ConfigError(f"{key}: must be {allowed}, got {bad[0]!r}")
+            allowed = f"a positive integer up to {LIMITS[key]:,}" + (' or "full"' if key == "batch_size" else "")
+            raise ConfigError(f"{key}: must be {allowed}, got {_show(bad[0])}")
     numbers = (("lr", matrix.lrs), ("target_loss", [] if matrix.target_loss is None else [matrix.target_loss]))
     for key, values in numbers:
-        bad = [v for v in values if not (_is_number(v) and math.isfinite(v) and v > 0)]
+        bad = [v for v in values if not (_is_number(v) and FLOAT32_RANGE[0] <= v <= FLOAT32_RANGE[1])]
         if bad:
-            raise ConfigError(f"{key}: must be a positive finite number, got {bad[0]!r}")
-    for key, values in (("dataset", matrix.datasets), ("lr", matrix.lrs), ("schemes", schemes)):
-        if len(set(values)) != len(values):
-            raise ConfigError(f"{key}: listed twice: {sorted({v for v in values if values.count(v) > 1})}")
+            raise ConfigError(f"{key}: must be a positive number that float32 represents ({FLOAT32_RANGE[0]:.3g} "
+                              f"to {FLOAT32_RANGE[1]:.3g}), got {_show(bad[0])}")
+    axes = (("dataset", matrix.datasets), ("model", matrix.models), ("hidden", [list(h) for h in matrix.hidden]),
+            ("activation", matrix.activations), ("optimizer", matrix.optimizers),
+            ("lr", [float(f"{lr:.8g}") for lr in matrix.lrs]),  # float32 keeps ~7 digits: 0.1 and 0.100000001 are one rate
+            ("batch_size", ["full" if b is None else b for b in matrix.batch_sizes]), ("schemes", schemes))
+    for key, values in axes:
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice:
+            raise ConfigError(f"{key}: {_show(twice[0])} is listed twice; allowed: each value once (runs would be "
+                              "trained and counted twice)")
     depths = [ws for ws in matrix.hidden if not 1 <= len(ws) <= MAX_HIDDEN_LAYERS]
     if depths:
         raise ConfigError(f"hidden: every architecture needs 1 to {MAX_HIDDEN_LAYERS} hidden layer widths, got {list(depths[0])}")
@@ -236,6 +282,24 @@ def validate(matrix: Matrix) -> Matrix:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
     _validate_plan(canonical)
     return canonical
+
+
+def _check_sizes(matrix: Matrix) -> None:
+    """ConfigError when an axis, the schemes after expansion or the groups exceed their bounds (checked before
+    anything is expanded, so planning never grows with a huge matrix)."""
+    from symjax.initializers import count_schemes
+
+    axes = {"dataset": matrix.datasets, "model": matrix.models, "hidden": matrix.hidden, "activation": matrix.activations,
+            "optimizer": matrix.optimizers, "lr": matrix.lrs, "batch_size": matrix.batch_sizes}
+    counts = {**{key: len(values) for key, values in axes.items()},
+              "schemes": sum(count_schemes(s) for s in matrix.schemes if isinstance(s, str))}
+    for key, count in counts.items():
+        if count > MAX_AXIS_VALUES:
+            raise ConfigError(f"{key}: {count:,} values; allowed at most {MAX_AXIS_VALUES:,}"
+                              + (" schemes after expanding bracketed lists" if key == "schemes" else ""))
+    groups = math.prod(len(values) for key, values in axes.items() if key != "lr")
+    if groups > MAX_GROUPS:
+        raise ConfigError(f"the axes make {groups:,} groups (compiled programs); allowed at most {MAX_GROUPS:,}")
 
 
 def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
@@ -257,6 +321,9 @@ def _validate_plan(matrix: Matrix) -> None:
     reference, plan = matrix.reference, matrix.plan()
     if not plan:
         raise ConfigError("exclude: the rules remove every run of the matrix")
+    runs = sum(len(pairs) for _, pairs in plan) * matrix.seeds
+    if runs > MAX_RUNS:
+        raise ConfigError(f"seeds: the matrix has {runs:,} runs; allowed at most {MAX_RUNS:,} (fewer seeds, schemes or settings)")
     for cfg, pairs in plan:
         where = f"{cfg.dataset}, {cfg.model} {list(cfg.hidden)}, {cfg.activation}, {cfg.optimizer}"
         if cfg.model == "cnn" and cfg.dataset not in CNN_DATASETS:
@@ -294,6 +361,22 @@ def builtin_matrices() -> list[str]:
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
 
 
+def _read_text(path: Path) -> str:
+    """A matrix file's text: a regular file of at most MAX_MATRIX_BYTES, UTF-8 (a byte-order mark is dropped)."""
+    from symjax.store import read_bytes
+
+    try:
+        data = read_bytes(path, MAX_MATRIX_BYTES, follow=True)
+    except OSError as error:
+        raise ConfigError(f"cannot read matrix file {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ConfigError(f"{error}; allowed: a TOML file of at most {MAX_MATRIX_BYTES // 1024} KiB") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); allowed: a UTF-8 TOML file") from None
+
+
 def load_matrix(name_or_path: str) -> Matrix:
     """Load a built-in matrix by name or a user's TOML file by path."""
     path = Path(name_or_path)
@@ -301,17 +384,20 @@ def load_matrix(name_or_path: str) -> Matrix:
         text = (importlib.resources.files("symjax") / "matrices" / f"{name_or_path}.toml").read_text()
         where, default_name = f"matrix {name_or_path}", name_or_path
     elif path.suffix == ".toml" or path.exists():
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise ConfigError(f"cannot read matrix file {path}: {error.strerror}") from None
+        text = _read_text(path)
         where, default_name = str(path), path.stem
     else:
-        raise ConfigError(f"unknown matrix {name_or_path!r}; built-in: {', '.join(builtin_matrices())}, or a path to a .toml file")
+        raise ConfigError(f"unknown matrix {_show(name_or_path)}; built-in: {', '.join(builtin_matrices())}, or a path to a .toml file")
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{where}: not valid TOML: {error}") from None
+    except RecursionError:  # deeper than the parser goes
+        values = None
+    if values is None or _depth(values) > MAX_NESTING + 1:  # the top-level table counts one
+        raise ConfigError(f"{where}: arrays and tables nest too deeply; allowed at most {MAX_NESTING} levels")
+    if not values:
+        raise ConfigError(f"{where}: the matrix file is empty; allowed keys: {', '.join(_KEYS)}")
     try:
         return matrix_from_dict(values, default_name)
     except ConfigError as error:

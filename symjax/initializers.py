@@ -232,6 +232,11 @@ def canonical_scheme(text: str) -> str:
 _LIST = re.compile(r"([(,]\s*)\[([^\[\]]*)\](?=\s*[),])")
 
 
+def count_schemes(text: str) -> int:
+    """How many schemes ``expand_scheme(text)`` gives (the product of its bracketed list lengths), without expanding."""
+    return math.prod(len(m.group(2).split(",")) for m in _LIST.finditer(text))
+
+
 def expand_scheme(text: str) -> list[str]:
     """Canonical schemes for every combination of the bracketed argument lists (row-major),
     e.g. ``zeros/normal([0.1, 1])`` -> ``['zeros/normal(0.1)', 'zeros/normal(1.0)']``."""

@@ -21,16 +21,19 @@ UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb":
          "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
 DEFAULT_FRACTION = 0.5  # of the memory free at start (CPU) or of the devices' limit (GPU, TPU)
 FLOAT_BYTES = 4
+MAX_BYTES = 2**60  # the largest --max-memory (1 EiB)
 
 
 def parse_size(text: str) -> int:
     """Bytes of a size like ``8GiB``, ``500MB``, ``2g`` or ``1000000``; ValueError with what is allowed."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    match = re.fullmatch(r"\s*([0-9]{1,30}\.?[0-9]{0,30}|\.[0-9]{1,30})\s*([a-zA-Z]{0,3})\s*", str(text))
     unit = match and match.group(2).lower()
-    if not match or unit not in UNITS or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a memory size; allowed: a positive number with an optional unit "
-                         "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, K, M, G, T), e.g. 8GiB")
-    return int(float(match.group(1)) * UNITS[unit])
+    size = float(match.group(1)) * UNITS[unit] if match and unit in UNITS else 0.0
+    if not 1 <= size <= MAX_BYTES:
+        shown = str(text) if len(str(text)) <= 40 else str(text)[:37] + "..."
+        raise ValueError(f"{shown!r} is not a memory size; allowed: a number with an optional unit (B, KB, MB, GB, TB, "
+                         "KiB, MiB, GiB, TiB, K, M, G, T) from 1 byte to 1 EiB, e.g. 8GiB")
+    return int(size)
 
 
 def default_budget() -> int:

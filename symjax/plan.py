@@ -16,7 +16,7 @@ from symjax.config import Matrix
 from symjax.data import TRAIN_SIZES, load_dataset
 from symjax.models import CONV_STRIDE, weight_shapes
 from symjax.memory import bytes_per_run, chunk_limit
-from symjax.runner import chunk_bounds, expand
+from symjax.runner import chunk_bounds
 from symjax.train import logged_steps
 
 CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
@@ -54,9 +54,11 @@ def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
 
 def plan_matrix(matrix: Matrix, n_devices: int = 1, budget: int | None = None) -> list[GroupPlan]:
     """A GroupPlan per group of the (validated) matrix; chunks padded to a multiple of ``n_devices``,
-    at most as large as fits in ``budget`` bytes (see ``symjax.memory``)."""
+    at most as large as fits in ``budget`` bytes (see ``symjax.memory``). Counts runs without listing them,
+    so planning memory grows with the groups, not the runs."""
     plans = []
-    for cfg, runs in expand(matrix):
+    for cfg, pairs in matrix.plan():
+        n_runs = len(pairs) * matrix.seeds
         data = load_dataset(cfg.dataset)
         n_in, n_train, n_test = data.x_train.shape[1], TRAIN_SIZES[cfg.dataset], len(data.x_test)
         shapes = weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs)
@@ -64,10 +66,10 @@ def plan_matrix(matrix: Matrix, n_devices: int = 1, budget: int | None = None) -
         batch = n_train if cfg.batch_size is None else cfg.batch_size
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = 2 * macs * (3 * batch * cfg.steps + (n_train + n_test) * n_logs)
-        size, bounds = chunk_bounds(len(runs), chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices)
+        size, bounds = chunk_bounds(n_runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices)
         label = f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer} batch {cfg.batch_size or 'full'}"
-        plans.append(GroupPlan(label, cfg.model, len({r.lr for r in runs}), len({r.scheme for r in runs}), len(runs), len(bounds), size,
-                               flops_per_run * len(runs), size * bytes_per_run(cfg)))
+        plans.append(GroupPlan(label, cfg.model, len({lr for lr, _ in pairs}), len({s for _, s in pairs}), n_runs, len(bounds),
+                               size, flops_per_run * n_runs, size * bytes_per_run(cfg)))
     return plans
 
 

@@ -3,28 +3,35 @@
 Data-flow stage: between **train** and **store**. Each chunk's host arrays are written
 atomically to ``DIR/chunks/<key>.npz`` as soon as it is trained; the key is a content hash
 of the group config, the chunk's runs, its padded size, the device count and the symjax
-code, so a chunk file is reused only for exactly the same work. ``DIR/manifest.json``
-names the matrix a folder belongs to; a different matrix is refused unless ``--fresh``.
-``DIR/.lock`` holds the writer's pid; a lock left by a dead process is taken over.
+code, so a chunk file is reused only for exactly the same work; a chunk that cannot be read
+or is not that work counts as missing (one warning line) and is trained again.
+``DIR/manifest.json`` marks a folder as symjax's and names its matrix: symjax writes only into
+an empty folder or one holding its manifest, refuses a different matrix unless ``--fresh``,
+and deletes only files it recognizes (its chunks and result files), never through a symbolic
+link. ``DIR/.lock`` is held with ``fcntl.flock`` (released by the kernel when its process dies)
+and names the writer's pid.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
-import json
+import io
 import os
-import shutil
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from symjax.config import ConfigError, GroupConfig, Matrix
-from symjax.store import FORMAT_VERSION, atomic_write, atomic_write_text
+from symjax.store import FILES, FORMAT_VERSION, MANIFEST, atomic_write, digest, read_bytes, read_manifest, write_manifest
 
-CHUNKS, MANIFEST, LOCK = "chunks", "manifest.json", ".lock"
+CHUNKS, LOCK = "chunks", ".lock"
+KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
 TRAINING_MODULES = ("config", "data", "devices", "diagnostics", "evaluation", "initializers", "models", "runner", "train")
 
 
@@ -32,28 +39,24 @@ class FolderInUse(ConfigError):
     """Another live ``symjax run`` holds the results folder."""
 
 
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
 @functools.lru_cache(maxsize=None)
 def code_hash() -> str:
     """Hash of the modules that decide training and of the results format: other code's chunks are not reused."""
     package = Path(__file__).parent
-    digest = hashlib.sha256(str(FORMAT_VERSION).encode())
+    sha = hashlib.sha256(str(FORMAT_VERSION).encode())
     for name in TRAINING_MODULES:
-        digest.update(name.encode() + (package / f"{name}.py").read_bytes())
-    return digest.hexdigest()[:24]
+        sha.update(name.encode() + (package / f"{name}.py").read_bytes())
+    return sha.hexdigest()[:24]
 
 
 def chunk_key(cfg: GroupConfig, runs: list, size: int, n_devices: int) -> str:
     """Content hash of one chunk's work: (group config, (scheme, seed, lr) of each run, size, devices, code)."""
     work = [dataclasses.asdict(cfg), [(r.scheme, r.seed, r.lr) for r in runs], size, n_devices, code_hash()]
-    return _digest(work)
+    return digest(work)
 
 
 def matrix_hash(matrix: Matrix) -> str:
-    return _digest(matrix.to_dict())
+    return digest(matrix.to_dict())
 
 
 class ChunkStore:
@@ -73,83 +76,124 @@ class ChunkStore:
         return sum(self.has(key) for key in keys)
 
     def load(self, key: str) -> dict[str, np.ndarray] | None:
-        """The saved arrays of a chunk, or None if it was never finished."""
-        if not self.has(key):
+        """The saved arrays of a chunk, or None if it was never finished or cannot be used (damaged, truncated,
+        another chunk's or no symjax chunk at all: then one warning line on stderr, and it is trained again)."""
+        if not os.path.lexists(self.path(key)):
             return None
-        with np.load(self.path(key)) as saved:
-            return {name: saved[name] for name in saved.files}
+        try:
+            with np.load(io.BytesIO(read_bytes(self.path(key)))) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            if str(arrays.pop("chunk_key", "")) != key:
+                raise ValueError("it is not the chunk of this work")
+            if len({a.shape[0] for a in arrays.values() if a.ndim}) != 1:
+                raise ValueError("its arrays disagree in their number of runs")
+        except Exception as error:  # numpy and zipfile raise many kinds for a damaged file
+            print(f"symjax: warning: {self.path(key)} cannot be used ({str(error).strip()[:120] or type(error).__name__}); "
+                  "training that chunk again", file=sys.stderr)
+            return None
+        return arrays
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> None:
-        """Write a chunk atomically: a reader sees the whole file or none."""
+        """Write a chunk atomically (a reader sees the whole file or none), with its key inside."""
         self.folder.mkdir(parents=True, exist_ok=True)
 
         def write(tmp):
             with open(tmp, "wb") as file:
-                np.savez(file, **arrays)
+                np.savez(file, **arrays, chunk_key=np.array(key))
 
         atomic_write(self.path(key), write)
 
-    def prune(self, keep: set[str]) -> None:
-        """Delete chunk files of work that is no longer in the matrix (other code or matrix)."""
-        for path in self.folder.glob("*.npz"):
-            if path.stem not in keep:
-                path.unlink(missing_ok=True)
+    def prune(self, keep: set[str] = frozenset()) -> None:
+        """Delete the chunk files (named by a key) of work that is not in ``keep``; other files stay."""
+        if self.folder.is_dir() and not self.folder.is_symlink():
+            for entry in os.scandir(self.folder):
+                if entry.name.endswith(".npz") and KEY.fullmatch(entry.name[:-4]) and entry.name[:-4] not in keep:
+                    Path(entry.path).unlink(missing_ok=True)
+
+
+def check_folder(folder: Path, matrix: Matrix, fresh: bool) -> dict | None:
+    """The folder's manifest (None for a new or empty folder) if symjax may write ``matrix``'s runs there;
+    ConfigError if the folder is not symjax's, holds another matrix (unless ``fresh``) or links out."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    allowed = "symjax writes only into a new or empty folder or one that it wrote: choose another --out"
+    try:
+        manifest = read_manifest(folder)
+    except ValueError as error:
+        raise ConfigError(f"{error}; {allowed}") from None
+    if manifest is None and any(name != LOCK for name in os.listdir(folder)):
+        raise ConfigError(f"{folder} is not empty and has no symjax {MANIFEST}, so it is not a symjax results folder "
+                          f"(with or without --fresh); {allowed}")
+    linked = [name for name in (CHUNKS, MANIFEST, *FILES) if (folder / name).is_symlink()]
+    if linked:
+        raise ConfigError(f"{folder}/{linked[0]} is a symbolic link; symjax never follows links out of its results "
+                          "folder: remove the link or choose another --out")
+    if manifest is not None and not fresh and manifest["matrix_hash"] != matrix_hash(matrix):
+        raise ConfigError(f"{folder} holds runs of a different matrix; pass --fresh to discard them, "
+                          "or --out another folder")
+    return manifest
 
 
 def prepare_folder(folder: Path, matrix: Matrix, fresh: bool) -> ChunkStore:
-    """Check the folder belongs to this matrix (or start over with ``fresh``) and write the manifest."""
-    manifest = folder / MANIFEST
-    if fresh:
-        shutil.rmtree(folder / CHUNKS, ignore_errors=True)
-        manifest.unlink(missing_ok=True)
-    elif manifest.is_file():
-        try:
-            old = json.loads(manifest.read_text()).get("matrix_hash")
-        except (json.JSONDecodeError, AttributeError):
-            old = None
-        if old != matrix_hash(matrix):
-            raise ConfigError(f"{folder} holds runs of a different matrix; pass --fresh to discard them, "
-                              "or --out another folder")
+    """Check the folder (``check_folder``), with ``fresh`` delete the chunks and result files symjax wrote there,
+    and write the manifest of this matrix (the published files stay named while they are this matrix's)."""
+    manifest = check_folder(folder, matrix, fresh)
     folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"matrix_hash": matrix_hash(matrix), "matrix": matrix.to_dict()}, indent=2, sort_keys=True) + "\n"
-    atomic_write_text(manifest, text)
-    return ChunkStore(folder)
+    keep = {"files": manifest["files"]} if manifest and not fresh and "files" in manifest else {}
+    write_manifest(folder, {"matrix_hash": matrix_hash(matrix), "matrix": matrix.to_dict(), **keep})
+    chunks = ChunkStore(folder)
+    if fresh and manifest is not None:
+        chunks.prune()
+        for name in FILES:
+            (folder / name).unlink(missing_ok=True)
+    return chunks
 
 
-def _alive(pid: int) -> bool:
+def _holder(path: Path) -> str:
+    """The pid written in a lock file, for messages ("unknown" if it holds none)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        text = read_bytes(path, 64).decode("ascii").strip()
+    except (OSError, ValueError):
+        return "unknown"
+    return text if text.isdigit() and len(text) <= 10 else "unknown"
 
 
 @contextlib.contextmanager
 def folder_lock(folder: Path):
-    """Hold ``folder/.lock`` while writing; refuse if a live process holds it, take over a dead one's."""
+    """Hold ``folder/.lock`` while writing: ``fcntl.flock`` on the lock file, which then names this pid.
+
+    The kernel releases a dead process's lock, so a stale file is simply locked again (no race: one of
+    two takers gets the flock). Only the holder deletes the file, while holding it; a taker whose file
+    was deleted or replaced meanwhile tries again."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
-    for _ in range(2):
+    for _ in range(100):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                raise FolderInUse(f"{folder} is being written by another symjax run (pid {pid}); "
-                                  "wait for it to finish or stop it") from None
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as file:
-            file.write(f"{os.getpid()}\n")
-        break
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            raise FolderInUse(f"cannot open the lock {path} ({error.strerror}); delete it if no symjax run is "
+                              "writing the folder") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = _holder(path)
+            raise FolderInUse(f"{folder} is being written by another symjax run (pid {pid}); wait for it to finish "
+                              f"or stop it; if no symjax run is writing it, delete {path}") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its holder deleted it after we opened it: take the new one
     else:
-        raise FolderInUse(f"{folder}: could not take the lock {path}")
+        raise FolderInUse(f"{folder}: could not take the lock {path}; delete it if no symjax run is writing the folder")
     try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # still ours: nobody else takes a file we hold
+        os.close(fd)

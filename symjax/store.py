@@ -1,14 +1,19 @@
-"""Results on disk: ``runs.parquet``, ``curves.parquet``, ``config.json`` in one folder.
+"""Results on disk: ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json`` in one folder.
 
 Data-flow stage: metrics -> **tidy tables on disk** -> stats -> report.
-Every file is written atomically (temporary file in the same folder + ``os.replace``),
-so a reader never sees a half-written file.
+Every file is written atomically (temporary file in the same folder, fsynced, ``os.replace``,
+then the folder fsynced), so a reader never sees a half-written file. The set is published as
+one unit: ``manifest.json`` (the mark of a symjax folder) names the sha256 of every result file
+and is written last; readers check the hashes and refuse a set whose files disagree.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +23,9 @@ import pandas as pd
 FORMAT_VERSION = 3  # 3 added runs.model, runs.task, runs.diverged_step
 READABLE_VERSIONS = (2, 3)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
+MANIFEST = "manifest.json"
+MAX_FILE_BYTES = 4 * 2**30  # largest results file read (the full matrix's biggest is 12 MB)
+MAX_MANIFEST_BYTES = 2**20
 
 
 class Results(NamedTuple):
@@ -29,8 +37,17 @@ class Results(NamedTuple):
     config: dict  # the fully expanded matrix and run metadata
 
 
+def _fsync(path, flags: int = os.O_RDONLY) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(temporary_path)`` then move the file into place."""
+    """Call ``write(temporary_path)``, fsync the file, move it into place and fsync the folder."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
@@ -38,10 +55,79 @@ def atomic_write(path: Path, write) -> None:
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for everyone who can read the folder
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)  # the rename itself survives a lost machine
+
+
+def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES, follow: bool = False) -> bytes:
+    """The bytes of a regular file, not through a symbolic link unless ``follow``; OSError if it cannot be
+    read, ValueError if it is no regular file or larger than ``limit`` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW))
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{path} is larger than the {limit} bytes allowed")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than the {limit} bytes allowed")
+    return data
+
+
+def check_written(path: Path, header: str) -> None:
+    """ValueError unless ``path`` is absent or a file that symjax wrote (its text starts with ``header``)."""
+    if not os.path.lexists(path):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            start = file.read(len(header.encode())) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        start = b""
+    if start != header.encode():
+        raise ValueError(f"{path} was not written by symjax, and symjax never overwrites such a file: "
+                         "move it away or choose another --out")
+
+
+def digest(value) -> str:
+    """Short content hash of a JSON-able value (matrix hashes, chunk keys)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def read_manifest(folder: str | os.PathLike) -> dict | None:
+    """``folder/manifest.json`` if the folder is symjax's (a dict naming a matrix_hash); None when there is no
+    manifest; ValueError when there is a file of that name that is not symjax's manifest."""
+    path = Path(folder) / MANIFEST
+    try:
+        manifest = json.loads(read_bytes(path, MAX_MANIFEST_BYTES))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError) as error:
+        raise ValueError(f"{path} cannot be read as symjax's manifest ({_first_line(error)})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("matrix_hash"), str):
+        raise ValueError(f"{path} is not symjax's manifest (no matrix_hash)")
+    return manifest
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    atomic_write_text(Path(folder) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def seal(folder: str | os.PathLike) -> None:
+    """Publish the result files of ``folder``: write the manifest (last) with the sha256 of each file."""
+    folder = Path(folder)
+    files = {name: hashlib.sha256(read_bytes(folder / name)).hexdigest() for name in FILES}
+    matrix = json.loads(read_bytes(folder / "config.json"))["matrix"]
+    write_manifest(folder, {**(read_manifest(folder) or {}), "matrix_hash": digest(matrix), "matrix": matrix, "files": files})
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -51,7 +137,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
                   config: dict) -> Path:
-    """Write the result files atomically into ``folder`` (created if needed), config.json last."""
+    """Write the result files atomically into ``folder`` (created if needed), then publish them (``seal``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
@@ -59,32 +145,61 @@ def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.Data
     atomic_write(folder / "diagnostics.parquet", lambda p: diagnostics.to_parquet(p, index=False))
     text = json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2, sort_keys=True) + "\n"
     atomic_write_text(folder / "config.json", text)
+    seal(folder)
     return folder
 
 
 def read_config(folder: str | os.PathLike) -> dict:
     """``folder/config.json`` (the expanded matrix and timings); ValueError if it cannot be read."""
     try:
-        return json.loads((Path(folder) / "config.json").read_text())
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{folder}/config.json cannot be read: {error}") from None
+        return json.loads(read_bytes(Path(folder) / "config.json"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise ValueError(f"{folder}/config.json cannot be read: {_first_line(error)}") from None
+
+
+def _published(folder: Path) -> dict[str, bytes]:
+    """The bytes of every result file, checked against the hashes the manifest names; ValueError if any
+    is missing, unreadable or not of the published set."""
+    manifest = read_manifest(folder)
+    missing = [name for name in FILES if not os.path.lexists(folder / name)]
+    if missing or manifest is None:
+        what = f"missing {', '.join(missing)}" if missing else f"no {MANIFEST}"
+        raise ValueError(f"{folder} is not a results folder: {what} (run `symjax run --out {folder}` first)")
+    files, data = manifest.get("files"), {}
+    if not isinstance(files, dict):
+        raise ValueError(f"{folder} holds no published results ({MANIFEST} names no files: its run has not "
+                         f"finished); run the same `symjax run` command again")
+    for name in FILES:
+        try:
+            data[name] = read_bytes(folder / name)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{folder}/{name} cannot be read: {_first_line(error)}") from None
+        if hashlib.sha256(data[name]).hexdigest() != files.get(name):
+            raise ValueError(f"{folder}: {name} does not belong with the other result files (its hash differs from "
+                             f"the one in {MANIFEST}; a run stopped while writing them?); run `symjax run` again")
+    return data
 
 
 def load_results(folder: str | os.PathLike) -> Results:
-    """Load a results folder; raise ValueError with a clear message if it is missing or incomplete."""
+    """Load a published results folder; ValueError (one line) if it is missing, incomplete, mixed or malformed."""
+    from symjax.schema import check_config, check_tables
+
     folder = Path(folder)
-    missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing:
-        raise ValueError(f"{folder} is not a results folder: missing {', '.join(missing)} (run `symjax run --out {folder}` first)")
-    config = read_config(folder)
+    data = _published(folder)
+    try:
+        config = json.loads(data["config.json"])
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{folder}/config.json cannot be read: {_first_line(error)}") from None
     if not isinstance(config, dict) or config.get("format_version") not in READABLE_VERSIONS:
         config = config if isinstance(config, dict) else {}
         raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads formats "
                          f"{', '.join(map(str, READABLE_VERSIONS))}")
+    check_config(folder, config)
     try:
-        runs, curves, diagnostics = (pd.read_parquet(folder / name) for name in FILES[:3])
+        runs, curves, diagnostics = (pd.read_parquet(io.BytesIO(data[name])) for name in FILES[:3])
     except Exception as error:  # pyarrow raises several kinds for a damaged file
-        raise ValueError(f"{folder} has a damaged results file ({error}); run `symjax run` again") from None
+        raise ValueError(f"{folder} has a damaged results file ({_first_line(error)}); run `symjax run` again") from None
+    check_tables(folder, config, runs, curves, diagnostics)
     if config["format_version"] == 2:  # every format-2 run was an MLP classifier
         runs.insert(runs.columns.get_loc("dataset") + 1, "model", "mlp")
         runs.insert(runs.columns.get_loc("model") + 1, "task", "classification")

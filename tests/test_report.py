@@ -16,7 +16,7 @@ from symjax.config import Matrix
 from symjax.report import build_report
 from symjax.report_format import detail_table, headline_table, setting_label, setting_slug, verdict_grid
 from symjax.report_sections import axis_lines, is_question_scheme, learns, short_answer
-from symjax.store import write_results
+from symjax.store import seal, write_results
 from symjax.tables import SETTING_COLUMNS, chance_losses, median_curves, summarize, verdict_breakdown
 
 REFERENCE = "lecun_normal/zeros"
@@ -268,6 +268,7 @@ def _results(folder, legacy: bool = False):
     if legacy:  # as symjax wrote it before format 3 added model, task and diverged_step
         text = (folder / "config.json").read_text().replace('"format_version": 3', '"format_version": 2')
         (folder / "config.json").write_text(text)
+        seal(folder)  # published again: the manifest names the new config.json's hash
     return folder
 
 

@@ -1,0 +1,102 @@
+"""What a loaded results folder must hold before a report reads it: config keys and table columns.
+
+Data-flow stage: store -> **checked tables** -> stats -> report. ``store.load_results`` calls
+these after the hash check, so a folder whose files were edited consistently (or written by
+other software) still ends in one line naming what is wrong, never in a traceback. Labels
+that become file names in the report (dataset, model, activation, optimizer) must be plain names.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from pandas.api import types
+
+from symjax.config import ConfigError, check_name
+
+INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
+RUNS = {"run_id": INT, "dataset": STR, "model": STR, "task": STR, "hidden": STR, "activation": STR, "optimizer": STR,
+        "lr": FLOAT, "batch_size": INT, "steps": INT, "scheme": STR, "seed": INT, "final_train_loss": FLOAT,
+        "final_test_loss": FLOAT, "final_test_acc": FLOAT, "target_loss": FLOAT, "steps_to_target": FLOAT,
+        "reached": BOOL, "diverged": BOOL, "train_loss_auc": FLOAT}  # the columns the report reads
+NEW_IN_3 = ("model", "task")
+CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
+DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effective_rank": FLOAT, "distinct_units": FLOAT,
+               "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
+PATH_LABELS = ("dataset", "model", "activation", "optimizer")  # parts of the report's plot file names
+TASKS = ("classification", "regression")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_config(folder, config: dict) -> None:
+    """ValueError unless ``config["matrix"]`` has the keys the report reads, with usable values."""
+    m = config.get("matrix")
+    problem = None
+    if not isinstance(m, dict):
+        problem = "matrix: must be an object"
+    elif not (isinstance(m.get("schemes"), list) and m["schemes"] and all(isinstance(s, str) and s for s in m["schemes"])):
+        problem = "matrix.schemes: must be a non-empty list of scheme names"
+    elif not isinstance(m.get("reference"), str):
+        problem = "matrix.reference: must be a scheme name"
+    elif not all(_is_count(m.get(key)) for key in ("seeds", "steps", "log_every")):
+        problem = "matrix.seeds, steps and log_every: must be positive integers"
+    elif m.get("target_loss") is not None and not (isinstance(m["target_loss"], (int, float)) and math.isfinite(m["target_loss"])):
+        problem = "matrix.target_loss: must be a finite number or null"
+    elif "batch_sizes" in m and not (isinstance(m["batch_sizes"], list) and all(b is None or _is_count(b) for b in m["batch_sizes"])):
+        problem = "matrix.batch_sizes: must be a list of positive integers or null (full batch)"
+    elif not isinstance(config.get("timing", {}), dict) or not all(
+            isinstance(v, (int, float, str, list)) for v in config.get("timing", {}).values()):
+        problem = "timing: must be an object of numbers and names"
+    if problem is None:
+        try:
+            check_name("matrix.name", m.get("name"))
+        except ConfigError as error:
+            problem = str(error)
+    if problem:
+        raise ValueError(f"{folder}/config.json is not symjax's: {problem}")
+
+
+def _check_columns(where: str, table: pd.DataFrame, columns: dict[str, str]) -> None:
+    if table.empty:
+        raise ValueError(f"{where} holds no rows")
+    for name, kind in columns.items():
+        if name not in table.columns:
+            raise ValueError(f"{where} lacks the column {name!r}; expected: {', '.join(columns)}")
+        column = table[name]
+        ok = {INT: types.is_integer_dtype, BOOL: types.is_bool_dtype, FLOAT: lambda c: types.is_numeric_dtype(c)
+              and not types.is_bool_dtype(c), STR: lambda c: c.map(lambda v: isinstance(v, str)).all()}[kind](column)
+        if not ok:
+            raise ValueError(f"{where}: column {name!r} must hold {kind}s, got {column.dtype}")
+
+
+def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
+    """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain labels."""
+    version = config["format_version"]
+    expected = {k: v for k, v in RUNS.items() if version >= 3 or k not in NEW_IN_3}
+    for name, table, columns in (("runs", runs, expected), ("curves", curves, CURVES), ("diagnostics", diagnostics, DIAGNOSTICS)):
+        _check_columns(f"{folder}/{name}.parquet", table, columns)
+    where = f"{folder}/runs.parquet"
+    if runs["run_id"].duplicated().any():
+        raise ValueError(f"{where}: a run_id appears twice")
+    for table, name in ((curves, "curves"), (diagnostics, "diagnostics")):
+        if not table["run_id"].isin(runs["run_id"]).all():
+            raise ValueError(f"{folder}/{name}.parquet names runs that runs.parquet does not hold")
+    for column in PATH_LABELS if version >= 3 else ("dataset", "activation", "optimizer"):
+        for value in runs[column].unique():
+            try:
+                check_name(column, value, reserved=False)
+            except ConfigError as error:
+                raise ValueError(f"{where}: {error}") from None
+    bad = [(c, ok) for c, ok in (("hidden", runs["hidden"].str.fullmatch(r"[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
+                                 ("lr", ((runs["lr"] > 0) & (runs["lr"] < math.inf)).all()),
+                                 ("batch_size", (runs["batch_size"] > 0).all()), ("steps", (runs["steps"] > 0).all()),
+                                 ("task", runs["task"].isin(TASKS).all() if version >= 3 else True)) if not ok]
+    if bad:
+        raise ValueError(f"{where}: column {bad[0][0]!r} holds a value symjax never writes")
+    unknown = set(runs["scheme"].unique()) - set(config["matrix"]["schemes"])
+    if unknown:
+        raise ValueError(f"{where}: scheme {sorted(unknown)[0]!r} is not among config.json's matrix.schemes")
