@@ -189,6 +189,7 @@ def test_real_repository_quick_aa(tmpdir_checked, capsys, monkeypatch):
     if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD:bench/workload.py"], cwd=root,
                       capture_output=True).returncode != 0:
         pytest.skip("not a git checkout with bench/workload.py")
-    code, out, err = ab(capsys, monkeypatch, root, "HEAD", "--quick", "--max-pairs", "12")
+    # tolerance 0.25: the suite's other worker loads the machine meanwhile; A/A tightness is bench/ab_false_alarm.py's job
+    code, out, err = ab(capsys, monkeypatch, root, "HEAD", "--quick", "--max-pairs", "12", "--tolerance", "0.25")
     assert code == 0, out + err
     assert "16 runs x 40 steps per call" in out
