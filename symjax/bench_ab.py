@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ START_BLOCKS = 3  # ABBA blocks before the first verdict (2 pairs each)
 MORE_BLOCKS = 2  # blocks added per round while inconclusive
 SAMPLE_SECONDS = 1.0  # a sample is the best of K calls, K chosen so that K calls take about this long
 MAX_CALLS = 5
+WORKER_TIMEOUT = 900  # seconds a worker may take to build its workload or to answer one request
 RESAMPLES, SEED, LEVEL = 10_000, 0, 0.95
 WORKER = Path(__file__).with_name("bench_ab_worker.py")
 ENTRY = "bench/workload.py"
@@ -119,6 +121,8 @@ class Worker:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
 
     def read(self) -> dict:
+        if not select.select([self.process.stdout], [], [], WORKER_TIMEOUT)[0]:  # one line per request: no read-ahead
+            raise AbError(f"{self.label}: no answer from its worker in {WORKER_TIMEOUT} s")
         line = self.process.stdout.readline()
         message = json.loads(line) if line.strip() else {"error": self._last_log_line()}
         if "error" in message:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symjax.bench_ab import ratio_ci, verdict, compare
+from symjax import bench_ab
+from symjax.bench_ab import compare, ratio_ci, verdict
 from symjax.cli import main
 
 WORKLOAD = '''import os, time
@@ -166,6 +167,18 @@ def test_revision_whose_workload_fails(repo, tmp_path, tmpdir_checked, capsys, m
     git(broken, "commit", "-q", "-am", "no Workload")
     code, out, err = ab(capsys, monkeypatch, broken, "base", "--quick")
     assert code == 2 and "head" in err and "AttributeError" in err and len(err.strip().splitlines()) == 1
+
+
+def test_worker_that_never_answers(repo, tmp_path, tmpdir_checked, capsys, monkeypatch):
+    """A workload that hangs: one line after the timeout, exit 2, its worker killed, nothing left behind."""
+    hung = tmp_path / "hung"
+    subprocess.run(["git", "clone", "-q", str(repo), str(hung)], check=True)
+    path = hung / "bench" / "workload.py"
+    path.write_text(path.read_text().replace("        train()\n", "        time.sleep(600)\n"))
+    git(hung, "commit", "-q", "-am", "hangs")
+    monkeypatch.setattr(bench_ab, "WORKER_TIMEOUT", 3)
+    code, out, err = ab(capsys, monkeypatch, hung, "base", "--quick")
+    assert code == 2 and "no answer from its worker in 3 s" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("head, expected_code, expected", [
