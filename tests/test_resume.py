@@ -187,9 +187,11 @@ def test_changed_matrix_is_refused_unless_fresh(smoke_results, tmp_path, capsys)
 def test_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, capsys):
     folder = tmp_path / "results"
     folder.mkdir()
-    holder = subprocess.Popen(["sleep", "60"])
+    hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); "
+            "os.write(fd, b'%d\\n' % os.getpid()); print(flush=True); time.sleep(60)")  # another writer's lock
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(folder / LOCK)], stdout=subprocess.PIPE)
     try:
-        (folder / LOCK).write_text(f"{holder.pid}\n")
+        holder.stdout.readline()
         assert main(["run", "--matrix", "smoke", "--out", str(folder), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert f"pid {holder.pid}" in err and len(err.strip().splitlines()) == 1
