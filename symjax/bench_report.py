@@ -48,7 +48,7 @@ def load_bench(path: str | os.PathLike) -> dict:
         info = bench.get("extra_info") if isinstance(bench, dict) else None
         if not isinstance(info, dict) or not isinstance(bench.get("stats"), dict):
             raise ValueError(f"{path}: benchmark {name} has no 'stats' or 'extra_info' object")
-        if info.get("kind") not in KINDS:
+        if not isinstance(info.get("kind"), str) or info["kind"] not in KINDS:
             raise ValueError(f"{path}: benchmark {name} has extra_info kind {info.get('kind')!r}; "
                              f"allowed: {', '.join(KINDS)}")
         missing = [k for k in COMMON + KINDS[info["kind"]] if k not in info]
