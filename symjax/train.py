@@ -1,8 +1,8 @@
 """Training: one ``jax.jit(shard_map(jax.vmap(train)))`` per group of runs, steps in ``lax.scan``.
 
 Data-flow stage: init params per run -> **one jit(vmap(scan)) per group** -> store.
-``make_train(cfg, data)`` returns ``train(params, data_key, lr) -> (final_state, logs)``
-for ONE run; ``compiled_group(cfg, data)`` is that function vmapped over a leading run
+``make_train(cfg, n_train)`` returns ``train(params, data_key, lr, arrays) -> (TrainState, Logs)``
+for ONE run; ``compiled_group(cfg, n_train)`` is that function vmapped over a leading run
 axis and jitted, cached per static config so a second call never recompiles.
 Logs are taken at step 0 (before any update), every ``log_every`` steps and at the
 last step: training loss over the whole training set, test loss and test accuracy, the
@@ -25,6 +25,7 @@ from symjax.config import GroupConfig
 from symjax.devices import run_mesh
 from symjax.diagnostics import Diagnostics, layer_diagnostics
 from symjax.data import TASKS
+from symjax.data_order import epoch_order
 from symjax.evaluation import evaluate as evaluate_on, slices
 from symjax.models import loss_fn
 
@@ -38,6 +39,7 @@ OPTIMIZERS = {
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
 
 
+RUN_AXIS = "runs"  # the vmap axis of a device's runs (inside shard_map over the devices)
 RANK_EVERY = 4  # weight snapshots (for rank, effective rank) at step 0, every 4th logged step and the end
 
 
@@ -48,7 +50,7 @@ class TrainState(NamedTuple):
     opt_state: optax.OptState
     perm: jax.Array  # (n_train,) int32; (0,) for full batch
     step: jax.Array  # () int32, the number of updates done
-    grad_norms: jax.Array  # (n_layers,) weight-gradient norms of the last update (NaN before any)
+    grad_norms: jax.Array  # (n_layers,) weight-gradient norms of the last update before the latest log (NaN before any)
     first_grad_step: jax.Array  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
 
 
@@ -96,21 +98,80 @@ def make_optimizer(name: str, lr: jax.Array) -> optax.GradientTransformation:
     return optax.inject_hyperparams(OPTIMIZERS[name])(lr=lr)
 
 
-def make_train(cfg: GroupConfig, n_train: int):
+def weight_grad_norms(grads: list) -> jax.Array:
+    """(n_layers,) Frobenius norm of every layer's weight gradient."""
+    return jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
+
+
+def nonzero_weight_grads(grads: list) -> jax.Array:
+    """(n_layers,) bool: layers whose weight gradient is non-zero (its norm is > 0)."""
+    return jnp.stack([jnp.sum(jnp.square(g["w"])) > 0 for g in grads])
+
+
+def minibatch_size(cfg: GroupConfig, n_train: int) -> int:
+    """Examples per update: the group's batch size, or all n_train for full batch (or a larger batch size)."""
+    return n_train if cfg.batch_size is None else min(cfg.batch_size, n_train)
+
+
+def make_update(cfg: GroupConfig, n_train: int):
+    """The optimizer update of one run at one step: what every trainer of a group does per step.
+
+    Returns ``update(params, opt_state, perm, step, data_key, optimizer, arrays) ->
+    (params, opt_state, perm, grads)``: ``perm`` (n_train,) int32 is the current epoch's example
+    order ((0,) for full batch), replaced at the first step of every epoch; ``step`` () int32
+    is the update's index, unbatched (from the ``lax.scan`` that runs the steps), so under
+    ``vmap`` the new epoch's order is a real branch, computed once per epoch.
+    """
+    task = TASKS[cfg.dataset]
+    batch_size = minibatch_size(cfg, n_train)
+    full_batch = batch_size == n_train
+    steps_per_epoch = max(n_train // batch_size, 1)
+
+    def update(params, opt_state, perm, step, data_key, optimizer, arrays: Arrays):
+        if full_batch:
+            x, y = arrays.x_train, arrays.y_train
+        else:
+            epoch, position = jnp.divmod(step, steps_per_epoch)
+            perm = jax.lax.cond(position == 0, lambda: epoch_order(data_key, epoch, n_train), lambda: perm)
+            index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
+            x, y = arrays.x_train[index], arrays.y_train[index]
+        grads = jax.grad(loss_fn)(params, x, y, cfg.activation, task)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, perm, grads
+
+    return update
+
+
+def initial_perm(cfg: GroupConfig, n_train: int) -> jax.Array:
+    """The example order carried before the first epoch: (n_train,) zeros, or (0,) for full batch."""
+    return jnp.zeros(0 if minibatch_size(cfg, n_train) == n_train else n_train, jnp.int32)
+
+
+def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
     """Build the single-run training function of a group.
+
+    Args:
+        run_axis: the name of the ``vmap`` axis over runs when the function is vmapped with one
+            (``compiled_group``), so that a per-step check can be skipped once no run of the
+            batch needs it; None for a run alone.
 
     Returns:
         ``train(params, data_key, lr, arrays) -> (TrainState, Logs)``: params a list of
         ``{"w", "b"}``; data_key a typed key that alone decides the minibatch order;
         lr a scalar; arrays an ``Arrays``.
+
+    Work per step is ``make_update``'s update alone. Every step index comes from the ``lax.scan`` that runs
+    it, not from per-run state, so under ``vmap`` the step's branches stay real conditionals:
+    the epoch's example order is computed only at the first step of an epoch, the
+    weight-gradient norms (``Diagnostics.grad_norm``) only at the last step before a log, and
+    the check for ``first_grad_step`` only while some run of the batch still waits for a
+    layer's first non-zero weight gradient.
     """
     task = TASKS[cfg.dataset]
-    batch_size = n_train if cfg.batch_size is None else cfg.batch_size
-    full_batch = batch_size >= n_train
-    steps_per_epoch = max(n_train // batch_size, 1)
+    update = make_update(cfg, n_train)
 
-    def shuffled(data_key, epoch):
-        return jax.random.permutation(jax.random.fold_in(data_key, epoch), n_train).astype(jnp.int32)
+    def any_run(flag):  # one flag for the whole vmapped batch of runs: a real branch, not a select
+        return flag if run_axis is None else jax.lax.psum(flag.astype(jnp.int32), run_axis) > 0
 
     def train(params, data_key, lr, arrays: Arrays):
         optimizer = make_optimizer(cfg.optimizer, lr)
@@ -127,47 +188,46 @@ def make_train(cfg: GroupConfig, n_train: int):
         def weights(state):
             return [layer["w"] for layer in state.params]
 
-        def one_step(state, _):
-            if full_batch:
-                perm, x, y = state.perm, arrays.x_train, arrays.y_train
-            else:
-                epoch, position = jnp.divmod(state.step, steps_per_epoch)
-                perm = jax.lax.cond(position == 0, lambda: shuffled(data_key, epoch), lambda: state.perm)
-                index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
-                x, y = arrays.x_train[index], arrays.y_train[index]
-            grads = jax.grad(loss_fn)(state.params, x, y, cfg.activation, task)
-            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-            norms = jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
-            first = jnp.where((state.first_grad_step < 0) & (norms > 0), state.step, state.first_grad_step)
-            return TrainState(params, opt_state, perm, state.step + 1, norms, first), None
+        def one_step(state, step, last):  # step: the update's index; last: the last update before a log
+            params, opt_state, perm, grads = update(state.params, state.opt_state, state.perm, step, data_key,
+                                                    optimizer, arrays)
+            norms = jax.lax.cond(step == last, lambda: weight_grad_norms(grads), lambda: state.grad_norms)
+            waiting = state.first_grad_step < 0
+            nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: nonzero_weight_grads(grads),
+                                   lambda: jnp.zeros(n_layers, bool))
+            first = jnp.where(waiting & nonzero, step, state.first_grad_step)
+            return TrainState(params, opt_state, perm, step + 1, norms, first)
 
-        def run_steps(state, n):
-            return jax.lax.scan(one_step, state, length=n)[0]
+        def run_steps(state, start, n):  # updates start, ..., start + n - 1
+            steps = start + jnp.arange(n, dtype=jnp.int32)
+            return jax.lax.scan(lambda s, step: (one_step(s, step, start + n - 1), None), state, steps)[0]
 
-        def interval(state, _):
-            state = run_steps(state, cfg.log_every)
+        def interval(state, start):
+            state = run_steps(state, start, cfg.log_every)
             return state, evaluate(state)
 
-        def block(state, _):  # RANK_EVERY logged intervals, then a weight snapshot
-            state, logs = jax.lax.scan(interval, state, length=RANK_EVERY)
+        def block(state, start):  # RANK_EVERY logged intervals, then a weight snapshot
+            starts = start + cfg.log_every * jnp.arange(RANK_EVERY, dtype=jnp.int32)
+            state, logs = jax.lax.scan(interval, state, starts)
             return state, (logs, weights(state))
 
         n_intervals, remainder = divmod(cfg.steps, cfg.log_every)
         n_blocks, extra = divmod(n_intervals, RANK_EVERY)
-        no_perm = jnp.zeros(0 if full_batch else n_train, jnp.int32)  # full batch: no example order to carry
-        state = TrainState(params, optimizer.init(params), no_perm, jnp.int32(0),
+        block_steps = RANK_EVERY * cfg.log_every
+        state = TrainState(params, optimizer.init(params), initial_perm(cfg, n_train), jnp.int32(0),
                            jnp.full(n_layers, jnp.nan, jnp.float32), jnp.full(n_layers, -1, jnp.int32))
         logs, snapshots = [single(evaluate(state))], [single(weights(state))]
         if n_blocks:
-            state, (block_logs, block_weights) = jax.lax.scan(block, state, length=n_blocks)
+            starts = block_steps * jnp.arange(n_blocks, dtype=jnp.int32)
+            state, (block_logs, block_weights) = jax.lax.scan(block, state, starts)
             logs.append(jax.tree.map(lambda v: v.reshape(-1, *v.shape[2:]), block_logs))
             snapshots.append(block_weights)
         if extra:
-            state, extra_logs = jax.lax.scan(interval, state, length=extra)
+            starts = n_blocks * block_steps + cfg.log_every * jnp.arange(extra, dtype=jnp.int32)
+            state, extra_logs = jax.lax.scan(interval, state, starts)
             logs.append(extra_logs)
         if remainder:
-            state = run_steps(state, remainder)
+            state = run_steps(state, n_intervals * cfg.log_every, remainder)
             logs.append(single(evaluate(state)))
         if extra or remainder:
             snapshots.append(single(weights(state)))
@@ -189,12 +249,12 @@ def compiled_group(cfg: GroupConfig, n_train: int):
     Keep LAPACK calls (SVD, eigh, QR) out of this program: with several CPU devices running
     one at once, XLA:CPU deadlocked (jaxlib 0.10.2); ranks are computed on the host instead.
     """
-    train = make_train(cfg, n_train)
+    train = make_train(cfg, n_train, run_axis=RUN_AXIS)
     runs, shared = PartitionSpec("runs"), PartitionSpec()
 
     def counted(params, data_key, lr, arrays):
         TRACE_COUNT["n"] += 1
-        per_device = jax.vmap(train, in_axes=(0, 0, 0, None))
+        per_device = jax.vmap(train, in_axes=(0, 0, 0, None), axis_name=RUN_AXIS)
         sharded = jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared),
                                 out_specs=runs, check_vma=False)
         return sharded(params, data_key, lr, arrays)

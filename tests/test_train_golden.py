@@ -1,0 +1,31 @@
+"""The trainer's outputs equal those stored from the trainer before the speed work of issue 11.
+
+``tests/data/train_golden.npz`` was written by ``tests/make_train_golden.py`` at commit 1aa56a6:
+every log, diagnostic, ``first_grad_step``, weight snapshot and final weight of 8 runs (4 schemes
+x 2 seeds) in three groups (SGD over several epochs with a remainder after the last log, Adam,
+full-batch momentum). A faster trainer must record the same results up to float32 rounding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from make_train_golden import CASES, case_outputs
+
+GOLDEN = np.load(Path(__file__).parent / "data" / "train_golden.npz")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_outputs_equal_the_stored_ones(case):
+    cfg, lr = CASES[case]
+    outputs = case_outputs(cfg, lr)
+    stored = {name.split("/", 1)[1]: GOLDEN[name] for name in GOLDEN.files if name.startswith(case + "/")}
+    assert sorted(outputs) == sorted(stored)
+    for name, value in outputs.items():
+        if name == "first_grad_step":
+            np.testing.assert_array_equal(value, stored[name], err_msg=name)
+        else:
+            np.testing.assert_allclose(value, stored[name], rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
