@@ -3,18 +3,18 @@
 Data-flow stage: **matrix config** -> expand into groups of runs that share one compiled
 program -> init -> train. Static fields (``GroupConfig``) decide compilation; per-run
 values (scheme, seed, learning rate) vary inside a group along the vmapped run axis.
+``validate`` refuses, in one ``ConfigError``, unknown names, values beyond the stated bounds
+(``LIMITS``, ``MAX_*``; checked before anything is expanded), rates float32 cannot hold, and
+a value listed twice on any axis. Reading TOML files: ``symjax.matrix_file``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import itertools
 import math
 import re
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 REFERENCE_SCHEME = "lecun_normal/zeros"
 TARGET_FRACTION = 0.25  # default target: reference median train loss at this fraction of the steps
@@ -24,8 +24,6 @@ LIMITS = {"seeds": 100_000, "steps": 10_000_000, "log_every": 10_000_000, "chunk
 MAX_AXIS_VALUES = 1_000  # values on one axis, schemes after expanding bracketed lists
 MAX_GROUPS = 10_000  # compiled programs
 MAX_RUNS = 1_000_000  # runs after the exclude rules
-MAX_MATRIX_BYTES = 2**20  # a matrix file
-MAX_NESTING = 4  # arrays and tables inside each other in a matrix file ([[exclude]] hidden = [[8]] is 4)
 FLOAT32_RANGE = (1.1754944e-38, 3.4028235e38)  # smallest normal and largest finite float32
 RESERVED_NAMES = ("readme", "bench")  # reports/README.md (the index) and reports/bench.md
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -102,42 +100,6 @@ class Matrix:
         return dataclasses.asdict(self)
 
 
-# TOML key -> (Matrix field, type). _convert checks types; validate() checks ranges and names.
-_KEYS = {
-    "name": ("name", "str"),
-    "dataset": ("datasets", "strs"),
-    "model": ("models", "strs"),
-    "hidden": ("hidden", "widths_list"),
-    "activation": ("activations", "strs"),
-    "optimizer": ("optimizers", "strs"),
-    "lr": ("lrs", "floats"),
-    "batch_size": ("batch_sizes", "batch_sizes"),
-    "schemes": ("schemes", "strs"),
-    "weights": (None, "strs"),  # weights x biases: every pair is added to schemes
-    "biases": (None, "strs"),
-    "exclude": ("excludes", "rules"),
-    "seeds": ("seeds", "int"),
-    "steps": ("steps", "int"),
-    "log_every": ("log_every", "int"),
-    "target_loss": ("target_loss", "float"),
-    "reference": ("reference", "str"),
-    "chunk_runs": ("chunk_runs", "int"),
-}
-_TYPE_NAMES = {
-    "str": "a non-empty string",
-    "strs": "a string or a list of strings",
-    "int": "an integer",
-    "float": "a number",
-    "floats": "a number or a list of numbers",
-    "batch_sizes": 'an integer or "full", or a list of them',
-    "widths_list": "a list of layer widths or a list of such lists, e.g. [[100], [100, 100]]",
-    "rules": "a list of tables, e.g. [[exclude]] optimizer = \"adam\", lr = [0.1, 0.5]",
-}
-# exclude-rule axis -> type of its values
-_RULE_KEYS = {"dataset": "strs", "model": "strs", "hidden": "widths_list", "activation": "strs", "optimizer": "strs",
-              "lr": "floats", "batch_size": "batch_sizes", "scheme": "strs"}
-
-
 def check_name(key: str, value, reserved: bool = True) -> str:
     """``value`` if it is a plain name that can become a file name; ConfigError otherwise."""
     if not (isinstance(value, str) and _PLAIN.fullmatch(value)) or (reserved and value.lower() in RESERVED_NAMES):
@@ -152,77 +114,12 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _depth(value) -> int:
-    """How deeply lists and tables nest in a parsed TOML value (iterative: any depth)."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, (list, dict)):
-            stack += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
-    return deepest
-
-
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _convert(key: str, kind: str, value):
-    """Check one TOML value's type; return it as the Matrix field wants it (lists as tuples)."""
-    items = value if isinstance(value, list) else [value]
-    converted = None
-    if kind == "str" and isinstance(value, str) and value:
-        converted = value
-    elif kind == "int" and _is_int(value):
-        converted = value
-    elif kind == "float" and _is_number(value):
-        converted = float(value)
-    elif kind == "strs" and items and all(isinstance(v, str) and v for v in items):
-        converted = tuple(items)
-    elif kind == "floats" and items and all(_is_number(v) for v in items):
-        converted = tuple(float(v) for v in items)
-    elif kind == "batch_sizes" and items and all(v == "full" or _is_int(v) for v in items):
-        converted = tuple(None if v == "full" else v for v in items)
-    elif kind == "widths_list" and items:
-        lists = items if all(isinstance(v, list) for v in items) else [items]
-        if all(_is_int(w) for widths in lists for w in widths):
-            converted = tuple(tuple(widths) for widths in lists)
-    elif kind == "rules" and isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):
-        converted = tuple(_rule(f"{key}[{i}]", rule) for i, rule in enumerate(value))
-    if converted is None:
-        raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {_show(value)}")
-    return converted
-
-
-def _rule(where: str, rule: dict) -> tuple[tuple[str, tuple], ...]:
-    """One exclude rule as ((axis, values), ...), in _RULE_KEYS order."""
-    unknown = sorted(set(rule) - set(_RULE_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown axis {unknown[0]!r}; allowed: {', '.join(_RULE_KEYS)}")
-    return tuple((axis, _convert(f"{where}.{axis}", kind, rule[axis])) for axis, kind in _RULE_KEYS.items() if axis in rule)
-
-
-def matrix_from_dict(values: dict, default_name: str) -> Matrix:
-    """Build a validated Matrix (canonical scheme names) from TOML-like values; ConfigError on any bad key or value."""
-    unknown = sorted(set(values) - set(_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(_KEYS)}")
-    fields, grid = {"name": default_name}, {}
-    for key, value in values.items():
-        name, kind = _KEYS[key]
-        if name is None:
-            grid[key] = _convert(key, kind, value)
-        else:
-            fields[name] = _convert(key, kind, value)
-    if len(grid) == 1:
-        raise ConfigError(f"{next(iter(grid))}: weights and biases go together (every weight init x every bias init)")
-    if grid:
-        fields["schemes"] = tuple(f"{w}/{b}" for w in grid["weights"] for b in grid["biases"]) + fields.get("schemes", ())
-    return checked(Matrix(**fields))
 
 
 def validate(matrix: Matrix) -> Matrix:
@@ -355,50 +252,10 @@ def _canonical_rules(rules: tuple) -> tuple:
                        for axis, values in rule) for rule in rules)
 
 
-def builtin_matrices() -> list[str]:
-    """Names of the matrices shipped in ``symjax/matrices``."""
-    files = importlib.resources.files("symjax") / "matrices"
-    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+def __getattr__(name: str):
+    """Matrix files (TOML keys, reading, built-in matrices) live in ``symjax.matrix_file``; imported from here too."""
+    if name in ("builtin_matrices", "load_matrix", "matrix_from_dict"):
+        from symjax import matrix_file
 
-
-def _read_text(path: Path) -> str:
-    """A matrix file's text: a regular file of at most MAX_MATRIX_BYTES, UTF-8 (a byte-order mark is dropped)."""
-    from symjax.store import read_bytes
-
-    try:
-        data = read_bytes(path, MAX_MATRIX_BYTES, follow=True)
-    except OSError as error:
-        raise ConfigError(f"cannot read matrix file {path}: {error.strerror or error}") from None
-    except ValueError as error:
-        raise ConfigError(f"{error}; allowed: a TOML file of at most {MAX_MATRIX_BYTES // 1024} KiB") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); allowed: a UTF-8 TOML file") from None
-
-
-def load_matrix(name_or_path: str) -> Matrix:
-    """Load a built-in matrix by name or a user's TOML file by path."""
-    path = Path(name_or_path)
-    if name_or_path in builtin_matrices():
-        text = (importlib.resources.files("symjax") / "matrices" / f"{name_or_path}.toml").read_text()
-        where, default_name = f"matrix {name_or_path}", name_or_path
-    elif path.suffix == ".toml" or path.exists():
-        text = _read_text(path)
-        where, default_name = str(path), path.stem
-    else:
-        raise ConfigError(f"unknown matrix {_show(name_or_path)}; built-in: {', '.join(builtin_matrices())}, or a path to a .toml file")
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{where}: not valid TOML: {error}") from None
-    except RecursionError:  # deeper than the parser goes
-        values = None
-    if values is None or _depth(values) > MAX_NESTING + 1:  # the top-level table counts one
-        raise ConfigError(f"{where}: arrays and tables nest too deeply; allowed at most {MAX_NESTING} levels")
-    if not values:
-        raise ConfigError(f"{where}: the matrix file is empty; allowed keys: {', '.join(_KEYS)}")
-    try:
-        return matrix_from_dict(values, default_name)
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error}") from None
+        return getattr(matrix_file, name)
+    raise AttributeError(f"module 'symjax.config' has no attribute {name!r}")
