@@ -13,20 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import test_bounds
 
 from symjax.cli import main
 from symjax.resume import CHUNKS, LOCK, FolderInUse, folder_lock
 from symjax.store import FILES, MANIFEST, load_results, seal
 
-TINY = """name = "tiny"
-dataset = "xor"
-hidden = [[4]]
-schemes = ["lecun_normal/zeros", "zeros/normal(1.0)"]
-seeds = 3
-steps = 5
-log_every = 5
-chunk_runs = 2
-"""
+TINY = test_bounds.TINY.replace("seeds = 1", "seeds = 3") + "chunk_runs = 2\n"  # xor, hidden [[4]], 2 schemes, 5 steps
 N_CHUNKS = 3  # 6 runs in chunks of 2
 
 
