@@ -270,3 +270,15 @@ def test_committed_results_are_published_sets(name):
     folder = Path(__file__).parents[1] / "results" / name
     files = json.loads((folder / MANIFEST).read_text())["files"]
     assert files == {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in FILES}
+
+
+def test_atomic_write_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    import stat
+
+    from symjax.store import atomic_write_text
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real(fd)))
+    atomic_write_text(tmp_path / "a.txt", "x")
+    assert synced == [False, True] and (tmp_path / "a.txt").read_text() == "x"
