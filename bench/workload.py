@@ -5,6 +5,9 @@ Workload (the one issue 4 names): MNIST-1D, MLP 40-100-100-10 tanh, SGD lr 0.01,
 end as in a real run. Implementations of "train N runs":
 
 - ``vmap``: ``symjax.train.compiled_group`` (jit(shard_map(vmap(scan))), run axis over all devices);
+- ``bare``: the same updates (model, optimizer, data order, steps: ``symjax.train.make_update``) in
+  the same jit(shard_map(vmap(scan))), with no logging, evaluation or diagnostics: what the
+  trainer would cost if it recorded nothing;
 - ``loop``: the same runs, each by ``jax.jit(make_train(...))`` on device 0, in a Python loop
   (dispatched asynchronously, blocked once at the end: the loop's best case);
 - ``loop_devices``: that loop dispatched round-robin over all local devices;
@@ -19,25 +22,40 @@ from __future__ import annotations
 import symjax  # noqa: F401  (before jax: one CPU device per core)
 
 import os  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax.sharding import PartitionSpec  # noqa: E402
 
 from symjax.config import GroupConfig  # noqa: E402
 from symjax.data import load_dataset  # noqa: E402
-from symjax.devices import run_sharding  # noqa: E402
+from symjax.devices import run_mesh, run_sharding  # noqa: E402
 from symjax.models import layer_sizes  # noqa: E402
 from symjax.runner import Run, chunk_bounds, init_params, seed_keys  # noqa: E402
-from symjax.train import Arrays, compiled_group, logged_steps, make_train  # noqa: E402
+from symjax.train import Arrays, compiled_group, initial_perm, logged_steps, make_optimizer, make_train, make_update  # noqa: E402
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
 DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, LR = "mnist1d", (100, 100), "tanh", "sgd", 128, 0.01
 SCHEME = "lecun_normal/zeros"
 STEPS = 40 if QUICK else 200
-N_VALUES = (1, 16) if QUICK else (1, 16, 64, 256)
+
+
+def n_values(text: str | None) -> tuple[int, ...]:
+    """The N list of ``test_train``: ``SYMJAX_BENCH_N`` (e.g. "1,16,256,4096", bench/device_check.sh) or the default."""
+    if not text:
+        return (1, 16) if QUICK else (1, 16, 64, 256)
+    items = text.split(",")
+    if not all(t.strip().isdigit() and 0 < int(t) <= 65536 for t in items):
+        sys.exit(f"SYMJAX_BENCH_N={text!r}: allowed a comma-separated list of run counts from 1 to 65536, e.g. 1,16,256")
+    return tuple(sorted({int(t) for t in items}))
+
+
+N_VALUES = n_values(os.environ.get("SYMJAX_BENCH_N", "").strip())
+LOOP_MAX_N = 256  # the per-run loops dispatch N programs a round: beyond this they would take most of a device run
 SIDE_BY_SIDE_N = 16 if QUICK else 256
 GEMM_SIZE = 1024 if QUICK else 2048
 
@@ -79,6 +97,33 @@ class CpuMonitor:
         return None if total <= 0 else round(100.0 * max(busy - mine, 0) / total, 1)
 
 
+def make_bare(cfg: GroupConfig, n_train: int):
+    """``train(params, data_key, lr, arrays) -> final params`` of one run: the trainer's updates
+    (``make_update``: same model, optimizer, data order and steps) in one ``lax.scan``, nothing logged."""
+    update = make_update(cfg, n_train)
+
+    def train(params, data_key, lr, arrays):
+        optimizer = make_optimizer(cfg.optimizer, lr)
+
+        def step(carry, index):
+            params, opt_state, perm = carry
+            params, opt_state, perm, _ = update(params, opt_state, perm, index, data_key, optimizer, arrays)
+            return (params, opt_state, perm), None
+
+        carry = (params, optimizer.init(params), initial_perm(cfg, n_train))
+        return jax.lax.scan(step, carry, jnp.arange(cfg.steps, dtype=jnp.int32))[0][0]
+
+    return train
+
+
+def bare_program(cfg: GroupConfig, n_train: int):
+    """``make_bare`` vmapped over runs and sharded over devices exactly as ``compiled_group`` does the trainer."""
+    runs, shared = PartitionSpec("runs"), PartitionSpec()
+    per_device = jax.vmap(make_bare(cfg, n_train), in_axes=(0, 0, 0, None))
+    return jax.jit(jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
+                                 check_vma=False))
+
+
 def timed(fn):
     tic = time.perf_counter()
     out = fn()
@@ -102,7 +147,7 @@ class Workload:
         self.n_logs = len(logged_steps(STEPS, config().log_every))
         self.compile_seconds: dict[str, float] = {}
         self._inputs = None
-        self._vmap: dict[int, tuple] = {}
+        self._vmap: dict[tuple, tuple] = {}
         self._single = None
         self._per_run: dict[tuple[int, bool], list] = {}
 
@@ -119,18 +164,22 @@ class Workload:
                 (init_params(runs, self.sizes), seed_keys(np.arange(total), 1), jnp.full(total, LR, jnp.float32)))
         return jax.tree.map(lambda v: v[:n], self._inputs)
 
-    def vmap_fn(self, n: int, program=None, steps: int = STEPS):
+    def vmap_fn(self, n: int, program=None, steps: int = STEPS, name: str = "vmap"):
         """A callable training n runs in one call of the group program (compiled and warmed here)."""
-        key = (n, steps)
+        key = (name, n, steps)
         if key not in self._vmap:
             program = program or compiled_group(config(steps), self.n_train)
             inputs = jax.block_until_ready(jax.device_put(self.inputs(self.padded(n)), self.run_sharded))
             compiled, seconds = timed(lambda: program.lower(*inputs, self.arrays).compile())
             jax.block_until_ready(compiled(*inputs, self.arrays))  # warm-up, untimed
             self._vmap[key] = (compiled, inputs)
-            self.compile_seconds[f"vmap{n}"] = seconds
+            self.compile_seconds[f"{name}{n}"] = seconds
         compiled, inputs = self._vmap[key]
         return lambda: jax.tree.map(lambda v: v[:n], jax.block_until_ready(compiled(*inputs, self.arrays)))
+
+    def bare_fn(self, n: int):
+        """A callable training n runs with the bare program (``make_bare``), compiled and warmed here."""
+        return self.vmap_fn(n, bare_program(config(), self.n_train), name="bare")
 
     def _single_program(self):
         if self._single is None:
@@ -163,6 +212,8 @@ class Workload:
     def train_fn(self, impl: str, n: int):
         if impl == "vmap":
             return self.vmap_fn(n)
+        if impl == "bare":
+            return self.bare_fn(n)
         if impl in ("loop", "loop_devices"):
             return self.loop_fn(n, spread=impl == "loop_devices")
         return self.torch_fn(impl, n)
