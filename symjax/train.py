@@ -131,13 +131,16 @@ def make_update(cfg: GroupConfig, n_train: int):
         if full_batch:
             x, y = arrays.x_train, arrays.y_train
         else:
-            epoch, position = jnp.divmod(step, steps_per_epoch)
-            perm = jax.lax.cond(position == 0, lambda: epoch_order(data_key, epoch, n_train), lambda: perm)
-            index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
-            x, y = arrays.x_train[index], arrays.y_train[index]
-        grads = jax.grad(loss_fn)(params, x, y, cfg.activation, task)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, perm, grads
+            with jax.named_scope("example_order"):  # named scopes label the profile (bench/profile_ops.py)
+                epoch, position = jnp.divmod(step, steps_per_epoch)
+                perm = jax.lax.cond(position == 0, lambda: epoch_order(data_key, epoch, n_train), lambda: perm)
+                index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
+                x, y = arrays.x_train[index], arrays.y_train[index]
+        with jax.named_scope("gradient"):
+            grads = jax.grad(loss_fn)(params, x, y, cfg.activation, task)
+        with jax.named_scope("optimizer"):
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, perm, grads
 
     return update
 
@@ -179,6 +182,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
 
         train_slices, test_slices = slices(arrays.x_train, arrays.y_train), slices(arrays.x_test, arrays.y_test)
 
+        @jax.named_scope("evaluate")
         def evaluate(state):  # slice by slice: a chunk's memory does not grow with the dataset
             on_train = evaluate_on(state.params, train_slices, cfg.activation, task)
             on_test = evaluate_on(state.params, test_slices, cfg.activation, task)
@@ -191,11 +195,12 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         def one_step(state, step, last):  # step: the update's index; last: the last update before a log
             params, opt_state, perm, grads = update(state.params, state.opt_state, state.perm, step, data_key,
                                                     optimizer, arrays)
-            norms = jax.lax.cond(step == last, lambda: weight_grad_norms(grads), lambda: state.grad_norms)
-            waiting = state.first_grad_step < 0
-            nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: nonzero_weight_grads(grads),
-                                   lambda: jnp.zeros(n_layers, bool))
-            first = jnp.where(waiting & nonzero, step, state.first_grad_step)
+            with jax.named_scope("gradient_diagnostics"):
+                norms = jax.lax.cond(step == last, lambda: weight_grad_norms(grads), lambda: state.grad_norms)
+                waiting = state.first_grad_step < 0
+                nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: nonzero_weight_grads(grads),
+                                       lambda: jnp.zeros(n_layers, bool))
+                first = jnp.where(waiting & nonzero, step, state.first_grad_step)
             return TrainState(params, opt_state, perm, step + 1, norms, first)
 
         def run_steps(state, start, n):  # updates start, ..., start + n - 1
