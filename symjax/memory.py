@@ -31,8 +31,8 @@ def parse_size(text: str) -> int:
     size = float(match.group(1)) * UNITS[unit] if match and unit in UNITS else 0.0
     if not 1 <= size <= MAX_BYTES:
         shown = str(text) if len(str(text)) <= 40 else str(text)[:37] + "..."
-        raise ValueError(f"{shown!r} is not a memory size; allowed: a number with an optional unit (B, KB, MB, GB, TB, "
-                         "KiB, MiB, GiB, TiB, K, M, G, T) from 1 byte to 1 EiB, e.g. 8GiB")
+        raise ValueError(f"{shown!r} is not a memory size; allowed: a positive number with an optional unit (B, KB, MB, "
+                         "GB, TB, KiB, MiB, GiB, TiB, K, M, G, T), from 1 byte to 1 EiB, e.g. 8GiB")
     return int(size)
 
 
