@@ -28,14 +28,14 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from jax.sharding import PartitionSpec  # noqa: E402
 
 from symjax.config import GroupConfig  # noqa: E402
 from symjax.data import load_dataset  # noqa: E402
-from symjax.devices import run_mesh, run_sharding  # noqa: E402
+from symjax.devices import chunk_multiple, run_sharding  # noqa: E402
 from symjax.models import layer_sizes  # noqa: E402
 from symjax.runner import Run, chunk_bounds, init_params, seed_keys  # noqa: E402
-from symjax.train import Arrays, compiled_group, initial_perm, logged_steps, make_optimizer, make_train, make_update  # noqa: E402
+from symjax.train import (Arrays, compiled_group, initial_perm, logged_steps, make_optimizer, make_train,  # noqa: E402
+                          make_update, over_runs)
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -117,11 +117,8 @@ def make_bare(cfg: GroupConfig, n_train: int):
 
 
 def bare_program(cfg: GroupConfig, n_train: int):
-    """``make_bare`` vmapped over runs and sharded over devices exactly as ``compiled_group`` does the trainer."""
-    runs, shared = PartitionSpec("runs"), PartitionSpec()
-    per_device = jax.vmap(make_bare(cfg, n_train), in_axes=(0, 0, 0, None))
-    return jax.jit(jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
-                                 check_vma=False))
+    """``make_bare`` over the runs exactly as ``compiled_group`` runs the trainer (``over_runs``), jitted."""
+    return jax.jit(over_runs(make_bare(cfg, n_train)))
 
 
 def timed(fn):
@@ -152,8 +149,8 @@ class Workload:
         self._per_run: dict[tuple[int, bool], list] = {}
 
     def padded(self, n: int) -> int:
-        """n rounded up to a multiple of the device count (as the runner pads a chunk)."""
-        return chunk_bounds(n, n, self.n_devices)[0]
+        """n rounded up to whole blocks on every device (as the runner pads a chunk)."""
+        return chunk_bounds(n, n, chunk_multiple(self.n_devices, n))[0]
 
     def inputs(self, n: int):
         """(stacked params, data keys, lrs) of runs 0..n-1 (from one init of the largest N)."""

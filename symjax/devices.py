@@ -10,8 +10,10 @@ GPU and TPU devices are used as they are.
 
 from __future__ import annotations
 
+import math
 import os
 
+CPU_RUNS_PER_BLOCK = 4  # runs of a CPU device vmapped together; its blocks follow one another (bench/README.md)
 _FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -22,6 +24,24 @@ def use_all_cpu_cores() -> None:
         return
     count = int(os.environ.get("SYMJAX_CPU_DEVICES", 0)) or len(os.sched_getaffinity(0))
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+
+
+def runs_per_block(runs_per_device: int) -> int:
+    """How many of a device's runs are vmapped together. On CPU, small blocks whose working set stays
+    in the core's cache (``CPU_RUNS_PER_BLOCK``, or the largest divisor of ``runs_per_device`` up to it:
+    measured 1.2-1.3x faster than one vmap over 128 runs); on GPU and TPU all of them at once."""
+    import jax
+
+    return math.gcd(runs_per_device, CPU_RUNS_PER_BLOCK) if jax.default_backend() == "cpu" else runs_per_device
+
+
+def chunk_multiple(n_devices: int, max_chunk: int) -> int:
+    """Chunk sizes are multiples of this: the device count times a whole block of runs (``runs_per_block``),
+    a smaller block where chunks of at most ``max_chunk`` runs cannot hold a full one."""
+    import jax
+
+    block = CPU_RUNS_PER_BLOCK if jax.default_backend() == "cpu" else 1
+    return n_devices * max(1, min(block, max_chunk // n_devices))
 
 
 def run_mesh():

@@ -2,7 +2,7 @@
 
 Data-flow stage: **expand into groups -> chunks** (runner, plan). A group's runs are trained
 in chunks of at most ``matrix.chunk_runs`` runs and, with a memory budget (``--max-memory``),
-at most as many as fit in it, by ``bytes_per_run``: an estimate that the tests hold above
+at most as many as fit in it, by ``chunk_bytes``: an estimate that the tests hold above
 XLA's own memory analysis of the compiled program. Chunking never changes a run's result
 beyond float32 rounding of differently batched products (see README, determinism).
 """
@@ -57,10 +57,11 @@ def _activations(shapes: list[tuple[int, ...]], n_in: int) -> int:
     return total
 
 
-def bytes_per_run(cfg: GroupConfig) -> float:
-    """Device bytes one run of the group needs while it trains: params, gradients, optimizer state,
-    inputs and outputs, the activations of a minibatch (forward and backward) and of an evaluation
-    slice, and its logs (weight snapshots and per-step metrics). Held above XLA's memory analysis."""
+def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
+    """(held, working) device bytes of one run of the group. Held for the whole chunk: params in and
+    out, optimizer state, logs (weight snapshots, per-step metrics) and the epoch's example order.
+    Working only while the run's block trains (``symjax.devices.runs_per_block``): gradients,
+    updates, and the activations of a minibatch (forward and backward) and of an evaluation slice."""
     from symjax.evaluation import EVAL_SLICE
 
     data = load_dataset(cfg.dataset)
@@ -68,26 +69,49 @@ def bytes_per_run(cfg: GroupConfig) -> float:
     shapes = weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs)
     weights = sum(math.prod(s) for s in shapes)
     params = weights + sum(s[-1] for s in shapes)
-    state = params * (4 + OPTIMIZER_SLOTS[cfg.optimizer])  # in, out, gradient, update, optimizer slots
     batch = n_train if cfg.batch_size is None else cfg.batch_size
-    activations = _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
     logs = len(snapshot_steps(cfg.steps, cfg.log_every)) * weights + len(logged_steps(cfg.steps, cfg.log_every)) * (3 + 4 * len(shapes))
-    return FLOAT_BYTES * (state + activations + logs + n_train)  # + this epoch's example order
+    held = params * (2 + OPTIMIZER_SLOTS[cfg.optimizer]) + logs + n_train
+    working = 2 * params + _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
+    return FLOAT_BYTES * held, FLOAT_BYTES * working
+
+
+def _block_limit() -> int | None:
+    """Most runs of a device that train at once: a block on CPU (``symjax.devices``), all of them elsewhere (None)."""
+    import jax
+
+    from symjax.devices import CPU_RUNS_PER_BLOCK
+
+    return CPU_RUNS_PER_BLOCK if jax.default_backend() == "cpu" else None
+
+
+def chunk_bytes(cfg: GroupConfig, n_runs: int, n_devices: int) -> float:
+    """Device bytes of a chunk of ``n_runs`` runs on ``n_devices`` devices: every run's held bytes and the
+    working bytes of the runs that train at once (at most a block per device; ``run_bytes``). Held above
+    XLA's memory analysis of the compiled program (tests/test_memory.py)."""
+    held, working = run_bytes(cfg)
+    block = _block_limit()
+    at_once = n_runs if block is None else min(n_runs, n_devices * block)
+    return n_runs * held + at_once * working
 
 
 def chunk_limit(cfg: GroupConfig, chunk_runs: int, budget: int | None, n_devices: int) -> int:
-    """Most runs of the group in one chunk: ``chunk_runs``, fewer if they would not fit in ``budget`` bytes.
-
-    Chunks are padded to a multiple of ``n_devices``; a budget too small for one run per device is a ConfigError."""
+    """Most runs of the group in one chunk: ``chunk_runs``, fewer if they would not fit in ``budget`` bytes
+    (``chunk_bytes``), then a multiple of ``n_devices``; a budget too small for one run per device is a ConfigError."""
     if budget is None:
         return chunk_runs
-    fitting = int(budget // bytes_per_run(cfg)) // n_devices * n_devices
-    if fitting < n_devices:
-        need = n_devices * bytes_per_run(cfg)
+    held, working = run_bytes(cfg)
+    if chunk_bytes(cfg, n_devices, n_devices) > budget:
         raise ConfigError(f"--max-memory {budget / 2**20:.0f} MiB is too small: the group {cfg.dataset} {cfg.model} "
-                          f"{','.join(map(str, cfg.hidden))} needs {need / 2**20:.1f} MiB for one run per device "
-                          f"({n_devices} devices); allowed: at least that")
-    return max(min(chunk_runs, fitting), 1)
+                          f"{','.join(map(str, cfg.hidden))} needs {chunk_bytes(cfg, n_devices, n_devices) / 2**20:.1f} "
+                          f"MiB for one run per device ({n_devices} devices); allowed: at least that")
+    block = _block_limit()
+    full = None if block is None else n_devices * block  # from this many runs on, the working bytes stop growing
+    if full is not None and chunk_bytes(cfg, full, n_devices) <= budget:
+        fitting = int((budget - full * working) // held)
+    else:
+        fitting = int(budget // (held + working))
+    return max(min(chunk_runs, fitting // n_devices * n_devices), 1)
 
 
 def xla_bytes_per_run(compiled, shared_arrays, runs_per_device: int) -> tuple[float, float] | None:

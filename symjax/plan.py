@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from symjax.config import Matrix
 from symjax.data import TRAIN_SIZES, load_dataset
+from symjax.devices import chunk_multiple
 from symjax.models import CONV_STRIDE, weight_shapes
-from symjax.memory import bytes_per_run, chunk_limit
+from symjax.memory import chunk_bytes, chunk_limit
 from symjax.runner import chunk_bounds
 from symjax.train import logged_steps
 
@@ -53,7 +54,7 @@ def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
 
 
 def plan_matrix(matrix: Matrix, n_devices: int = 1, budget: int | None = None) -> list[GroupPlan]:
-    """A GroupPlan per group of the (validated) matrix; chunks padded to a multiple of ``n_devices``,
+    """A GroupPlan per group of the (validated) matrix; chunks padded to whole blocks on ``n_devices`` devices,
     at most as large as fits in ``budget`` bytes (see ``symjax.memory``). Counts runs without listing them,
     so planning memory grows with the groups, not the runs."""
     plans = []
@@ -66,10 +67,11 @@ def plan_matrix(matrix: Matrix, n_devices: int = 1, budget: int | None = None) -
         batch = n_train if cfg.batch_size is None else cfg.batch_size
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = 2 * macs * (3 * batch * cfg.steps + (n_train + n_test) * n_logs)
-        size, bounds = chunk_bounds(n_runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices)
+        limit = chunk_limit(cfg, matrix.chunk_runs, budget, n_devices)
+        size, bounds = chunk_bounds(n_runs, limit, chunk_multiple(n_devices, limit))
         label = f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer} batch {cfg.batch_size or 'full'}"
         plans.append(GroupPlan(label, cfg.model, len({lr for lr, _ in pairs}), len({s for _, s in pairs}), n_runs, len(bounds),
-                               size, flops_per_run * n_runs, size * bytes_per_run(cfg)))
+                               size, flops_per_run * n_runs, chunk_bytes(cfg, size, n_devices)))
     return plans
 
 

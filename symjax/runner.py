@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from symjax.config import GroupConfig, Matrix
 from symjax.data import load_dataset
-from symjax.devices import run_sharding
+from symjax.devices import chunk_multiple, run_sharding
 from symjax.diagnostics import NAMES as DIAGNOSTIC_NAMES
 from symjax.diagnostics import as_matrix, rank_and_effective_rank
 from symjax.initializers import parse_scheme
@@ -104,8 +104,9 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
 
 
 def padded_chunks(runs: list[Run], max_chunk: int, n_devices: int) -> tuple[int, list[tuple[int, int, list[Run]]]]:
-    """(chunk size, [(start, stop, runs of the chunk padded to the size with copies of its last run), ...])."""
-    size, bounds = chunk_bounds(len(runs), max_chunk, n_devices)
+    """(chunk size, [(start, stop, runs of the chunk padded to the size with copies of its last run), ...]);
+    sizes are multiples of ``chunk_multiple(n_devices)``: whole blocks of runs on every device."""
+    size, bounds = chunk_bounds(len(runs), max_chunk, chunk_multiple(n_devices, max_chunk))
     return size, [(start, stop, runs[start:stop] + [runs[stop - 1]] * (size - (stop - start))) for start, stop in bounds]
 
 
@@ -224,7 +225,7 @@ def train_matrix(matrix: Matrix, show_progress: bool = True, chunks=None, budget
             limit = chunk_limit(cfg, matrix.chunk_runs, budget, n_devices)
             take = None if share is None else (lambda position, first=first: share.mine(first + position))
             result = train_group(cfg, runs, limit, progress, chunks, take)
-            first += len(chunk_bounds(len(runs), limit, n_devices)[1])
+            first += len(chunk_bounds(len(runs), limit, chunk_multiple(n_devices, limit))[1])
             if result is not None:
                 results.append(result)
     return results

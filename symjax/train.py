@@ -22,7 +22,7 @@ import optax
 from jax.sharding import PartitionSpec
 
 from symjax.config import GroupConfig
-from symjax.devices import run_mesh
+from symjax.devices import run_mesh, runs_per_block
 from symjax.diagnostics import Diagnostics, layer_diagnostics
 from symjax.data import TASKS
 from symjax.data_order import epoch_order
@@ -39,7 +39,7 @@ OPTIMIZERS = {
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
 
 
-RUN_AXIS = "runs"  # the vmap axis of a device's runs (inside shard_map over the devices)
+RUN_AXIS = "runs"  # the run axis: the mesh axis over devices, and the vmap axis of a device's block of runs
 RANK_EVERY = 4  # weight snapshots (for rank, effective rank) at step 0, every 4th logged step and the end
 
 
@@ -242,26 +242,46 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
     return train
 
 
+def over_runs(per_run):
+    """``shard_map`` over the local devices of ``per_run(params, data_key, lr, arrays)`` vmapped over a
+    leading run axis of its first three arguments (``arrays`` shared); returns the unjitted function.
+
+    Each device trains its slice of the runs with no communication at all (runs are independent),
+    ``runs_per_block`` runs at a time (``vmap`` with axis name ``RUN_AXIS``), its blocks one after
+    another in ``lax.map``. The run count must be a multiple of the device count. ``check_vma=False``:
+    the per-device function returns values that vary over devices without saying so (the run axis is
+    never reduced over devices), which the varying-manual-axes check would otherwise reject.
+    """
+    vmapped = jax.vmap(per_run, in_axes=(0, 0, 0, None), axis_name=RUN_AXIS)
+
+    def per_device(params, data_key, lr, arrays):
+        n = data_key.shape[0]
+        block = runs_per_block(n)
+        if block == n:
+            return vmapped(params, data_key, lr, arrays)
+        blocks = jax.tree.map(lambda v: v.reshape(n // block, block, *v.shape[1:]), (params, data_key, lr))
+        out = jax.lax.map(lambda args: vmapped(*args, arrays), blocks)
+        return jax.tree.map(lambda v: v.reshape(n, *v.shape[2:]), out)
+
+    runs, shared = PartitionSpec(RUN_AXIS), PartitionSpec()
+    return jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
+                         check_vma=False)
+
+
 TRACE_COUNT = {"n": 0}  # incremented each time a group is traced; tests use it to catch recompilation
 
 
 @functools.lru_cache(maxsize=None)
 def compiled_group(cfg: GroupConfig, n_train: int):
-    """``jit(shard_map(vmap(train)))`` over a leading run axis of (params, data_key, lr); arrays shared.
+    """``jit(over_runs(train))``: the group's runs along a leading axis of (params, data_key, lr), arrays shared.
 
-    ``shard_map`` gives each local device its own slice of runs with no communication at
-    all (runs are independent); the run count must be a multiple of the device count.
     Keep LAPACK calls (SVD, eigh, QR) out of this program: with several CPU devices running
     one at once, XLA:CPU deadlocked (jaxlib 0.10.2); ranks are computed on the host instead.
     """
-    train = make_train(cfg, n_train, run_axis=RUN_AXIS)
-    runs, shared = PartitionSpec("runs"), PartitionSpec()
+    program = over_runs(make_train(cfg, n_train, run_axis=RUN_AXIS))
 
     def counted(params, data_key, lr, arrays):
         TRACE_COUNT["n"] += 1
-        per_device = jax.vmap(train, in_axes=(0, 0, 0, None), axis_name=RUN_AXIS)
-        sharded = jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared),
-                                out_specs=runs, check_vma=False)
-        return sharded(params, data_key, lr, arrays)
+        return program(params, data_key, lr, arrays)
 
     return jax.jit(counted)

@@ -11,7 +11,7 @@ from symjax.cli import main
 from symjax.config import ConfigError, GroupConfig
 from symjax.data import load_dataset
 from symjax.devices import run_sharding
-from symjax.memory import bytes_per_run, chunk_limit, default_budget, parse_size, xla_bytes_per_run
+from symjax.memory import chunk_bytes, chunk_limit, default_budget, parse_size, xla_bytes_per_run
 from symjax.models import weight_shapes
 from symjax.store import load_results
 from symjax.train import Arrays, compiled_group
@@ -39,11 +39,12 @@ def test_default_budget_is_positive_and_below_the_machine():
     GroupConfig("digits", (32, 32), "tanh", "sgd", None, 40, 20),  # full batch
     GroupConfig("mnist1d", (4, 4), "tanh", "momentum", 32, 40, 10, model="cnn"),
 ])
-def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg):
-    """bytes_per_run >= what XLA allocates per run (temporaries + inputs + outputs), and within 3x of it."""
+@pytest.mark.parametrize("runs_per_device", [8, 64])
+def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg, runs_per_device):
+    """chunk_bytes >= what XLA allocates (temporaries + inputs + outputs), and within 3x of it."""
     data = load_dataset(cfg.dataset)
     run_sharded, replicated, n_devices = run_sharding()
-    n = 8 * n_devices
+    n = runs_per_device * n_devices
     shapes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
     params = [{"w": jax.ShapeDtypeStruct((n, *s), jnp.float32, sharding=run_sharded),
                "b": jax.ShapeDtypeStruct((n, s[-1]), jnp.float32, sharding=run_sharded)} for s in shapes]
@@ -54,8 +55,8 @@ def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg):
                                  arrays, n // n_devices)
     if measured is None:
         pytest.skip("this backend gives no memory analysis")
-    per_run = measured[0]
-    assert per_run <= bytes_per_run(cfg) <= 3 * per_run
+    per_run, estimate = measured[0], chunk_bytes(cfg, n, n_devices) / n
+    assert per_run <= estimate <= 3 * per_run
 
 
 def test_donated_inputs_that_outputs_reuse_are_counted_once():
@@ -73,7 +74,8 @@ def test_chunk_limit_fits_the_budget():
     assert chunk_limit(cfg, 256, None, 2) == 256
     assert chunk_limit(cfg, 256, 10**12, 2) == 256
     limited = chunk_limit(cfg, 256, 50 * 2**20, 2)
-    assert limited % 2 == 0 and 2 <= limited < 256 and limited * bytes_per_run(cfg) <= 50 * 2**20
+    assert limited % 2 == 0 and 2 <= limited < 256 and chunk_bytes(cfg, limited, 2) <= 50 * 2**20
+    assert chunk_bytes(cfg, limited + 2, 2) > 50 * 2**20  # the most that fit
     with pytest.raises(ConfigError, match="--max-memory .* is too small"):
         chunk_limit(cfg, 256, 1000, 2)
 
@@ -92,7 +94,7 @@ def test_a_budget_that_splits_groups_into_more_chunks_gives_the_same_results(tmp
     args = ["run", "--matrix", "smoke", "--quiet", "--steps", "20", "--log-every", "10", "--activation", "tanh"]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     cfg = GroupConfig("mnist1d", (16,), "tanh", "adam", 64, 20, 10)
-    budget = int(4.5 * bytes_per_run(cfg))
+    budget = int(chunk_bytes(cfg, 4, 2) + 1)  # 4 runs per chunk on 2 devices
     assert main([*args, "--out", str(tmp_path / "split"), "--max-memory", str(budget)]) == 0
     whole, split = load_results(tmp_path / "whole"), load_results(tmp_path / "split")
     assert split.config["timing"]["max_memory_bytes"] == budget

@@ -53,7 +53,7 @@ def test_vmapped_run_equals_run_alone(optimizer, mnist1d_arrays):
     # rounding of 0, it turns rounding into O(lr) differences: Adam is checked on random-W schemes.
     schemes = [s for s in SCHEMES if not s.startswith(("constant", "zeros"))] if optimizer.startswith("adam") else SCHEMES
     cfg = vmapped_config(optimizer)
-    runs = make_runs(schemes, [0, 1])
+    runs = make_runs(schemes, [0, 1, 2, 3])  # SGD: 16 runs, 8 per device of 2, vmapped in blocks of 4 on CPU
     params, keys, lrs = group_inputs(runs)
     _, logs = compiled_group(cfg, 4000)(params, keys, lrs, mnist1d_arrays)
     alone_program = alone(cfg)
