@@ -105,7 +105,7 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
 
 def padded_chunks(runs: list[Run], max_chunk: int, n_devices: int) -> tuple[int, list[tuple[int, int, list[Run]]]]:
     """(chunk size, [(start, stop, runs of the chunk padded to the size with copies of its last run), ...]);
-    sizes are multiples of ``chunk_multiple(n_devices)``: whole blocks of runs on every device."""
+    sizes are multiples of ``chunk_multiple(n_devices, max_chunk)``: whole blocks of runs on every device."""
     size, bounds = chunk_bounds(len(runs), max_chunk, chunk_multiple(n_devices, max_chunk))
     return size, [(start, stop, runs[start:stop] + [runs[stop - 1]] * (size - (stop - start))) for start, stop in bounds]
 
