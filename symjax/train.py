@@ -248,9 +248,10 @@ def over_runs(per_run):
 
     Each device trains its slice of the runs with no communication at all (runs are independent),
     ``runs_per_block`` runs at a time (``vmap`` with axis name ``RUN_AXIS``), its blocks one after
-    another in ``lax.map``. The run count must be a multiple of the device count. ``check_vma=False``:
-    the per-device function returns values that vary over devices without saying so (the run axis is
-    never reduced over devices), which the varying-manual-axes check would otherwise reject.
+    another in ``lax.map``. The run count must be a multiple of the device count. ``check_vma=False``: with
+    the check on, ``lax.scan`` refuses carries that start as constants (the initial training state's
+    step counter, NaN gradient norms) and come back varying over the device axis (a TypeError,
+    "carry input and carry output must have equal types"); no value is ever shared across devices.
     """
     vmapped = jax.vmap(per_run, in_axes=(0, 0, 0, None), axis_name=RUN_AXIS)
 
