@@ -1,7 +1,8 @@
 """symjax: does training break symmetry from zero weights and random biases? A JAX benchmark suite.
 
-See DESIGN.md for the data flow. Importing symjax asks XLA for one CPU device per core
-(``symjax.devices``) before JAX starts, so a vmapped group uses every core.
+See the README's *What it does* for the data flow and docs/theory.md for what it predicts.
+Importing symjax asks XLA for one CPU device per core (``symjax.devices``) before JAX starts,
+so a vmapped group uses every core.
 """
 
 import importlib

@@ -26,7 +26,7 @@ VERDICTS = stats.VERDICT_RULES
 CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
 LEARNS_FRACTION = 0.95  # "learns": median final training loss at most this fraction of the setting's chance level
 
-MECHANISM = """What theory predicts (DESIGN.md): with W = 0 and a random b every hidden layer starts input-blind
+MECHANISM = """What theory predicts (docs/theory.md): with W = 0 and a random b every hidden layer starts input-blind
 (rank 0); the readout gets a weight gradient at the first update and layer L−k only k updates later;
 after that W is rank 1 and grows in rank slowly; with relu, units with b < 0 are dead forever
 (about half); the all-zero net never gets a weight gradient. Random W starts and stays full rank.

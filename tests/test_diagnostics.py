@@ -1,4 +1,4 @@
-"""Diagnostics on constructed matrices, and the theory of DESIGN.md read from diagnostics.parquet."""
+"""Diagnostics on constructed matrices, and the theory of docs/theory.md read from diagnostics.parquet."""
 
 import jax.numpy as jnp
 import numpy as np

@@ -1,4 +1,4 @@
-"""The theory of DESIGN.md, checked on real training runs on MNIST-1D."""
+"""The theory of docs/theory.md, checked on real training runs on MNIST-1D."""
 
 import functools
 
