@@ -25,7 +25,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
@@ -76,7 +76,9 @@ def main(argv: list[str]) -> None:
     variants = {}
 
     def add(name, program, *patches):
-        with contextlib_stack(patches):
+        with ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(replaced(*patch))
             compiled = program.lower(*inputs, work.arrays).compile()
         variants[name] = lambda: jax.block_until_ready(compiled(*inputs, work.arrays))
 
@@ -100,15 +102,6 @@ def main(argv: list[str]) -> None:
     print(f"N={n}, {STEPS} steps, {jax.local_device_count()} devices, best of {rounds} interleaved rounds:")
     for name, values in times.items():
         print(f"  {name:<24} {n * STEPS / min(values):8,.0f} run-steps/s  {bare / min(values):.2f}x bare")
-
-
-@contextmanager
-def contextlib_stack(patches):
-    if not patches:
-        yield
-        return
-    with replaced(*patches[0]), contextlib_stack(patches[1:]):
-        yield
 
 
 if __name__ == "__main__":

@@ -103,11 +103,6 @@ def weight_grad_norms(grads: list) -> jax.Array:
     return jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
 
 
-def nonzero_weight_grads(grads: list) -> jax.Array:
-    """(n_layers,) bool: layers whose weight gradient is non-zero (its norm is > 0)."""
-    return jnp.stack([jnp.sum(jnp.square(g["w"])) > 0 for g in grads])
-
-
 def minibatch_size(cfg: GroupConfig, n_train: int) -> int:
     """Examples per update: the group's batch size, or all n_train for full batch (or a larger batch size)."""
     return n_train if cfg.batch_size is None else min(cfg.batch_size, n_train)
@@ -198,7 +193,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
             with jax.named_scope("gradient_diagnostics"):
                 norms = jax.lax.cond(step == last, lambda: weight_grad_norms(grads), lambda: state.grad_norms)
                 waiting = state.first_grad_step < 0
-                nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: nonzero_weight_grads(grads),
+                nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: weight_grad_norms(grads) > 0,
                                        lambda: jnp.zeros(n_layers, bool))
                 first = jnp.where(waiting & nonzero, step, state.first_grad_step)
             return TrainState(params, opt_state, perm, step + 1, norms, first)
