@@ -6,9 +6,9 @@ reversed every other round) and prints the best time of each as run-steps/s and 
 
 - ``before``: the trainer of commit 1aa56a6 (``git show 1aa56a6:symjax/train.py``): example order by
   ``jax.random.permutation`` (a key-value sort), weight-gradient norms at every step;
-- ``before, fast order``: the same with ``symjax.data_order.permutation`` in place of
+- ``before, fast order``: the same with ``symjax.core.data_order.permutation`` in place of
   ``jax.random.permutation`` while it is traced;
-- ``trainer``: today's ``compiled_group``;
+- ``trainer``: today's ``group_program``;
 - ``trainer, no evaluation``: today's with the three whole-dataset evaluations replaced by
   constants while it is traced (what evaluation costs);
 - ``bare``: the updates alone (``bench/workload.py``'s ``bare``).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import symjax  # noqa: F401  (before jax)
 
+import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -31,17 +32,28 @@ from pathlib import Path  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-import symjax.train  # noqa: E402
-from symjax.data_order import permutation  # noqa: E402
-from symjax.evaluation import Evaluation  # noqa: E402
+import symjax.core.train  # noqa: E402
+from symjax.core.data_order import permutation  # noqa: E402
+from symjax.core.evaluation import Evaluation  # noqa: E402
+from symjax.engine.program import group_program  # noqa: E402
 from workload import STEPS, Workload, bare_program, config  # noqa: E402
 
 BEFORE = "1aa56a6"
 REPO = Path(__file__).resolve().parents[1]
 
 
+OLD_MODULES = {  # the package's flat layout before issue 13 -> today's modules (for the imports of an old trainer)
+    "symjax.config": "symjax.core.group", "symjax.devices": "symjax.engine.devices",
+    "symjax.diagnostics": "symjax.core.diagnostics", "symjax.data": "symjax.core.data",
+    "symjax.evaluation": "symjax.core.evaluation", "symjax.models": "symjax.core.models",
+}
+
+
 def module_at(commit: str, path: str, name: str):
-    """A module loaded from ``path`` as it was at ``commit`` (its imports resolve to today's package)."""
+    """A module loaded from ``path`` as it was at ``commit``; its imports resolve to today's package
+    (old module names through ``OLD_MODULES``)."""
+    for old, new in OLD_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
     source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     file = Path(tempfile.mkdtemp()) / f"{name}.py"
     file.write_text(source)
@@ -85,11 +97,8 @@ def main(argv: list[str]) -> None:
     add("before", before.compiled_group(config(), work.n_train))
     before.compiled_group.cache_clear()
     add("before, fast order", before.compiled_group(config(), work.n_train), (jax.random, "permutation", fast_order))
-    add("trainer", symjax.train.compiled_group(config(), work.n_train))
-    symjax.train.compiled_group.cache_clear()
-    add("trainer, no evaluation", symjax.train.compiled_group(config(), work.n_train),
-        (symjax.train, "evaluate_on", no_evaluation))
-    symjax.train.compiled_group.cache_clear()
+    add("trainer", group_program(config(), work.n_train))
+    add("trainer, no evaluation", group_program(config(), work.n_train), (symjax.core.train, "evaluate_on", no_evaluation))
     add("bare", bare_program(config(), work.n_train))
     times = {name: [] for name in variants}
     for r in range(rounds):

@@ -3,7 +3,7 @@
 ``python bench/block_size.py [CONFIG] [BLOCKS]`` compiles the group program of CONFIG (``bench``:
 the benchmark workload; ``default1`` / ``default2``: the default matrix's one- and two-layer Adam
 groups at 200 steps, logged every 25) for N=256 runs (128 per device on 2 devices) with
-``symjax.devices.CPU_RUNS_PER_BLOCK`` set to each of BLOCKS (default 1,2,4,8,128) while it is
+``symjax.engine.devices.CPU_RUNS_PER_BLOCK`` set to each of BLOCKS (default 1,2,4,8,128) while it is
 traced, then times them in interleaved rounds (best of 3) and prints run-steps/s. 128 is one vmap
 over all of a device's runs, as before blocks. Run it alone: it measures time.
 """
@@ -17,11 +17,10 @@ import time  # noqa: E402
 
 import jax  # noqa: E402
 
-import symjax.devices  # noqa: E402
-from symjax.config import GroupConfig  # noqa: E402
-from symjax.models import weight_shapes  # noqa: E402
-from symjax.runner import Run, chunk_inputs  # noqa: E402
-from symjax.train import compiled_group  # noqa: E402
+import symjax.engine.devices  # noqa: E402
+from symjax.core.group import GroupConfig, Run  # noqa: E402
+from symjax.core.models import weight_shapes  # noqa: E402
+from symjax.engine.program import Programs, group_program  # noqa: E402
 from workload import Workload, config  # noqa: E402
 
 N, ROUNDS = 256, 3
@@ -34,13 +33,12 @@ def main(argv: list[str]) -> None:
     blocks = [int(b) for b in (argv[1] if len(argv) > 1 else "1,2,4,8,128").split(",")]
     work = Workload()
     runs = [Run(i, 0, "zeros/normal(1.0)" if i % 2 else "lecun_normal/zeros", i, 0.01) for i in range(N)]
-    inputs = chunk_inputs(runs, weight_shapes("mlp", 40, cfg.hidden, 10))
-    programs, saved = {}, symjax.devices.CPU_RUNS_PER_BLOCK
+    inputs = Programs().chunk_inputs(runs, weight_shapes("mlp", 40, cfg.hidden, 10))
+    programs, saved = {}, symjax.engine.devices.CPU_RUNS_PER_BLOCK
     for block in blocks:
-        symjax.devices.CPU_RUNS_PER_BLOCK = block
-        compiled_group.cache_clear()
-        programs[block] = compiled_group(cfg, work.n_train).lower(*inputs, work.arrays).compile()
-    symjax.devices.CPU_RUNS_PER_BLOCK = saved
+        symjax.engine.devices.CPU_RUNS_PER_BLOCK = block
+        programs[block] = group_program(cfg, work.n_train).lower(*inputs, work.arrays).compile()
+    symjax.engine.devices.CPU_RUNS_PER_BLOCK = saved
     times = {block: [] for block in blocks}
     for r in range(ROUNDS):
         for block in (blocks if r % 2 == 0 else blocks[::-1]):

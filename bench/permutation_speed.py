@@ -1,4 +1,4 @@
-"""The epoch order's cost on this machine: ``jax.random.permutation`` against ``symjax.data_order.permutation``.
+"""The epoch order's cost on this machine: ``jax.random.permutation`` against ``symjax.core.data_order.permutation``.
 
 ``python bench/permutation_speed.py`` times, on one device, 128 runs' permutations of MNIST-1D's
 4000 training examples (one device's share of the N=256 benchmark, once per epoch), alternating the
@@ -15,7 +15,7 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from symjax.data_order import permutation  # noqa: E402
+from symjax.core.data_order import permutation  # noqa: E402
 
 RUNS, N, ROUNDS = 128, 4000, 7
 

@@ -25,12 +25,12 @@ from pathlib import Path  # noqa: E402
 import jax  # noqa: E402
 
 from workload import Workload, bare_program, config  # noqa: E402
-from symjax.train import compiled_group  # noqa: E402
+from symjax.engine.program import group_program  # noqa: E402
 
 CONTAINERS = ("ThunkExecutor", "$", "while", "conditional", "call")  # events that contain others
 
 
-SCOPES = {  # jax.named_scope in symjax/train.py -> kind of work
+SCOPES = {  # jax.named_scope in symjax/core/train.py -> kind of work
     "example_order": "example order (a permutation per epoch, the minibatch gather)",
     "transpose(jvp(": "training step: backward (dX and dW products)",
     "gradient": "training step: forward",
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> None:
     n, top = (int(args[0]) if args else 256), (int(args[1]) if len(args) > 1 else 25)
     work = Workload()
     inputs = jax.device_put(work.inputs(work.padded(n)), work.run_sharded)
-    program = bare_program(config(), work.n_train) if bare else compiled_group(config(), work.n_train)
+    program = bare_program(config(), work.n_train) if bare else group_program(config(), work.n_train)
     compiled = program.lower(*inputs, work.arrays).compile()
     names = dict(re.findall(r'%([\w.\-]+) = [^\n]*?metadata=\{op_name="([^"]+)"', compiled.as_text()))
     jax.block_until_ready(compiled(*inputs, work.arrays))

@@ -14,7 +14,7 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from symjax.train import compiled_group  # noqa: E402
+from symjax.engine.program import group_program  # noqa: E402
 from workload import STEPS, Workload, config  # noqa: E402
 
 jax.config.update("jax_enable_compilation_cache", False)  # compile times are printed
@@ -33,14 +33,12 @@ def training_steps_unrolled(unroll: int):
 
 def compile_unrolled(work: Workload, inputs, unroll: int):
     """(compiled program, compile seconds) with the training steps unrolled ``unroll`` times."""
-    compiled_group.cache_clear()
-    jax.lax.scan = training_steps_unrolled(unroll)  # symjax.train looks jax.lax.scan up while tracing
+    jax.lax.scan = training_steps_unrolled(unroll)  # symjax.core.train looks jax.lax.scan up while tracing
     try:
         tic = time.perf_counter()
-        return compiled_group(config(), work.n_train).lower(*inputs, work.arrays).compile(), time.perf_counter() - tic
+        return group_program(config(), work.n_train).lower(*inputs, work.arrays).compile(), time.perf_counter() - tic
     finally:
         jax.lax.scan = _SCAN
-        compiled_group.cache_clear()
 
 
 def main() -> None:

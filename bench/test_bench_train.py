@@ -1,6 +1,6 @@
 """Throughput of the vmapped trainer against per-run loops and PyTorch, the GEMM peak, compile time.
 
-Data-flow stage: timings of **one jit(vmap(scan)) per group** (``symjax/train.py``); the
+Data-flow stage: timings of **one jit(vmap(scan)) per group** (``symjax/core/train.py``); the
 workload and implementations are in ``bench/workload.py``. Every program is compiled and
 warmed outside the timer. No test asserts on timing (shared machines are noisy): they
 check outputs, and record figures in ``extra_info`` (see bench/README.md), which
@@ -19,8 +19,8 @@ import pytest
 from workload import (LOOP_MAX_N, N_VALUES, QUICK, GEMM_SIZE, SIDE_BY_SIDE_N, STEPS, CpuMonitor, Workload, config,
                       gemm_fn, timed, torch_available)
 
-from symjax.memory import xla_bytes_per_run
-from symjax.train import compiled_group
+from symjax.engine.memory import xla_bytes_per_run
+from symjax.engine.program import group_program
 
 JAX_IMPLS = ("vmap", "bare", "loop", "loop_devices")
 TORCH_IMPLS = ("torch_loop", "torch_vmap", "torch_bmm")
@@ -161,7 +161,7 @@ def test_compile_time(benchmark, work, bench_summary, n, steps):
 
     Also records XLA's memory analysis of the program: device bytes per run, against the
     bytes of one run's params + optimizer state + logs (its outputs)."""
-    program = compiled_group(config(steps), work.n_train)
+    program = group_program(config(steps), work.n_train)
     specs = jax.tree.map(lambda v: jax.ShapeDtypeStruct((work.padded(n), *v.shape[1:]), v.dtype,
                                                         sharding=work.run_sharded), work.inputs(1))
     benchmark.group = "compile"

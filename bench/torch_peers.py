@@ -44,8 +44,8 @@ def describe() -> dict:
 
 @functools.lru_cache(maxsize=1)
 def data() -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST-1D training set from ``symjax.data``: x float32 (4000, 40), y int64 (4000,)."""
-    from symjax.data import load_dataset
+    """MNIST-1D training set from ``symjax.core.data``: x float32 (4000, 40), y int64 (4000,)."""
+    from symjax.core.data import load_dataset
 
     ds = load_dataset("mnist1d")
     return torch.from_numpy(np.ascontiguousarray(ds.x_train, np.float32)), torch.from_numpy(ds.y_train.astype(np.int64))

@@ -4,8 +4,8 @@ Workload (the one issue 4 names): MNIST-1D, MLP 40-100-100-10 tanh, SGD lr 0.01,
 ``lecun_normal/zeros``, run *i* has seed *i*; metrics logged at step 0, half way and at the
 end as in a real run. Implementations of "train N runs":
 
-- ``vmap``: ``symjax.train.compiled_group`` (jit(shard_map(vmap(scan))), run axis over all devices);
-- ``bare``: the same updates (model, optimizer, data order, steps: ``symjax.train.make_update``) in
+- ``vmap``: ``symjax.engine.program.group_program`` (jit(shard_map(vmap(scan))), run axis over all devices);
+- ``bare``: the same updates (model, optimizer, data order, steps: ``symjax.core.train.make_update``) in
   the same jit(shard_map(vmap(scan))), with no logging, evaluation or diagnostics: what the
   trainer would cost if it recorded nothing;
 - ``loop``: the same runs, each by ``jax.jit(make_train(...))`` on device 0, in a Python loop
@@ -29,13 +29,14 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from symjax.config import GroupConfig  # noqa: E402
-from symjax.data import load_dataset  # noqa: E402
-from symjax.devices import chunk_multiple, run_sharding  # noqa: E402
-from symjax.models import layer_sizes  # noqa: E402
-from symjax.runner import Run, chunk_bounds, init_params, seed_keys  # noqa: E402
-from symjax.train import (Arrays, compiled_group, initial_perm, logged_steps, make_optimizer, make_train,  # noqa: E402
-                          make_update, over_runs)
+from symjax.core.data import load_dataset  # noqa: E402
+from symjax.core.group import GroupConfig, Run  # noqa: E402
+from symjax.core.models import layer_sizes  # noqa: E402
+from symjax.core.optimizers import make_optimizer  # noqa: E402
+from symjax.core.train import Arrays, initial_perm, logged_steps, make_train, make_update  # noqa: E402
+from symjax.engine.devices import chunk_multiple, run_sharding  # noqa: E402
+from symjax.engine.plan import chunk_bounds  # noqa: E402
+from symjax.engine.program import Programs, group_program, over_runs, seed_keys  # noqa: E402
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -117,7 +118,7 @@ def make_bare(cfg: GroupConfig, n_train: int):
 
 
 def bare_program(cfg: GroupConfig, n_train: int):
-    """``make_bare`` over the runs exactly as ``compiled_group`` runs the trainer (``over_runs``), jitted."""
+    """``make_bare`` over the runs exactly as ``group_program`` runs the trainer (``over_runs``), jitted."""
     return jax.jit(over_runs(make_bare(cfg, n_train)))
 
 
@@ -140,7 +141,6 @@ class Workload:
         host = Arrays(*data[:4])
         self.arrays = jax.block_until_ready(jax.device_put(host, self.replicated))
         self.arrays_on = [jax.block_until_ready(jax.device_put(host, d)) for d in self.devices]
-        self.program = compiled_group(config(), self.n_train)
         self.n_logs = len(logged_steps(STEPS, config().log_every))
         self.compile_seconds: dict[str, float] = {}
         self._inputs = None
@@ -158,14 +158,14 @@ class Workload:
             total = self.padded(max(*N_VALUES, SIDE_BY_SIDE_N))
             runs = [Run(i, 0, SCHEME, i, LR) for i in range(total)]
             self._inputs = jax.block_until_ready(
-                (init_params(runs, self.sizes), seed_keys(np.arange(total), 1), jnp.full(total, LR, jnp.float32)))
+                (Programs().init_params(runs, self.sizes), seed_keys(np.arange(total), 1), jnp.full(total, LR, jnp.float32)))
         return jax.tree.map(lambda v: v[:n], self._inputs)
 
     def vmap_fn(self, n: int, program=None, steps: int = STEPS, name: str = "vmap"):
         """A callable training n runs in one call of the group program (compiled and warmed here)."""
         key = (name, n, steps)
         if key not in self._vmap:
-            program = program or compiled_group(config(steps), self.n_train)
+            program = program or group_program(config(steps), self.n_train)
             inputs = jax.block_until_ready(jax.device_put(self.inputs(self.padded(n)), self.run_sharded))
             compiled, seconds = timed(lambda: program.lower(*inputs, self.arrays).compile())
             jax.block_until_ready(compiled(*inputs, self.arrays))  # warm-up, untimed

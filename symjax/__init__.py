@@ -1,27 +1,52 @@
 """symjax: does training break symmetry from zero weights and random biases? A JAX benchmark suite.
 
-See the README's *What it does* for the data flow and docs/theory.md for what it predicts.
-Importing symjax asks XLA for one CPU device per core (``symjax.devices``) before JAX starts,
-so a vmapped group uses every core.
+The package follows the data flow, and each layer imports only the layers below it::
+
+    cli, api               the commands and the Python API (top)
+    report/                markdown and plots from stored tables      (no jax)
+    analysis/              statistics per setting x scheme             (no jax)
+    engine/                plan, compile, train chunks, resume, hosts
+    results/               per-run metrics, the tables on disk         (no jax)
+    matrix/                a matrix's axes, its validation, TOML files (spec: no jax)
+    core/                  one run: data, schemes, models, optimizers, train
+
+docs/theory.md says what the suite predicts and which test checks each prediction.
+Importing symjax imports no jax; it asks XLA for one CPU device per core
+(``symjax.engine.devices``) so that, once JAX starts, a vmapped group uses every core.
 """
 
 import importlib
 
-from symjax.devices import use_all_cpu_cores
+from symjax.engine.devices import use_all_cpu_cores
 
 use_all_cpu_cores()
 
-from symjax.api import run_matrix, version  # noqa: E402
-from symjax.config import Matrix, load_matrix, matrix_from_dict  # noqa: E402
-from symjax.store import load_results  # noqa: E402
+_PUBLIC = {  # name -> module; imported on first use, so `symjax report` never loads jax
+    "Matrix": "symjax.matrix.spec",
+    "load_matrix": "symjax.matrix.load",
+    "matrix_from_dict": "symjax.matrix.load",
+    "run_matrix": "symjax.api",
+    "load_results": "symjax.results.store",
+    "build_report": "symjax.report.build",
+    "summarize": "symjax.analysis.tables",
+}
 
-_LAZY = {"build_report": "symjax.report", "summarize": "symjax.tables"}  # scipy.stats, matplotlib: imported when used
+
+def version() -> str:
+    """The installed symjax-bench version ("unknown" in a source tree that was not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("symjax-bench")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'symjax' has no attribute {name!r}")
 
 
-__all__ = ["Matrix", "build_report", "load_matrix", "load_results", "matrix_from_dict", "run_matrix", "summarize", "version"]
+__all__ = sorted([*_PUBLIC, "version"])

@@ -17,24 +17,16 @@ from pathlib import Path
 
 import jax
 
-from symjax.config import Interrupted, Matrix
-from symjax.distributed import Share, check_options, train_share
-from symjax.memory import default_budget
-from symjax.metrics import results_tables
-from symjax.resume import ChunkStore, check_folder, folder_lock, prepare_folder
-from symjax.runner import chunk_keys, train_matrix
-from symjax.store import write_results
-from symjax.train import TRACE_COUNT
-
-
-def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as package_version
-
-    try:
-        return package_version("symjax-bench")
-    except PackageNotFoundError:
-        return "unknown"
+from symjax import version
+from symjax.engine.distributed import Share, check_options, train_share
+from symjax.engine.memory import default_budget
+from symjax.engine.plan import make_plan
+from symjax.engine.program import Programs
+from symjax.engine.resume import ChunkStore, check_folder, folder_lock, prepare_folder
+from symjax.engine.runner import train_plan
+from symjax.matrix.spec import Interrupted, Matrix
+from symjax.results.metrics import results_tables
+from symjax.results.store import write_results
 
 
 def results_folder(matrix: Matrix, out: str | os.PathLike | None) -> Path:
@@ -55,9 +47,9 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         matrix: a validated Matrix (``load_matrix`` or ``matrix_from_dict``).
         out: results folder; default ``results/<matrix.name>``.
         fresh: discard saved chunks and start over.
-        max_memory: bytes one chunk may use on the devices (``symjax.memory``); default: half of
+        max_memory: bytes one chunk may use on the devices (``symjax.engine.memory``); default: half of
             what the devices hold (CPU: half the memory available now).
-        share: this process's place among several (``symjax.distributed``): every process trains its
+        share: this process's place among several (``symjax.engine.distributed``): every process trains its
             share of the chunks into ``out`` (a folder all of them see); process 0 writes the results.
 
     Returns:
@@ -66,24 +58,25 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
     out = results_folder(matrix, out)
     check_options(share.count, max_memory, fresh)
     budget = default_budget() if max_memory is None else max_memory
-    keys = chunk_keys(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
+    plan = make_plan(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
+    programs = Programs()  # the compiled programs of this call
     if share.index == 0:
         check_folder(out, matrix, fresh)  # a folder that is not this matrix's: refused before the lock is taken
     if share.index > 0:  # train this process's share; process 0 writes the results
-        train_share(matrix, ChunkStore(out), budget, share, show_progress)
+        train_share(plan, ChunkStore(out), programs, share, show_progress)
         return out
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)
-        done = chunks.count(keys)
+        done = chunks.count(plan.keys)
         if done and show_progress:
-            print(f"resuming: {done} of {len(keys)} chunks done", file=sys.stderr)
-        started, traced = time.perf_counter(), TRACE_COUNT["n"]
+            print(f"resuming: {done} of {len(plan.keys)} chunks done", file=sys.stderr)
+        started = time.perf_counter()
         try:
             if share.count > 1:  # this process's share first; once all are done, load every chunk below
-                train_share(matrix, chunks, budget, share, show_progress)
-            groups = train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget)
+                train_share(plan, chunks, programs, share, show_progress)
+            groups = train_plan(plan, chunks, programs, show_progress)
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
+            raise Interrupted(f"interrupted; {chunks.count(plan.keys)} of {len(plan.keys)} chunks are saved in {out}: "
                               "run the same command to resume") from None
         runs, curves, diagnostics = results_tables(groups, matrix)
         config = {
@@ -96,7 +89,7 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
                 "this_call_seconds": round(time.perf_counter() - started, 1),
                 "resumed_chunks": done,
                 "groups": len(groups),
-                "compilations": TRACE_COUNT["n"] - traced,  # 0 for groups this process had already compiled
+                "compilations": programs.compilations,  # group programs compiled by this call (0 when all chunks were saved)
                 "backend": jax.default_backend(),
                 "device_count": jax.local_device_count(),
                 "max_memory_bytes": budget,
@@ -104,5 +97,5 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
             },
         }
         folder = write_results(out, runs, curves, diagnostics, config)
-        chunks.prune(set(keys))
+        chunks.prune(set(plan.keys))
         return folder

@@ -1,6 +1,6 @@
-"""Command line: ``symjax run | report | bench-compare | list``.
+"""Command line: ``symjax run | report | list | bench-compare | bench-ab``, ``--version``.
 
-Data-flow stage: the front door; ``run`` = config -> train -> store, ``report`` = store ->
+Data-flow stage: the front door; ``run`` = matrix -> plan -> train -> store, ``report`` = store ->
 report (never trains). Bad input ends in one line on stderr saying what is wrong and what
 is allowed, exit status 2, and no file written.
 """
@@ -12,6 +12,8 @@ import dataclasses
 import os
 import signal
 import sys
+
+import symjax
 
 EXIT_USAGE = 2
 NOT_GIVEN = object()  # --batch-size default: its parsed value None already means "full"
@@ -96,9 +98,8 @@ def _report(args) -> None:
     """``symjax report``: the matrix report (unless --bench-only), then bench.md when there is a benchmark JSON."""
     from pathlib import Path
 
-    import symjax
-    from symjax.bench_report import load_bench, write_bench_report
-    from symjax.report import check_outputs, write_index
+    from symjax.report.bench import load_bench, write_bench_report
+    from symjax.report.build import check_outputs, write_index
 
     bench = Path(args.bench) if args.bench else Path(args.out) / "bench.json"
     with_bench = args.bench_only or args.bench is not None or bench.exists()
@@ -119,7 +120,7 @@ def _report(args) -> None:
 
 def _bench_compare(args) -> int:
     """``symjax bench-compare``: print one line per metric; 0 when none regressed, 1 otherwise."""
-    from symjax.bench_report import compare_bench
+    from symjax.report.bench import compare_bench
 
     try:
         ok, lines = compare_bench(args.current, args.baseline, args.margin)
@@ -132,7 +133,7 @@ def _bench_compare(args) -> int:
 
 
 def _memory(text):
-    from symjax.memory import parse_size
+    from symjax.engine.memory import parse_size
 
     try:
         return parse_size(text)
@@ -142,6 +143,7 @@ def _memory(text):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symjax", description="Does training break symmetry from zero W and random b? Train, store, report.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {symjax.version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="train a benchmark matrix and store every run",
                          description="Train every run of a matrix (built-in name or .toml file) and write results.")
@@ -199,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _share(args):
     """This process's Share: jax.distributed.initialize when --coordinator etc. are given (all three or none)."""
-    from symjax.config import ConfigError
-    from symjax.distributed import Share, check_options, initialize
+    from symjax.matrix.spec import ConfigError
+    from symjax.engine.distributed import Share, check_options, initialize
 
     given = [args.coordinator, args.num_processes, args.process_id]
     if all(v is None for v in given):
@@ -224,7 +226,8 @@ def _share(args):
 
 def matrix_from_args(args):
     """The matrix named by --matrix with the command-line overrides applied and validated."""
-    from symjax.config import checked, load_matrix
+    from symjax.matrix.load import load_matrix
+    from symjax.matrix.validate import checked
 
     matrix = load_matrix(args.matrix)
     overrides = {"seeds": args.seeds, "steps": args.steps, "log_every": args.log_every, "datasets": args.dataset,
@@ -237,14 +240,14 @@ def matrix_from_args(args):
 
 
 def _list() -> None:
-    from symjax.config import builtin_matrices
-    from symjax.data import DATASETS
-    from symjax.initializers import BIAS_INITS, WEIGHT_INITS, describe
-    from symjax.models import ACTIVATIONS, MODELS
-    from symjax.train import OPTIMIZERS
+    from symjax.core.data import DATASETS
+    from symjax.core.models import ACTIVATIONS, MODELS
+    from symjax.core.optimizers import OPTIMIZERS
+    from symjax.core.schemes import BIAS_INIT_ARGS, WEIGHT_INIT_ARGS, describe
+    from symjax.matrix.load import builtin_matrices
 
-    print(f"weight inits:  {describe(WEIGHT_INITS)}")
-    print(f"bias inits:    {describe(BIAS_INITS)}")
+    print(f"weight inits:  {describe(WEIGHT_INIT_ARGS)}")
+    print(f"bias inits:    {describe(BIAS_INIT_ARGS)}")
     print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0)")
     print(f"datasets:      {', '.join(DATASETS)}")
     print(f"models:        {', '.join(MODELS)}")
@@ -254,7 +257,7 @@ def _list() -> None:
 
 
 def main(argv=None) -> int:
-    from symjax.config import ConfigError, Interrupted
+    from symjax.matrix.spec import ConfigError, Interrupted
 
     parser = build_parser()
     try:
@@ -263,8 +266,6 @@ def main(argv=None) -> int:
         if args.command == "list":
             _list()
             return 0
-        import symjax  # noqa: F401  (sets up one CPU device per core before JAX starts)
-
         if args.command == "run":
             try:
                 matrix = matrix_from_args(args)
@@ -275,13 +276,15 @@ def main(argv=None) -> int:
                 import jax
 
                 from symjax.api import results_folder
-                from symjax.memory import default_budget
-                from symjax.plan import describe_plan
-                from symjax.resume import check_folder
+                from symjax.engine.estimate import describe_plan
+                from symjax.engine.memory import default_budget
+                from symjax.engine.plan import make_plan
+                from symjax.engine.resume import check_folder
 
                 try:
                     check_folder(results_folder(matrix, args.out), matrix, args.fresh)  # as the real run does
-                    lines = describe_plan(matrix, jax.local_device_count(), default_budget() if args.max_memory is None else args.max_memory)
+                    budget = default_budget() if args.max_memory is None else args.max_memory
+                    lines = describe_plan(matrix, make_plan(matrix, jax.local_device_count(), budget), budget)
                 except ConfigError as error:
                     raise UsageError(str(error)) from None
                 print("\n".join(lines))
@@ -301,7 +304,7 @@ def main(argv=None) -> int:
             if share.index > 0:
                 print(f"process {share.index}: saved its share of the chunks in {folder}/chunks; process 0 writes the results")
                 return 0
-            from symjax.store import read_config
+            from symjax.results.store import read_config
 
             timing = read_config(folder)["timing"]
             print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "

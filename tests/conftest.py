@@ -17,8 +17,8 @@ import symjax  # noqa: F401, E402  (must precede jax)
 import jax.numpy as jnp  # noqa: E402
 import pytest  # noqa: E402
 
-from symjax.data import load_dataset  # noqa: E402
-from symjax.train import Arrays  # noqa: E402
+from symjax.core.data import load_dataset  # noqa: E402
+from symjax.core.train import Arrays  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
 """Write tests/data/train_golden.npz: outputs of the trainer at a given commit, for test_train_golden.
 
-Run from a checkout of the commit whose outputs are the reference (the golden file in the
-repository was written at commit 1aa56a6, the trainer before the speed work of issue 11):
-``python tests/make_train_golden.py OUT.npz``. Each case trains 8 runs (4 schemes x 2 seeds)
-with ``compiled_group`` and stores every log, ``first_grad_step`` and the final params.
+``python tests/make_train_golden.py OUT.npz`` writes the outputs of this checkout's trainer. The
+golden file in the repository was written at commit 1aa56a6 (the trainer before the speed work of
+issue 11) by that commit's version of this script (``git show 1aa56a6:tests/make_train_golden.py``;
+the package had a flat layout then). Each case trains 8 runs (4 schemes x 2 seeds)
+with ``group_program`` and stores every log, ``first_grad_step`` and the final params.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import symjax  # noqa: F401  (before jax)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from symjax.config import GroupConfig  # noqa: E402
-from symjax.data import load_dataset  # noqa: E402
-from symjax.devices import run_sharding  # noqa: E402
-from symjax.models import weight_shapes  # noqa: E402
-from symjax.runner import Run, chunk_inputs  # noqa: E402
-from symjax.train import Arrays, compiled_group  # noqa: E402
+from symjax.core.group import GroupConfig, Run  # noqa: E402
+from symjax.core.data import load_dataset  # noqa: E402
+from symjax.engine.devices import run_sharding  # noqa: E402
+from symjax.core.models import weight_shapes  # noqa: E402
+from symjax.core.train import Arrays  # noqa: E402
+from symjax.engine.program import Programs, group_program  # noqa: E402
 
 SCHEMES = ("lecun_normal/zeros", "zeros/zeros", "zeros/normal(1.0)", "constant(0.05)/normal(1.0)")
 CASES = {  # name -> (group config, learning rate); steps cross epochs and leave a remainder after the logs
@@ -33,9 +34,9 @@ CASES = {  # name -> (group config, learning rate); steps cross epochs and leave
 def case_outputs(cfg: GroupConfig, lr: float) -> dict[str, np.ndarray]:
     data = load_dataset(cfg.dataset)
     runs = [Run(i, 0, scheme, seed, lr) for i, (scheme, seed) in enumerate((s, k) for s in SCHEMES for k in (0, 1))]
-    inputs = chunk_inputs(runs, weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs))
-    arrays = jax.device_put(Arrays(*data[:4]), run_sharding()[1])
-    state, logs = jax.device_get(compiled_group(cfg, len(data.y_train))(*inputs, arrays))
+    inputs = Programs().chunk_inputs(runs, weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs))
+    arrays = jax.device_put(Arrays(*data[:4]), run_sharding().shared)
+    state, logs = jax.device_get(group_program(cfg, len(data.y_train))(*inputs, arrays))
     out = {"train_loss": logs.train_loss, "test_loss": logs.test_loss, "test_acc": logs.test_acc,
            "first_grad_step": state.first_grad_step, **logs.diagnostics._asdict()}
     out.update({f"w{i}": layer["w"] for i, layer in enumerate(state.params)})

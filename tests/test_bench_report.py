@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from symjax.bench_report import compare_bench, load_bench, write_bench_report
+from symjax.report.bench import bench_markdown, compare_bench, load_bench, write_bench_report
 from symjax.cli import main
-from symjax.report import write_index
+from symjax.report.build import write_index
 
 STEPS = 100
 TORCH = ("torch_loop", "torch_vmap", "torch_bmm")
@@ -114,7 +114,7 @@ def test_bench_md_without_torch_and_missed_speedups(tmp_path):
 
 
 def test_bench_md_of_json_without_bare():
-    cells = _target_cells(__import__("symjax.bench_report").bench_report.bench_markdown(bench_json(over_bare=None)))
+    cells = _target_cells(bench_markdown(bench_json(over_bare=None)))
     assert cells["vmap ≥ 0.9× the bare program of the same updates (`bare`) (N=64)"] == "–"
 
 

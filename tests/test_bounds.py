@@ -9,7 +9,8 @@ import time
 import pytest
 
 from symjax.cli import main
-from symjax.config import MAX_RUNS, ConfigError, matrix_from_dict
+from symjax.matrix.load import matrix_from_dict
+from symjax.matrix.spec import MAX_RUNS, ConfigError
 
 TINY = """name = "tiny"
 dataset = "xor"
@@ -137,7 +138,7 @@ def _bench(tmp_path, name, data) -> str:
 def test_bench_compare_against_an_empty_baseline_is_refused(tmp_path, capsys):
     from test_bench_report import bench_json
 
-    from symjax.bench_report import COMPARED
+    from symjax.report.bench import COMPARED
 
     current = bench_json()
     empty = json.loads(json.dumps(current))

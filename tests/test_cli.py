@@ -119,7 +119,7 @@ def test_help(argv, capsys):
 
 def test_import_leaves_statistics_and_plotting_for_the_report():
     """`symjax run` starts faster: importing symjax loads neither scipy.stats nor matplotlib until a report needs them."""
-    heavy = ("scipy.stats", "matplotlib", "symjax.report", "symjax.tables")
+    heavy = ("scipy.stats", "matplotlib", "symjax.report.build", "symjax.analysis.tables")
     code = f"import sys, symjax; print([m for m in {heavy!r} if m in sys.modules]); symjax.summarize; symjax.build_report"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

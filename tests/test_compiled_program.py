@@ -19,12 +19,12 @@ import re
 import jax
 import pytest
 
-from symjax.config import GroupConfig
-from symjax.devices import run_sharding
-from symjax.evaluation import EVAL_SLICE
-from symjax.models import weight_shapes
-from symjax.runner import Run, chunk_inputs
-from symjax.train import Arrays, compiled_group
+from symjax.core.group import GroupConfig, Run
+from symjax.engine.devices import run_sharding
+from symjax.core.evaluation import EVAL_SLICE
+from symjax.core.models import weight_shapes
+from symjax.core.train import Arrays
+from symjax.engine.program import Programs, group_program
 
 pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="pins XLA:CPU's compiled program")
 
@@ -63,10 +63,10 @@ def reachable(comps: dict[str, list[str]], roots: set[str]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def hlo(mnist1d) -> str:
-    runs = [Run(i, 0, "lecun_normal/zeros", i, 0.01) for i in range(2 * run_sharding()[2])]
-    inputs = chunk_inputs(runs, weight_shapes("mlp", mnist1d.x_train.shape[1], HIDDEN, mnist1d.n_outputs))
-    arrays = jax.device_put(Arrays(*mnist1d[:4]), run_sharding()[1])
-    return compiled_group(CFG, len(mnist1d.y_train)).lower(*inputs, arrays).compile().as_text()
+    runs = [Run(i, 0, "lecun_normal/zeros", i, 0.01) for i in range(2 * run_sharding().n_devices)]
+    inputs = Programs().chunk_inputs(runs, weight_shapes("mlp", mnist1d.x_train.shape[1], HIDDEN, mnist1d.n_outputs))
+    arrays = jax.device_put(Arrays(*mnist1d[:4]), run_sharding().shared)
+    return group_program(CFG, len(mnist1d.y_train)).lower(*inputs, arrays).compile().as_text()
 
 
 def test_example_order_uses_single_array_sorts_inside_a_branch(hlo):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from symjax.data import DATASETS, TASKS, TRAIN_SIZES, Dataset, load_dataset, standardize
+from symjax.core.data import DATASETS, TASKS, TRAIN_SIZES, Dataset, load_dataset, standardize
 
 CLASSIFICATION = [name for name in DATASETS if TASKS[name] == "classification"]
 REGRESSION = [name for name in DATASETS if TASKS[name] == "regression"]

@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symjax import data_order
-from symjax.data_order import permutation, shuffle_rounds, stable_argsort_u32
+from symjax.core import data_order
+from symjax.core.data_order import permutation, shuffle_rounds, stable_argsort_u32
 
 argsort = jax.jit(stable_argsort_u32)
 

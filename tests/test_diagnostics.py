@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from symjax.diagnostics import dead_fraction, distinct_units, mean_abs_cosine, rank_and_effective_rank
+from symjax.core.diagnostics import dead_fraction, distinct_units, mean_abs_cosine, rank_and_effective_rank
 
 
 def test_rank_of_constructed_matrices():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from symjax.cli import main
-from symjax.store import load_results
+from symjax.results.store import load_results
 
 ARGS = ["--matrix", "smoke", "--steps", "20", "--log-every", "10", "--max-memory", "1GiB", "--quiet"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 import symjax
-import symjax.stats
+import symjax.analysis.stats
 from symjax.cli import main
 
 RUN_COLUMNS = ["run_id", "dataset", "model", "task", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
@@ -78,4 +78,4 @@ def test_python_api_matches_cli(smoke_results):
     assert {"speed_ratio", "speed_lo", "speed_hi", "steps_median", "loss_iqm", "acc_lo", "loss_diff_lo", "acc_diff_hi",
             "p_faster", "auc_median", "generalization"} <= set(summary.columns)
     others = summary[summary["scheme"] != matrix["reference"]]
-    assert set(others["verdict"]) <= set(symjax.stats.VERDICT_RULES)
+    assert set(others["verdict"]) <= set(symjax.analysis.stats.VERDICT_RULES)

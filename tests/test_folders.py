@@ -16,8 +16,8 @@ import pytest
 import test_bounds
 
 from symjax.cli import main
-from symjax.resume import CHUNKS, LOCK, FolderInUse, folder_lock
-from symjax.store import FILES, MANIFEST, load_results, seal
+from symjax.engine.resume import CHUNKS, LOCK, FolderInUse, folder_lock
+from symjax.results.store import FILES, MANIFEST, load_results, seal
 
 TINY = test_bounds.TINY.replace("seeds = 1", "seeds = 3") + "chunk_runs = 2\n"  # xor, hidden [[4]], 2 schemes, 5 steps
 N_CHUNKS = 3  # 6 runs in chunks of 2
@@ -97,18 +97,18 @@ def test_report_refuses_a_mixed_set(tiny, smoke_results, tmp_path, capsys):
 def test_a_publish_cut_short_is_never_read(tiny, tmp_path, capsys, monkeypatch):
     """A full disk while a --fresh rerun of another matrix writes diagnostics.parquet (the case of the issue, where
     runs and curves were the new matrix's, diagnostics and config the old one's): the report refuses the folder."""
-    import symjax.store
+    import symjax.results.store
 
     folder = tmp_path / "results"
     shutil.copytree(tiny[1], folder)
-    write = symjax.store.atomic_write
+    write = symjax.results.store.atomic_write
 
     def full_disk(path, writer):
         if path.name == "diagnostics.parquet":
             raise OSError(28, "No space left on device", str(path))
         write(path, writer)
 
-    monkeypatch.setattr(symjax.store, "atomic_write", full_disk)
+    monkeypatch.setattr(symjax.results.store, "atomic_write", full_disk)
     assert run(tiny[0], folder, "--fresh", "--seeds", "2") == 2
     one_line(capsys, "No space left on device")
     assert main(["report", "--results", str(folder), "--out", str(tmp_path / "rep")]) == 2
@@ -254,12 +254,12 @@ def test_report_on_a_tampered_folder_is_one_line(case, tiny, tmp_path, capsys):
 
 
 def test_a_refused_report_leaves_no_plots(tiny, tmp_path, capsys, monkeypatch):
-    import symjax.report
+    import symjax.report.build
 
     def fail(*args, **kwargs):  # a refusal late in the report, after the first plots were drawn
         raise ValueError("refused")
 
-    monkeypatch.setattr(symjax.report, "mechanism_markdown", fail)
+    monkeypatch.setattr(symjax.report.build, "mechanism_markdown", fail)
     assert main(["report", "--results", str(tiny[1]), "--out", str(tmp_path / "rep")]) == 2
     one_line(capsys, "refused")
     assert list((tmp_path / "rep").rglob("*")) == [], "no plots, no temporary folder"
@@ -275,7 +275,7 @@ def test_committed_results_are_published_sets(name):
 def test_atomic_write_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
     import stat
 
-    from symjax.store import atomic_write_text
+    from symjax.core.files import atomic_write_text
 
     synced = []
     real = os.fsync

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symjax.cli import main
-from symjax.config import builtin_matrices
+from symjax.matrix.load import builtin_matrices
 
 VALID = {"dataset": "mnist1d", "hidden": [[8]], "activation": "tanh", "optimizer": "sgd", "lr": 0.1,
          "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"], "seeds": 2, "steps": 4, "log_every": 2}
@@ -167,7 +167,7 @@ def test_generated_matrices_reach_the_validator(text):
 
 
 def test_the_valid_base_matrix_is_accepted():
-    from symjax.config import matrix_from_dict
+    from symjax.matrix.load import matrix_from_dict
 
     assert matrix_from_dict(tomllib.loads("\n".join(f"{k} = {toml_value(v)}" for k, v in VALID.items())), "ok").seeds == 2
 

@@ -1,4 +1,4 @@
-"""Tests for symjax/initializers.py (and the init half of symjax/models.py).
+"""Tests for symjax/core/initializers.py (and the init half of symjax/core/models.py).
 
 Every test over initializers is generated from the registries ``WEIGHT_INITS`` and
 ``BIAS_INITS``: a newly registered init is picked up automatically and fails
@@ -17,16 +17,17 @@ import numpy as np
 import pytest
 
 import symjax  # noqa: F401  (sets XLA_FLAGS before JAX starts, like the real entry points)
-from symjax.initializers import (
-    BIAS_INITS,
-    WEIGHT_INITS,
+from symjax.core.initializers import BIAS_INITS, WEIGHT_INITS, bias_init, layer_initializers, weight_init
+from symjax.core.schemes import (
+    BIAS_INIT_ARGS,
+    WEIGHT_INIT_ARGS,
     Scheme,
     canonical_scheme,
     check_depth,
     expand_scheme,
     parse_scheme,
 )
-from symjax.models import init_mlp, layer_sizes
+from symjax.core.models import init_mlp, layer_sizes
 
 # ---------------------------------------------------------------------------
 # Expected formulas, written in the test (not imported from the library).
@@ -107,7 +108,7 @@ def _weight_init(name: str):
         "in tests/test_initializers.py::WEIGHT_FORMULAS; add one"
     )
     args = WEIGHT_FORMULAS[name][0]
-    nargs, factory = WEIGHT_INITS[name]
+    nargs, factory = WEIGHT_INIT_ARGS[name], WEIGHT_INITS[name]
     assert nargs == len(args), f"{name}: registry takes {nargs} argument(s), formula table gives {args}"
     return factory(*args)
 
@@ -118,7 +119,7 @@ def _bias_init(name: str):
         "in tests/test_initializers.py::BIAS_FORMULAS; add one"
     )
     args = BIAS_FORMULAS[name][0]
-    nargs, factory = BIAS_INITS[name]
+    nargs, factory = BIAS_INIT_ARGS[name], BIAS_INITS[name]
     assert nargs == len(args), f"{name}: registry takes {nargs} argument(s), formula table gives {args}"
     return factory(*args)
 
@@ -147,13 +148,13 @@ def _check_moments(x: np.ndarray, mean: float, var: float) -> None:
 @pytest.mark.parametrize("name", WEIGHT_NAMES)
 def test_weight_formula_table_covers_registry(name):
     assert name in WEIGHT_FORMULAS, f"add an expected-formula entry for weight init {name!r}"
-    assert WEIGHT_INITS[name][0] == len(WEIGHT_FORMULAS[name][0])
+    assert WEIGHT_INIT_ARGS[name] == len(WEIGHT_FORMULAS[name][0])
 
 
 @pytest.mark.parametrize("name", BIAS_NAMES)
 def test_bias_formula_table_covers_registry(name):
     assert name in BIAS_FORMULAS, f"add an expected-formula entry for bias init {name!r}"
-    assert BIAS_INITS[name][0] == len(BIAS_FORMULAS[name][0])
+    assert BIAS_INIT_ARGS[name] == len(BIAS_FORMULAS[name][0])
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def test_weight_init_small_shape(name):
 
 def test_glorot_uniform_is_bounded():
     fan_in, fan_out = 400, 300
-    w = np.asarray(WEIGHT_INITS["glorot_uniform"][1]()(jax.random.key(0), (fan_in, fan_out), jnp.float32))
+    w = np.asarray(WEIGHT_INITS["glorot_uniform"]()(jax.random.key(0), (fan_in, fan_out), jnp.float32))
     limit = math.sqrt(6.0 / (fan_in + fan_out))  # U(-l, l) has variance l^2 / 3 = 2 / (fi + fo)
     assert np.abs(w).max() <= limit * (1 + 1e-6)
     assert np.abs(w).max() > 0.99 * limit  # fills the interval
@@ -192,7 +193,7 @@ def test_glorot_uniform_is_bounded():
 @pytest.mark.parametrize("shape", WEIGHT_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_orthogonal_is_orthonormal(shape):
     fan_in, fan_out = shape
-    w = np.asarray(WEIGHT_INITS["orthogonal"][1]()(jax.random.key(0), shape, jnp.float32), np.float64)
+    w = np.asarray(WEIGHT_INITS["orthogonal"]()(jax.random.key(0), shape, jnp.float32), np.float64)
     if fan_in >= fan_out:
         gram = w.T @ w  # orthonormal columns
         np.testing.assert_allclose(gram, np.eye(fan_out), atol=1e-4)
@@ -205,7 +206,7 @@ def test_orthogonal_is_orthonormal(shape):
 
 def test_constant_weight_uses_its_argument():
     for c in (-1.5, 0.0, 0.05, 3.0):
-        w = WEIGHT_INITS["constant"][1](c)(jax.random.key(0), (4, 6), jnp.float32)
+        w = WEIGHT_INITS["constant"](c)(jax.random.key(0), (4, 6), jnp.float32)
         np.testing.assert_array_equal(np.asarray(w), np.full((4, 6), c, np.float32))
 
 
@@ -223,13 +224,13 @@ def test_weight_init_accepts_conv_kernel(name, shape):
 
 def test_lecun_normal_conv_fan_in_is_width_times_channels():
     # jax.nn.initializers: fan_in of a (k, c_in, c_out) kernel is k * c_in
-    w = np.asarray(WEIGHT_INITS["lecun_normal"][1]()(jax.random.key(0), (5, 80, 300), jnp.float32))
+    w = np.asarray(WEIGHT_INITS["lecun_normal"]()(jax.random.key(0), (5, 80, 300), jnp.float32))
     _check_moments(w, 0.0, 1.0 / (5 * 80))
 
 
 @pytest.mark.parametrize("eps", [1e-3, 0.1, 2.0])
 def test_perturbed_is_zero_plus_eps_normal(eps):
-    init = WEIGHT_INITS["perturbed"][1](eps)
+    init = WEIGHT_INITS["perturbed"](eps)
     _check_moments(np.asarray(init(jax.random.key(5), (400, 300), jnp.float32)), 0.0, eps**2)
     _check_moments(np.asarray(init(jax.random.key(5), (4, 100, 300), jnp.float32)), 0.0, eps**2)
 
@@ -251,17 +252,17 @@ def _conv_expected(shape, matrix):
 
 @pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4), (1, 6)])
 def test_identity_is_partial_identity(shape):
-    w = WEIGHT_INITS["identity"][1]()(jax.random.key(0), shape, jnp.float32)
+    w = WEIGHT_INITS["identity"]()(jax.random.key(0), shape, jnp.float32)
     np.testing.assert_array_equal(np.asarray(w), np.eye(*shape))
 
 
 @pytest.mark.parametrize("shape", CONV_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_identity_conv_centre_tap(shape):
-    w = WEIGHT_INITS["identity"][1]()(jax.random.key(0), shape, jnp.float32)
+    w = WEIGHT_INITS["identity"]()(jax.random.key(0), shape, jnp.float32)
     np.testing.assert_array_equal(np.asarray(w), _conv_expected(shape, np.eye(*shape[1:])))
 
 
-ZERO = WEIGHT_INITS["zero_hadamard"][1]()
+ZERO = WEIGHT_INITS["zero_hadamard"]()
 ZERO_SHAPES = [(4, 4), (16, 16), (8, 3), (300, 100), (2, 4), (3, 5), (40, 100), (100, 128), (10, 1024)]
 
 
@@ -338,7 +339,7 @@ def test_bias_init_small_shape(name):
 
 @pytest.mark.parametrize("a", [0.5, 2.0])
 def test_uniform_bias_is_symmetric_interval(a):
-    b = np.asarray(BIAS_INITS["uniform"][1](a)(jax.random.key(3), (BIAS_SIZE,), jnp.float32), np.float64)
+    b = np.asarray(BIAS_INITS["uniform"](a)(jax.random.key(3), (BIAS_SIZE,), jnp.float32), np.float64)
     assert b.min() >= -a
     assert b.max() <= a
     assert (b < 0).any() and (b > 0).any()
@@ -349,7 +350,7 @@ def test_uniform_bias_is_symmetric_interval(a):
 
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])
 def test_normal_bias_scales_with_sigma(sigma):
-    b = np.asarray(BIAS_INITS["normal"][1](sigma)(jax.random.key(4), (BIAS_SIZE,), jnp.float32))
+    b = np.asarray(BIAS_INITS["normal"](sigma)(jax.random.key(4), (BIAS_SIZE,), jnp.float32))
     _check_moments(b, 0.0, sigma**2)
 
 
@@ -454,31 +455,30 @@ def test_parse_scheme_tolerates_whitespace(text):
 def test_every_registered_pair_parses_and_roundtrips(text):
     scheme = parse_scheme(text)
     assert parse_scheme(scheme.name) == scheme
-    w = scheme.weight_init()(jax.random.key(0), (6, 4), jnp.float32)
-    b = scheme.bias_init()(jax.random.key(0), (4,), jnp.float32)
+    w = weight_init(scheme)(jax.random.key(0), (6, 4), jnp.float32)
+    b = bias_init(scheme)(jax.random.key(0), (4,), jnp.float32)
     assert w.shape == (6, 4) and b.shape == (4,)
 
 
+def test_scheme_names_and_initializers_are_the_same_registry():
+    assert list(WEIGHT_INIT_ARGS) == list(WEIGHT_INITS) and list(BIAS_INIT_ARGS) == list(BIAS_INITS)
+
+
 @pytest.mark.parametrize("name", WEIGHT_NAMES)
-def test_parsed_weight_init_matches_registry(name):
-    args = WEIGHT_FORMULAS[name][0] if name in WEIGHT_FORMULAS else ()
-    scheme = parse_scheme(f"{_term(name, args)}/zeros")
-    key = jax.random.key(11)
-    np.testing.assert_array_equal(
-        np.asarray(scheme.weight_init()(key, (20, 10), jnp.float32)),
-        np.asarray(_weight_init(name)(key, (20, 10), jnp.float32)),
-    )
+def test_a_parsed_weight_init_has_its_formula_moments(name):
+    """The whole path name -> parse_scheme -> weight_init, against the formula written in this file."""
+    args, mean_fn, var_fn = WEIGHT_FORMULAS[name]
+    fan_in, fan_out = WEIGHT_SHAPES[0]
+    w = weight_init(parse_scheme(f"{_term(name, args)}/zeros"))(jax.random.key(11), (fan_in, fan_out), jnp.float32)
+    _check_moments(np.asarray(w), mean_fn(fan_in, fan_out, *args), var_fn(fan_in, fan_out, *args))
 
 
 @pytest.mark.parametrize("name", BIAS_NAMES)
-def test_parsed_bias_init_matches_registry(name):
-    args = BIAS_FORMULAS[name][0] if name in BIAS_FORMULAS else ()
-    scheme = parse_scheme(f"zeros/{_term(name, args)}")
-    key = jax.random.key(11)
-    np.testing.assert_array_equal(
-        np.asarray(scheme.bias_init()(key, (20,), jnp.float32)),
-        np.asarray(_bias_init(name)(key, (20,), jnp.float32)),
-    )
+def test_a_parsed_bias_init_has_its_formula_moments(name):
+    """The whole path name -> parse_scheme -> bias_init, against the formula written in this file."""
+    args, mean_fn, var_fn = BIAS_FORMULAS[name]
+    b = bias_init(parse_scheme(f"zeros/{_term(name, args)}"))(jax.random.key(11), (BIAS_SIZE,), jnp.float32)
+    _check_moments(np.asarray(b), mean_fn(*args), var_fn(*args))
 
 
 def test_scheme_is_hashable_and_comparable():
@@ -569,14 +569,14 @@ def test_override_fields():
     assert parse_scheme("zeros/zeros").overrides == ()
     assert len({scheme, parse_scheme("zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros")}) == 1
     # weight_init / bias_init stay the base's
-    assert not np.asarray(scheme.weight_init()(jax.random.key(0), (3, 4), jnp.float32)).any()
+    assert not np.asarray(weight_init(scheme)(jax.random.key(0), (3, 4), jnp.float32)).any()
 
 
 def _layer_values(scheme, n_layers):
     """(weight value, bias value) of each layer for a scheme made of constant inits."""
     out = []
     for layer in range(n_layers):
-        w_init, b_init = scheme.initializers(layer, n_layers)
+        w_init, b_init = layer_initializers(scheme, layer, n_layers)
         w = np.asarray(w_init(jax.random.key(0), (2, 3), jnp.float32))
         b = np.asarray(b_init(jax.random.key(0), (3,), jnp.float32))
         assert np.all(w == w.flat[0]) and np.all(b == b.flat[0])
@@ -602,10 +602,10 @@ def test_explicit_layer_number_beats_last():
 def test_initializers_fixup_style_zero_readout():
     scheme = parse_scheme("lecun_normal/zeros@last=zeros/zeros")
     key = jax.random.key(0)
-    w_hidden = scheme.initializers(0, 2)[0](key, (40, 100), jnp.float32)
+    w_hidden = layer_initializers(scheme, 0, 2)[0](key, (40, 100), jnp.float32)
     expected = jax.nn.initializers.lecun_normal()(key, (40, 100), jnp.float32)
     np.testing.assert_array_equal(np.asarray(w_hidden), np.asarray(expected))
-    assert not np.asarray(scheme.initializers(1, 2)[0](key, (100, 10), jnp.float32)).any()
+    assert not np.asarray(layer_initializers(scheme, 1, 2)[0](key, (100, 10), jnp.float32)).any()
 
 
 def test_check_depth():
@@ -618,9 +618,9 @@ def test_check_depth():
     assert str(info.value) == ("scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has "
                                "3 layers (2 hidden + readout)")
     with pytest.raises(ValueError, match="overrides layer 5"):
-        scheme.initializers(0, 3)  # initializers checks the depth too
+        layer_initializers(scheme, 0, 3)  # layer_initializers checks the depth too
     with pytest.raises(ValueError, match="out of range"):
-        parse_scheme("zeros/zeros").initializers(3, 3)
+        layer_initializers(parse_scheme("zeros/zeros"), 3, 3)
 
 
 # (malformed text, substrings the message must contain)

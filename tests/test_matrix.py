@@ -5,9 +5,10 @@ import dataclasses
 import pytest
 
 from symjax.cli import main
-from symjax.config import ConfigError, builtin_matrices, load_matrix, matrix_from_dict
-from symjax.plan import plan_matrix
-from symjax.runner import expand
+from symjax.engine.estimate import group_costs
+from symjax.engine.plan import expand, make_plan
+from symjax.matrix.load import builtin_matrices, load_matrix, matrix_from_dict
+from symjax.matrix.spec import ConfigError
 
 BASE = {"dataset": "mnist1d", "hidden": [[8]], "activation": "tanh", "optimizer": "sgd", "lr": [0.1, 0.5],
         "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"], "seeds": 2, "steps": 4, "log_every": 2}
@@ -85,9 +86,9 @@ def test_builtin_matrices_load(name):
 
 
 def test_full_matrix_covers_every_axis():
-    from symjax.data import DATASETS
-    from symjax.models import ACTIVATIONS, MODELS
-    from symjax.train import OPTIMIZERS
+    from symjax.core.data import DATASETS
+    from symjax.core.models import ACTIVATIONS, MODELS
+    from symjax.core.optimizers import OPTIMIZERS
 
     m = load_matrix("full")
     plan = expand(m)
@@ -104,11 +105,11 @@ def test_full_matrix_covers_every_axis():
 
 def test_plan_counts_groups_runs_and_memory():
     m = matrix(activation=["tanh", "relu"], chunk_runs=3)
-    plans = plan_matrix(m, n_devices=2)
+    plans = group_costs(make_plan(m, n_devices=2))
     assert len(plans) == 2
     assert all(p.runs == 8 and p.settings == 2 and p.schemes == 2 for p in plans)
     assert all(p.chunk_size == 4 and p.chunks == 2 for p in plans), "chunks padded to the device count"
-    bigger = plan_matrix(dataclasses.replace(m, hidden=((64, 64),)), n_devices=2)
+    bigger = group_costs(make_plan(dataclasses.replace(m, hidden=((64, 64),)), n_devices=2))
     assert bigger[0].flops > plans[0].flops and bigger[0].chunk_bytes > plans[0].chunk_bytes
 
 

@@ -8,13 +8,15 @@ import pandas as pd
 import pytest
 
 from symjax.cli import main
-from symjax.config import ConfigError, GroupConfig
-from symjax.data import load_dataset
-from symjax.devices import run_sharding
-from symjax.memory import chunk_bytes, chunk_limit, default_budget, parse_size, xla_bytes_per_run
-from symjax.models import weight_shapes
-from symjax.store import load_results
-from symjax.train import Arrays, compiled_group
+from symjax.core.group import GroupConfig
+from symjax.matrix.spec import ConfigError
+from symjax.core.data import load_dataset
+from symjax.engine.devices import run_sharding
+from symjax.engine.memory import chunk_bytes, chunk_limit, default_budget, parse_size, xla_bytes_per_run
+from symjax.core.models import weight_shapes
+from symjax.results.store import load_results
+from symjax.core.train import Arrays
+from symjax.engine.program import group_program
 
 
 @pytest.mark.parametrize("text,expected", [("1000", 1000), ("8GiB", 8 * 2**30), ("500MB", 500 * 10**6),
@@ -51,7 +53,7 @@ def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg, runs_per_device)
     keys = jax.ShapeDtypeStruct((n,), jax.random.key(0).dtype, sharding=run_sharded)
     lrs = jax.ShapeDtypeStruct((n,), jnp.float32, sharding=run_sharded)
     arrays = jax.device_put(Arrays(*data[:4]), replicated)
-    measured = xla_bytes_per_run(compiled_group(cfg, len(data.y_train)).lower(params, keys, lrs, arrays).compile(),
+    measured = xla_bytes_per_run(group_program(cfg, len(data.y_train)).lower(params, keys, lrs, arrays).compile(),
                                  arrays, n // n_devices)
     if measured is None:
         pytest.skip("this backend gives no memory analysis")

@@ -6,14 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.config import GroupConfig
-from symjax.data import DATASETS, TASKS, load_dataset
-from symjax.initializers import parse_scheme
-from symjax.evaluation import evaluate, slices
-from symjax.models import (ACTIVATIONS, CONV_STRIDE, KERNEL_WIDTH, forward, init_mlp,
+from symjax.core.group import GroupConfig, Run
+from symjax.core.data import DATASETS, TASKS, load_dataset
+from symjax.core.schemes import parse_scheme
+from symjax.core.evaluation import evaluate, slices
+from symjax.core.models import (ACTIVATIONS, CONV_STRIDE, KERNEL_WIDTH, forward, init_mlp,
                            weight_shapes)
-from symjax.runner import Run, init_params, seed_keys
-from symjax.train import Arrays, compiled_group, make_train
+from symjax.core.train import Arrays, make_train
+from symjax.engine.program import Programs, group_program, seed_keys
 
 
 def numpy_conv(h, w):
@@ -80,9 +80,9 @@ def test_group_of_every_model_and_dataset_equals_runs_alone(dataset, model):
     cfg = GroupConfig(dataset, (6, 6) if model == "cnn" else (6,), "relu", "sgd", 32, 6, 3, model)
     shapes = weight_shapes(model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
     runs = [Run(i, 0, s, 0, 0.05) for i, s in enumerate(["zeros/zeros", "lecun_normal/zeros", "zero_hadamard/normal(1.0)", "perturbed(0.01)/zeros"])]
-    params = init_params(runs, shapes)
+    params = Programs().init_params(runs, shapes)
     keys, lrs = seed_keys(np.zeros(4), 1), jnp.full(4, 0.05, jnp.float32)
-    _, logs = compiled_group(cfg, len(data.y_train))(params, keys, lrs, arrays)
+    _, logs = group_program(cfg, len(data.y_train))(params, keys, lrs, arrays)
     assert np.isfinite(np.asarray(logs.train_loss)).all()
     chance = np.mean(np.square(data.y_train)) if TASKS[dataset] == "regression" else np.log(data.n_outputs)
     np.testing.assert_allclose(logs.train_loss[0, 0], chance, rtol=1e-5)

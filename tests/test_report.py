@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from symjax.best_lr import LR_FREE_COLUMNS, best_lr_runs, choose_lrs, has_lr_grid
-from symjax.config import Matrix
-from symjax.report import build_report
-from symjax.report_format import detail_table, headline_table, setting_label, setting_slug, verdict_grid
-from symjax.report_sections import axis_lines, is_question_scheme, learns, short_answer
-from symjax.store import seal, write_results
-from symjax.tables import SETTING_COLUMNS, chance_losses, median_curves, summarize, verdict_breakdown
+from symjax.analysis.best_lr import LR_FREE_COLUMNS, best_lr_runs, choose_lrs, has_lr_grid
+from symjax.matrix.spec import Matrix
+from symjax.report.build import build_report
+from symjax.report.format import detail_table, headline_table, setting_label, setting_slug, verdict_grid
+from symjax.report.sections import axis_lines, is_question_scheme, learns, short_answer
+from symjax.results.store import seal, write_results
+from symjax.analysis.tables import chance_losses, median_curves, summarize, verdict_breakdown
+from symjax.results.schema import SETTING_COLUMNS
 
 REFERENCE = "lecun_normal/zeros"
 SCHEMES = ["zeros/zeros", REFERENCE, "zeros/normal(1.0)"]

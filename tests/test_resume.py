@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 
 from symjax.cli import main
-from symjax.resume import CHUNKS, LOCK
-from symjax.store import load_results
+from symjax.engine.resume import CHUNKS, LOCK
+from symjax.results.store import load_results
 
 MATRIX = """name = "resume"
 dataset = "teacher"
@@ -225,7 +225,7 @@ def test_results_do_not_depend_on_chunk_size_or_device_count(subprocess_runs):
 
 def test_report_of_a_resumed_run_equals_the_uninterrupted_one(matrix_file, subprocess_runs, uninterrupted, tmp_path):
     """Same results -> same report; only the measured-time line of the setup differs between two trainings."""
-    from symjax.report import build_report
+    from symjax.report.build import build_report
 
     killed = subprocess_runs["kill-9"].result()
     folder = killed.copy  # as the kill -9 left it

@@ -1,4 +1,4 @@
-"""Tests for symjax/stats.py: median, IQM, bootstrap CIs, paired comparisons, censoring, verdicts,
+"""Tests for symjax/analysis/stats.py: median, IQM, bootstrap CIs, paired comparisons, censoring, verdicts,
 performance profiles, stratified bootstrap, ECDF."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from symjax.stats import (
+from symjax.analysis.stats import (
     LOSS_MARGIN,
     SPEED_MARGIN,
     VERDICT_RULES,

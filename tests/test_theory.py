@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from symjax.config import GroupConfig
-from symjax.models import forward, layer_sizes
-from symjax.runner import Run, init_params, seed_keys
-from symjax.train import make_train
+from symjax.core.group import GroupConfig, Run
+from symjax.core.models import forward, layer_sizes
+from symjax.core.train import make_train
+from symjax.engine.program import Programs, seed_keys
 
 
 @functools.lru_cache(maxsize=None)
@@ -18,7 +18,7 @@ def program(cfg):
 
 
 def init_one(scheme, hidden, seed=0):
-    return jax.tree.map(lambda v: v[0], init_params([Run(0, 0, scheme, seed, 0.0)], layer_sizes(40, hidden, 10)))
+    return jax.tree.map(lambda v: v[0], Programs().init_params([Run(0, 0, scheme, seed, 0.0)], layer_sizes(40, hidden, 10)))
 
 
 def train_one(scheme, cfg, mnist1d_arrays, seed=0, lr=0.1):

@@ -12,10 +12,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.config import GroupConfig
-from symjax.models import layer_sizes
-from symjax.runner import Run, chunk_bounds, init_params, seed_keys, train_group
-from symjax.train import OPTIMIZERS, TRACE_COUNT, compiled_group, logged_steps, make_train
+from symjax.core.group import GroupConfig, Run
+from symjax.core.models import layer_sizes
+from symjax.core.optimizers import OPTIMIZERS
+from symjax.core.train import logged_steps, make_train
+from symjax.engine.devices import run_sharding
+from symjax.engine.plan import Plan, chunk_bounds, group_plan
+from symjax.engine.program import Programs, group_program, seed_keys
+from symjax.engine.resume import ChunkStore
+from symjax.engine.runner import train_plan
 
 SCHEMES = ["lecun_normal/zeros", "zeros/normal(1.0)", "constant(0.05)/normal(1.0)", "he_normal/uniform(0.5)"]
 
@@ -25,7 +30,7 @@ def make_runs(schemes, seeds, lr=0.01):
 
 
 def group_inputs(runs, n_in=40, hidden=(16,), n_out=10):
-    params = init_params(runs, layer_sizes(n_in, hidden, n_out))
+    params = Programs().init_params(runs, layer_sizes(n_in, hidden, n_out))
     return params, seed_keys(np.array([r.seed for r in runs]), 1), jnp.asarray([r.lr for r in runs], jnp.float32)
 
 
@@ -55,7 +60,7 @@ def test_vmapped_run_equals_run_alone(optimizer, mnist1d_arrays):
     cfg = vmapped_config(optimizer)
     runs = make_runs(schemes, [0, 1, 2, 3])  # SGD: 16 runs, 8 per device of 2, vmapped in blocks of 4 on CPU
     params, keys, lrs = group_inputs(runs)
-    _, logs = compiled_group(cfg, 4000)(params, keys, lrs, mnist1d_arrays)
+    _, logs = group_program(cfg, 4000)(params, keys, lrs, mnist1d_arrays)
     alone_program = alone(cfg)
     for k in range(len(runs)):
         _, single = alone_program(take(params, k), keys[k], lrs[k], mnist1d_arrays)
@@ -82,32 +87,44 @@ def test_jit_equals_no_jit(mnist1d_arrays):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture(scope="module")
-def trained_in_chunks():
-    """Five runs of one group trained twice in chunks of at most 2 (3 chunks of 2, the last padded), counting traces.
+def train_runs(cfg: GroupConfig, runs: list[Run], max_chunk: int, programs: Programs, folder):
+    """The GroupResult of ``runs`` trained in chunks of at most ``max_chunk`` runs, saved in ``folder``."""
+    group = group_plan(cfg, runs, max_chunk, run_sharding().n_devices)
+    return train_plan(Plan((group,), run_sharding().n_devices), ChunkStore(folder), programs, show_progress=False)[0]
 
-    The runs' layer sizes, and their schemes two seeds at a time, are those of the vmapped tests (and four at a time,
-    in the single chunk of the chunking test, the smoke matrix's): their initializers, which take seconds to compile,
-    are compiled once."""
+
+@pytest.fixture(scope="module")
+def trained_in_chunks(tmp_path_factory):
+    """Five runs of one group trained twice in chunks of at most 2 (3 chunks of 2, the last padded) with one
+    ``Programs``, and the number of group programs it compiled after the first and after both."""
     cfg = GroupConfig("mnist1d", (16,), "gelu", "momentum", 100, 8, 4)
     runs = [*make_runs(SCHEMES[:2], [0, 1]), Run(4, 0, SCHEMES[0], 2, 0.01)]
-    before = TRACE_COUNT["n"]
-    first = train_group(cfg, runs, max_chunk=2)
-    traced = TRACE_COUNT["n"] - before
-    second = train_group(cfg, runs, max_chunk=2)
-    return cfg, runs, first, second, traced, TRACE_COUNT["n"] - before
+    programs = Programs()
+    first = train_runs(cfg, runs, 2, programs, tmp_path_factory.mktemp("first"))
+    compiled_first = programs.compilations
+    second = train_runs(cfg, runs, 2, programs, tmp_path_factory.mktemp("second"))
+    return cfg, runs, first, second, compiled_first, programs.compilations
 
 
 def test_group_compiles_once_across_chunks_and_calls(trained_in_chunks):
-    _, _, first, second, traced, traced_in_both = trained_in_chunks
-    assert traced == 1
-    assert traced_in_both == 1, "a second call with the same shapes must not retrace"
+    _, _, first, second, compiled_first, compiled_both = trained_in_chunks
+    assert compiled_first == 1, "three chunks of one group share one compiled program"
+    assert compiled_both == 1, "a second call with the same group must not compile again"
     np.testing.assert_array_equal(first.train_loss, second.train_loss)
 
 
-def test_chunking_never_changes_results(trained_in_chunks):
+def test_a_second_call_of_a_group_program_does_not_retrace(mnist1d_arrays):
+    cfg = GroupConfig("mnist1d", (16,), "relu", "sgd", 128, 20, 5)
+    program = group_program(cfg, 4000)
+    inputs = group_inputs(make_runs(SCHEMES[:1], [0, 1, 2, 3]))
+    jax.block_until_ready(program(*inputs, mnist1d_arrays))
+    jax.block_until_ready(program(*inputs, mnist1d_arrays))
+    assert program._cache_size() == 1
+
+
+def test_chunking_never_changes_results(trained_in_chunks, tmp_path):
     cfg, runs, chunked, _, _, _ = trained_in_chunks  # padded last chunk
-    whole = train_group(cfg, runs, max_chunk=64)  # one chunk
+    whole = train_runs(cfg, runs, 64, Programs(), tmp_path)  # one chunk
     np.testing.assert_allclose(whole.train_loss, chunked.train_loss, rtol=1e-5)
 
 
@@ -149,6 +166,6 @@ def test_diverging_runs_are_recorded_not_raised(mnist1d_arrays):
     cfg = GroupConfig("mnist1d", (16,), "relu", "sgd", 128, 20, 5)
     runs = [Run(0, 0, "lecun_normal/zeros", 0, 1e4), Run(1, 0, "lecun_normal/zeros", 0, 0.01)]
     params, keys, lrs = group_inputs(runs)
-    _, logs = compiled_group(cfg, 4000)(params, keys, lrs, mnist1d_arrays)
+    _, logs = group_program(cfg, 4000)(params, keys, lrs, mnist1d_arrays)
     assert not np.isfinite(np.asarray(logs.train_loss[0])).all()
     assert np.isfinite(np.asarray(logs.train_loss[1])).all()

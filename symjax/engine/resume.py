@@ -2,8 +2,8 @@
 
 Data-flow stage: between **train** and **store**. Each chunk's host arrays are written
 atomically to ``DIR/chunks/<key>.npz`` as soon as it is trained; the key is a content hash
-of the group config, the chunk's runs, its padded size, the device count and the symjax
-code, so a chunk file is reused only for exactly the same work; a chunk that cannot be read
+of the group config, the chunk's runs, its padded size, the device count and the training
+code (``symjax.engine.plan.chunk_key``, ``code_hash``), so a chunk file is reused only for exactly the same work; a chunk that cannot be read
 or is not that work counts as missing (one warning line) and is trained again.
 ``DIR/manifest.json`` marks a folder as symjax's and names its matrix: symjax writes only into
 an empty folder or one holding its manifest, refuses a different matrix unless ``--fresh``,
@@ -15,10 +15,9 @@ and names the writer's pid.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
-import functools
 import hashlib
+import importlib.util
 import io
 import os
 import re
@@ -27,32 +26,29 @@ from pathlib import Path
 
 import numpy as np
 
-from symjax.config import ConfigError, GroupConfig, Matrix
-from symjax.store import FILES, FORMAT_VERSION, MANIFEST, atomic_write, digest, read_bytes, read_manifest, write_manifest
+from symjax.core.files import atomic_write, digest, read_bytes
+from symjax.matrix.spec import ConfigError, Matrix
+from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, read_manifest, write_manifest
 
 CHUNKS, LOCK = "chunks", ".lock"
 KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
-TRAINING_MODULES = ("config", "data", "devices", "diagnostics", "evaluation", "initializers", "models", "runner", "train")
+# the modules whose code decides what a chunk's training computes (tests/test_resume.py holds this list complete)
+TRAINING_MODULES = ("symjax.core.data", "symjax.core.data_order", "symjax.core.diagnostics", "symjax.core.evaluation",
+                    "symjax.core.group", "symjax.core.initializers", "symjax.core.models", "symjax.core.optimizers",
+                    "symjax.core.schemes", "symjax.core.train", "symjax.engine.devices", "symjax.engine.program",
+                    "symjax.engine.runner")
 
 
 class FolderInUse(ConfigError):
     """Another live ``symjax run`` holds the results folder."""
 
 
-@functools.lru_cache(maxsize=None)
 def code_hash() -> str:
-    """Hash of the modules that decide training and of the results format: other code's chunks are not reused."""
-    package = Path(__file__).parent
+    """Hash of the source of ``TRAINING_MODULES`` and of the results format: other code's chunks are not reused."""
     sha = hashlib.sha256(str(FORMAT_VERSION).encode())
     for name in TRAINING_MODULES:
-        sha.update(name.encode() + (package / f"{name}.py").read_bytes())
+        sha.update(name.encode() + Path(importlib.util.find_spec(name).origin).read_bytes())
     return sha.hexdigest()[:24]
-
-
-def chunk_key(cfg: GroupConfig, runs: list, size: int, n_devices: int) -> str:
-    """Content hash of one chunk's work: (group config, (scheme, seed, lr) of each run, size, devices, code)."""
-    work = [dataclasses.asdict(cfg), [(r.scheme, r.seed, r.lr) for r in runs], size, n_devices, code_hash()]
-    return digest(work)
 
 
 def matrix_hash(matrix: Matrix) -> str:

@@ -1,9 +1,9 @@
 """Markdown report with plots, regenerated deterministically from a results folder.
 
-Data-flow stage: store -> stats -> **markdown + plots in reports/**. Reads files only;
-never trains. Same results -> byte-identical markdown: rows in matrix order, fixed number
-formats, no timestamps. Sections across settings live in ``report_sections.py``, number
-formats and tables in ``report_format.py``; this module assembles them and the per-setting part.
+Data-flow stage: store -> analysis -> **markdown + plots in reports/**. Reads files only;
+never trains, and imports no jax. Same results -> byte-identical markdown: rows in matrix
+order, fixed number formats, no timestamps. Sections across settings live in ``sections.py``,
+number formats and tables in ``format.py``; this module assembles them and the per-setting part.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from symjax import stats
-from symjax.best_lr import LR_FREE_COLUMNS, best_lr_runs, has_lr_grid
-from symjax.plots import plot_mechanism, plot_setting_curves
-from symjax.report_format import (detail_table, fmt_loss, headline_table, loss_name, mechanism_markdown,
+from symjax.analysis import stats
+from symjax.analysis.best_lr import LR_FREE_COLUMNS, best_lr_runs, has_lr_grid
+from symjax.analysis.tables import (aggregate_table, chance_losses, mechanism_table, median_curves, split_by_setting,
+                                    summarize)
+from symjax.core.files import atomic_write_text, check_written
+from symjax.report.format import (detail_table, fmt_loss, headline_table, loss_name, mechanism_markdown,
                                   setting_label, setting_slug, verdict_grid)
-from symjax.report_sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, answer_lines, axis_lines,
-                                    learns, profile_lines, setup_lines, short_answer,
-                                    verdict_counts)
-from symjax.store import atomic_write_text, check_written, load_results
-from symjax.tables import (SETTING_COLUMNS, aggregate_table, chance_losses, mechanism_table,
-                           median_curves, split_by_setting, summarize)
+from symjax.report.plots import plot_mechanism, plot_setting_curves
+from symjax.report.sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, answer_lines, axis_lines,
+                                    learns, profile_lines, setup_lines, short_answer, verdict_counts)
+from symjax.results.schema import SETTING_COLUMNS
+from symjax.results.store import load_results
 
 
 REPORT_HEADER = "# symjax report: `"

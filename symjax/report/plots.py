@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from symjax.stats import ecdf  # noqa: E402
+from symjax.analysis.stats import ecdf  # noqa: E402
 
 PANELS = (("train_loss", "training loss (whole training set)", "log"), ("test_acc", "test accuracy", "linear"),
           ("effective_rank", "effective rank of W, first hidden layer", "linear"))

@@ -1,12 +1,11 @@
-"""Training: one ``jax.jit(shard_map(jax.vmap(train)))`` per group of runs, steps in ``lax.scan``.
+"""Training one run: ``make_train(cfg, n_train) -> train(params, data_key, lr, arrays)``, steps in ``lax.scan``.
 
-Data-flow stage: init params per run -> **one jit(vmap(scan)) per group** -> store.
-``make_train(cfg, n_train)`` returns ``train(params, data_key, lr, arrays) -> (TrainState, Logs)``
-for ONE run; ``compiled_group(cfg, n_train)`` is that function vmapped over a leading run
-axis and jitted, cached per static config so a second call never recompiles.
+Data-flow stage: init params per run -> **train** -> store. The function trains ONE run;
+the engine (``symjax.engine.program``) vmaps it over a leading run axis, shards that axis
+over the devices and jits it, one program per group.
 Logs are taken at step 0 (before any update), every ``log_every`` steps and at the
 last step: training loss over the whole training set, test loss and test accuracy, the
-in-program diagnostics of ``symjax.diagnostics``, and (every ``RANK_EVERY`` logs, step 0
+in-program diagnostics of ``symjax.core.diagnostics``, and (every ``RANK_EVERY`` logs, step 0
 and the end) a snapshot of the weights from which the host computes ranks.
 """
 
@@ -19,27 +18,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import PartitionSpec
 
-from symjax.config import GroupConfig
-from symjax.devices import run_mesh, runs_per_block
-from symjax.diagnostics import Diagnostics, layer_diagnostics
-from symjax.data import TASKS
-from symjax.data_order import epoch_order
-from symjax.evaluation import evaluate as evaluate_on, slices
-from symjax.models import loss_fn
+from symjax.core.data import TASKS
+from symjax.core.data_order import epoch_order
+from symjax.core.diagnostics import Diagnostics, layer_diagnostics
+from symjax.core.evaluation import evaluate as evaluate_on
+from symjax.core.evaluation import slices
+from symjax.core.group import GroupConfig, minibatch_size
+from symjax.core.models import loss_fn
+from symjax.core.optimizers import make_optimizer
 
-OPTIMIZERS = {
-    "sgd": lambda lr: optax.sgd(lr),
-    "momentum": lambda lr: optax.sgd(lr, momentum=0.9),
-    "nesterov": lambda lr: optax.sgd(lr, momentum=0.9, nesterov=True),
-    "adam": lambda lr: optax.adam(lr),
-    "adamw": lambda lr: optax.adamw(lr, weight_decay=1e-4),
-}
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
-
-
-RUN_AXIS = "runs"  # the run axis: the mesh axis over devices, and the vmap axis of a device's block of runs
 RANK_EVERY = 4  # weight snapshots (for rank, effective rank) at step 0, every 4th logged step and the end
 
 
@@ -93,19 +81,9 @@ def single(logs):
     return jax.tree.map(lambda v: v[None], logs)
 
 
-def make_optimizer(name: str, lr: jax.Array) -> optax.GradientTransformation:
-    """An optax optimizer whose learning rate is a (traced, per-run) hyperparameter."""
-    return optax.inject_hyperparams(OPTIMIZERS[name])(lr=lr)
-
-
 def weight_grad_norms(grads: list) -> jax.Array:
     """(n_layers,) Frobenius norm of every layer's weight gradient."""
     return jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
-
-
-def minibatch_size(cfg: GroupConfig, n_train: int) -> int:
-    """Examples per update: the group's batch size, or all n_train for full batch (or a larger batch size)."""
-    return n_train if cfg.batch_size is None else min(cfg.batch_size, n_train)
 
 
 def make_update(cfg: GroupConfig, n_train: int):
@@ -118,7 +96,7 @@ def make_update(cfg: GroupConfig, n_train: int):
     ``vmap`` the new epoch's order is a real branch, computed once per epoch.
     """
     task = TASKS[cfg.dataset]
-    batch_size = minibatch_size(cfg, n_train)
+    batch_size = minibatch_size(cfg.batch_size, n_train)
     full_batch = batch_size == n_train
     steps_per_epoch = max(n_train // batch_size, 1)
 
@@ -142,7 +120,7 @@ def make_update(cfg: GroupConfig, n_train: int):
 
 def initial_perm(cfg: GroupConfig, n_train: int) -> jax.Array:
     """The example order carried before the first epoch: (n_train,) zeros, or (0,) for full batch."""
-    return jnp.zeros(0 if minibatch_size(cfg, n_train) == n_train else n_train, jnp.int32)
+    return jnp.zeros(0 if minibatch_size(cfg.batch_size, n_train) == n_train else n_train, jnp.int32)
 
 
 def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
@@ -150,7 +128,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
 
     Args:
         run_axis: the name of the ``vmap`` axis over runs when the function is vmapped with one
-            (``compiled_group``), so that a per-step check can be skipped once no run of the
+            (``symjax.engine.program``), so that a per-step check can be skipped once no run of the
             batch needs it; None for a run alone.
 
     Returns:
@@ -235,49 +213,3 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         return state, Logs(*concatenate(*logs), concatenate(*snapshots))
 
     return train
-
-
-def over_runs(per_run):
-    """``shard_map`` over the local devices of ``per_run(params, data_key, lr, arrays)`` vmapped over a
-    leading run axis of its first three arguments (``arrays`` shared); returns the unjitted function.
-
-    Each device trains its slice of the runs with no communication at all (runs are independent),
-    ``runs_per_block`` runs at a time (``vmap`` with axis name ``RUN_AXIS``), its blocks one after
-    another in ``lax.map``. The run count must be a multiple of the device count. ``check_vma=False``: with
-    the check on, ``lax.scan`` refuses carries that start as constants (the initial training state's
-    step counter, NaN gradient norms) and come back varying over the device axis (a TypeError,
-    "carry input and carry output must have equal types"); no value is ever shared across devices.
-    """
-    vmapped = jax.vmap(per_run, in_axes=(0, 0, 0, None), axis_name=RUN_AXIS)
-
-    def per_device(params, data_key, lr, arrays):
-        n = data_key.shape[0]
-        block = runs_per_block(n)
-        if block == n:
-            return vmapped(params, data_key, lr, arrays)
-        blocks = jax.tree.map(lambda v: v.reshape(n // block, block, *v.shape[1:]), (params, data_key, lr))
-        out = jax.lax.map(lambda args: vmapped(*args, arrays), blocks)
-        return jax.tree.map(lambda v: v.reshape(n, *v.shape[2:]), out)
-
-    runs, shared = PartitionSpec(RUN_AXIS), PartitionSpec()
-    return jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
-                         check_vma=False)
-
-
-TRACE_COUNT = {"n": 0}  # incremented each time a group is traced; tests use it to catch recompilation
-
-
-@functools.lru_cache(maxsize=None)
-def compiled_group(cfg: GroupConfig, n_train: int):
-    """``jit(over_runs(train))``: the group's runs along a leading axis of (params, data_key, lr), arrays shared.
-
-    Keep LAPACK calls (SVD, eigh, QR) out of this program: with several CPU devices running
-    one at once, XLA:CPU deadlocked (jaxlib 0.10.2); ranks are computed on the host instead.
-    """
-    program = over_runs(make_train(cfg, n_train, run_axis=RUN_AXIS))
-
-    def counted(params, data_key, lr, arrays):
-        TRACE_COUNT["n"] += 1
-        return program(params, data_key, lr, arrays)
-
-    return jax.jit(counted)

@@ -13,18 +13,17 @@ import hashlib
 import io
 import json
 import os
-import stat
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
+from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
+
 FORMAT_VERSION = 3  # 3 added runs.model, runs.task, runs.diverged_step
 READABLE_VERSIONS = (2, 3)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 MANIFEST = "manifest.json"
-MAX_FILE_BYTES = 4 * 2**30  # largest results file read (the full matrix's biggest is 12 MB)
 MAX_MANIFEST_BYTES = 2**20
 
 
@@ -35,68 +34,6 @@ class Results(NamedTuple):
     curves: pd.DataFrame  # one row per (run, logged step)
     diagnostics: pd.DataFrame  # one row per (run, logged step, layer)
     config: dict  # the fully expanded matrix and run metadata
-
-
-def _fsync(path, flags: int = os.O_RDONLY) -> None:
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(temporary_path)``, fsync the file, move it into place and fsync the folder."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for everyone who can read the folder
-    try:
-        write(tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync(path.parent, os.O_RDONLY | os.O_DIRECTORY)  # the rename itself survives a lost machine
-
-
-def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES, follow: bool = False) -> bytes:
-    """The bytes of a regular file, not through a symbolic link unless ``follow``; OSError if it cannot be
-    read, ValueError if it is no regular file or larger than ``limit`` bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW))
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path} is not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"{path} is larger than the {limit} bytes allowed")
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{path} is larger than the {limit} bytes allowed")
-    return data
-
-
-def check_written(path: Path, header: str) -> None:
-    """ValueError unless ``path`` is absent or a file that symjax wrote (its text starts with ``header``)."""
-    if not os.path.lexists(path):
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as file:
-            start = file.read(len(header.encode())) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
-    except OSError:
-        start = b""
-    if start != header.encode():
-        raise ValueError(f"{path} was not written by symjax, and symjax never overwrites such a file: "
-                         "move it away or choose another --out")
-
-
-def digest(value) -> str:
-    """Short content hash of a JSON-able value (matrix hashes, chunk keys)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def read_manifest(folder: str | os.PathLike) -> dict | None:
@@ -128,11 +65,6 @@ def seal(folder: str | os.PathLike) -> None:
 
 def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
@@ -182,7 +114,7 @@ def _published(folder: Path) -> dict[str, bytes]:
 
 def load_results(folder: str | os.PathLike) -> Results:
     """Load a published results folder; ValueError (one line) if it is missing, incomplete, mixed or malformed."""
-    from symjax.schema import check_config, check_tables
+    from symjax.results.schema import check_config, check_tables
 
     folder = Path(folder)
     data = _published(folder)

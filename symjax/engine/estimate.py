@@ -1,6 +1,6 @@
-"""The plan of a matrix before training: settings, groups (= compilations), runs, memory and time.
+"""What a plan will cost before training: settings, groups (= compilations), runs, memory and time.
 
-Data-flow stage: matrix config -> **plan** (``symjax run --dry-run``); trains nothing.
+Data-flow stage: matrix -> plan -> **estimate** (``symjax run --dry-run``); trains nothing.
 Estimates are rough: floating-point work divided by a throughput measured on this
 project's 2-core CPU (``CPU_FLOPS_PER_CORE``), plus a fixed cost per scan step of a
 chunk and per compilation; peak memory is that of the largest chunk.
@@ -12,13 +12,13 @@ import math
 import os
 from dataclasses import dataclass
 
-from symjax.config import Matrix
-from symjax.data import TRAIN_SIZES, load_dataset
-from symjax.devices import chunk_multiple
-from symjax.models import CONV_STRIDE, weight_shapes
-from symjax.memory import chunk_bytes, chunk_limit
-from symjax.runner import chunk_bounds
-from symjax.train import logged_steps
+from symjax.core.data import TRAIN_SIZES, load_dataset
+from symjax.core.group import minibatch_size
+from symjax.core.models import output_lengths, weight_shapes
+from symjax.core.train import logged_steps
+from symjax.engine.memory import chunk_bytes
+from symjax.engine.plan import Plan
+from symjax.matrix.spec import Matrix
 
 CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
 CONV_SLOWDOWN = 12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
@@ -27,8 +27,8 @@ COMPILE_SECONDS = 5.0  # one group's compilation, measured on the default matrix
 
 
 @dataclass(frozen=True)
-class GroupPlan:
-    """One compiled program: its runs, chunks and costs."""
+class GroupCost:
+    """One compiled program of a plan: its size and costs."""
 
     label: str
     model: str
@@ -42,49 +42,36 @@ class GroupPlan:
 
 
 def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
-    """Multiply-adds of one forward pass of one example."""
-    macs, length = 0, n_in
-    for shape in shapes:
-        if len(shape) == 3:  # conv: every output position applies the whole kernel
-            length = math.ceil(length / CONV_STRIDE)
-            macs += length * math.prod(shape)
-        else:
-            macs += math.prod(shape)
-    return macs
+    """Multiply-adds of one forward pass of one example (a conv layer applies its kernel at every output position)."""
+    return sum(length * math.prod(shape) for length, shape in zip(output_lengths(shapes, n_in), shapes))
 
 
-def plan_matrix(matrix: Matrix, n_devices: int = 1, budget: int | None = None) -> list[GroupPlan]:
-    """A GroupPlan per group of the (validated) matrix; chunks padded to whole blocks on ``n_devices`` devices,
-    at most as large as fits in ``budget`` bytes (see ``symjax.memory``). Counts runs without listing them,
-    so planning memory grows with the groups, not the runs."""
-    plans = []
-    for cfg, pairs in matrix.plan():
-        n_runs = len(pairs) * matrix.seeds
+def group_costs(plan: Plan) -> list[GroupCost]:
+    """A GroupCost per group of ``plan`` (``symjax.engine.plan.make_plan``)."""
+    costs = []
+    for group in plan.groups:
+        cfg, n_runs = group.config, len(group.runs)
         data = load_dataset(cfg.dataset)
         n_in, n_train, n_test = data.x_train.shape[1], TRAIN_SIZES[cfg.dataset], len(data.x_test)
-        shapes = weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs)
-        macs = _forward_macs(shapes, n_in)
-        batch = n_train if cfg.batch_size is None else cfg.batch_size
+        macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
-        flops_per_run = 2 * macs * (3 * batch * cfg.steps + (n_train + n_test) * n_logs)
-        limit = chunk_limit(cfg, matrix.chunk_runs, budget, n_devices)
-        size, bounds = chunk_bounds(n_runs, limit, chunk_multiple(n_devices, limit))
-        label = f"{cfg.dataset} {cfg.model} {','.join(map(str, cfg.hidden))} {cfg.activation} {cfg.optimizer} batch {cfg.batch_size or 'full'}"
-        plans.append(GroupPlan(label, cfg.model, len({lr for lr, _ in pairs}), len({s for _, s in pairs}), n_runs, len(bounds),
-                               size, flops_per_run * n_runs, chunk_bytes(cfg, size, n_devices)))
-    return plans
+        flops_per_run = 2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)
+        costs.append(GroupCost(cfg.label(batch=True), cfg.model, len({r.lr for r in group.runs}),
+                               len({r.scheme for r in group.runs}), n_runs, len(group.chunks), group.chunk_size,
+                               flops_per_run * n_runs, chunk_bytes(cfg, group.chunk_size, plan.n_devices)))
+    return costs
 
 
-def estimate_seconds(plans: list[GroupPlan], steps: int, cores: int) -> float:
+def estimate_seconds(plans: list[GroupCost], steps: int, cores: int) -> float:
     """Rough wall time of training every group on a CPU with ``cores`` cores."""
     work = sum(p.flops * (CONV_SLOWDOWN if p.model == "cnn" else 1.0) for p in plans) / (CPU_FLOPS_PER_CORE * cores)
     overhead = sum(p.chunks for p in plans) * steps * STEP_OVERHEAD_SECONDS
     return work + overhead + COMPILE_SECONDS * len(plans)
 
 
-def describe_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> list[str]:
-    """The lines ``symjax run --dry-run`` prints (chunks within ``budget`` bytes, if given)."""
-    plans = plan_matrix(matrix, n_devices, budget)
+def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list[str]:
+    """The lines ``symjax run --dry-run`` prints for ``plan``, the plan of ``matrix`` (chunks within ``budget`` bytes)."""
+    plans = group_costs(plan)
     cores = len(os.sched_getaffinity(0))
     seconds = estimate_seconds(plans, matrix.steps, cores)
     lines = [f"matrix {matrix.name}: {sum(p.settings for p in plans)} settings, {len(matrix.schemes)} schemes, "

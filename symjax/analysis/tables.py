@@ -1,7 +1,7 @@
 """Summary tables: one row per setting x scheme with medians, IQMs and bootstrap CIs.
 
-Data-flow stage: store -> metrics -> **statistics per setting x scheme** -> report.
-Numbers only (no formatting): ``report.py`` turns them into markdown.
+Data-flow stage: store -> **statistics per setting x scheme** -> report.
+Numbers only (no formatting): ``symjax.report`` turns them into markdown.
 Steps to target of runs that never reached the target are +inf (censored); final losses
 of diverged runs are +inf; the speed ratio is median steps to target of a scheme over
 that of the reference scheme, bootstrapped with runs paired by seed.
@@ -14,9 +14,8 @@ import functools
 import numpy as np
 import pandas as pd
 
-from symjax import metrics, stats
-
-SETTING_COLUMNS = metrics.SETTING_COLUMNS
+from symjax.analysis import stats
+from symjax.results.schema import SETTING_COLUMNS
 
 METRICS = {  # summary prefix -> runs column
     "steps": "steps_to_target",
@@ -56,7 +55,7 @@ def _cached_summary(data: bytes, prefix: str) -> dict:
     return out
 
 
-def _censored(runs: pd.DataFrame, column: str) -> np.ndarray:
+def censored(runs: pd.DataFrame, column: str) -> np.ndarray:
     """(runs,) float64 values, lower is better and censored = +inf; accuracy: diverged = 0, regression = NaN (undefined)."""
     values = runs[column].astype("float64").to_numpy()
     if column == "final_test_acc":
@@ -74,7 +73,7 @@ def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
     differences (scheme - reference) and P(scheme reaches the target sooner), each with a 95% CI."""
     seeds = np.intersect1d(scheme_runs["seed"], reference_runs["seed"])
     a, b = (r.set_index("seed").loc[seeds].reset_index() for r in (scheme_runs, reference_runs))
-    pairs = {prefix: (_censored(a, column), _censored(b, column)) for prefix, column in (("steps", "steps_to_target"), ("loss", "final_train_loss"), ("acc", "final_test_acc"))}
+    pairs = {prefix: (censored(a, column), censored(b, column)) for prefix, column in (("steps", "steps_to_target"), ("loss", "final_train_loss"), ("acc", "final_test_acc"))}
     out = dict(zip(["speed_ratio", "speed_lo", "speed_hi"], stats.paired_ratio_ci(*pairs["steps"])))
     out.update(zip(["loss_diff", "loss_diff_lo", "loss_diff_hi"], stats.paired_difference_ci(*pairs["loss"])))
     defined = not np.isnan(pairs["acc"][0]).all()  # no accuracy in regression
@@ -90,7 +89,7 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
     Args:
         runs: one row per run (``runs.parquet``, as ``store.load_results`` gives it).
         by: the columns that define a setting, default SETTING_COLUMNS. With fewer (e.g. without ``lr``,
-            for the best-learning-rate view of ``symjax.best_lr``) each row takes the other setting
+            for the best-learning-rate view of ``symjax.analysis.best_lr``) each row takes the other setting
             columns from its scheme's first run, so every scheme shows its own learning rate.
     Returns:
         One row per (setting, scheme): SETTING_COLUMNS, ``task``, ``scheme``, counts, metric summaries,
@@ -107,7 +106,7 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
             row.update(scheme=scheme, n=len(scheme_runs), target_loss=float(scheme_runs["target_loss"].iloc[0]),
                        reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
             for prefix, column in METRICS.items():
-                row.update(_metric_summary(_censored(scheme_runs, column), prefix))
+                row.update(_metric_summary(censored(scheme_runs, column), prefix))
             row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="")
             if ref is not None and scheme != reference:
                 row.update(compare(scheme_runs, ref))
@@ -163,7 +162,7 @@ def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str
         for key, setting_runs in runs[runs["scheme"] == scheme].groupby(SETTING_COLUMNS, sort=False):
             scale = reference_median.get(key, np.nan)
             if np.isfinite(scale) and scale > 0:
-                groups.append(_censored(setting_runs, "steps_to_target") / scale)
+                groups.append(censored(setting_runs, "steps_to_target") / scale)
         if groups:
             point, lo, hi = stats.stratified_bootstrap_ci(groups, stats.iqm)
             rows.append({"scheme": scheme, "settings": len(groups), "iqm": point, "lo": lo, "hi": hi})

@@ -1,6 +1,6 @@
 """Devices: one CPU device per core (so the run axis uses every core), sharding of the run axis.
 
-Data-flow stage: used by **train** to place a chunk of runs across all local devices.
+Data-flow stage: used by the engine to place a chunk of runs across all local devices.
 On CPU, XLA exposes one device for the whole host by default and a vmapped group then
 runs on one core; ``use_all_cpu_cores`` asks for one host device per core through
 ``XLA_FLAGS`` before JAX starts. Set ``SYMJAX_CPU_DEVICES=N`` to choose N yourself, or
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
+RUN_AXIS = "runs"  # the run axis: the mesh axis over devices, and the vmap axis of a device's block of runs
 CPU_RUNS_PER_BLOCK = 4  # runs of a CPU device vmapped together; its blocks follow one another (bench/README.md)
 _FLAG = "--xla_force_host_platform_device_count"
 
@@ -45,17 +47,25 @@ def chunk_multiple(n_devices: int, max_chunk: int) -> int:
 
 
 def run_mesh():
-    """A 1-D mesh named ``runs`` over all local devices."""
+    """A 1-D mesh over all local devices, its axis named ``RUN_AXIS``."""
     import jax
     import numpy as np
     from jax.sharding import Mesh
 
-    return Mesh(np.array(jax.local_devices()), ("runs",))
+    return Mesh(np.array(jax.local_devices()), (RUN_AXIS,))
 
 
-def run_sharding():
-    """(sharding of arrays with a leading run axis, sharding of shared arrays, device count)."""
+class RunSharding(NamedTuple):
+    """Where a chunk's arrays live on the local devices."""
+
+    runs: object  # NamedSharding of arrays with a leading run axis, split over the devices
+    shared: object  # NamedSharding of arrays every device holds whole (the dataset)
+    n_devices: int
+
+
+def run_sharding() -> RunSharding:
+    """The shardings of a chunk's arrays over the ``run_mesh`` of all local devices."""
     from jax.sharding import NamedSharding, PartitionSpec
 
     mesh = run_mesh()
-    return NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec()), mesh.size
+    return RunSharding(NamedSharding(mesh, PartitionSpec(RUN_AXIS)), NamedSharding(mesh, PartitionSpec()), mesh.size)

@@ -1,6 +1,6 @@
 """Matrix files: TOML keys and their types, reading a file (built-in or the user's) into a validated Matrix.
 
-Data-flow stage: **matrix file** -> ``Matrix`` (``symjax.config``: validation, groups, runs). A file is
+Data-flow stage: **matrix file** -> ``Matrix`` (``symjax.matrix.spec``; checked by ``symjax.matrix.validate``). A file is
 read only if it is a regular file of at most ``MAX_MATRIX_BYTES``, UTF-8 (a byte-order mark is
 dropped), not empty, and nests arrays and tables at most ``MAX_NESTING`` deep; anything else is
 one ``ConfigError`` naming the file, the key and what is allowed.
@@ -12,7 +12,9 @@ import importlib.resources
 import tomllib
 from pathlib import Path
 
-from symjax.config import ConfigError, Matrix, _is_int, _is_number, _show, checked
+from symjax.core.files import read_bytes
+from symjax.matrix.spec import ConfigError, Matrix, is_int, is_number, shown
+from symjax.matrix.validate import checked
 
 MAX_MATRIX_BYTES = 2**20  # a matrix file
 MAX_NESTING = 4  # arrays and tables inside each other in a matrix file ([[exclude]] hidden = [[8]] is 4)
@@ -71,24 +73,24 @@ def _convert(key: str, kind: str, value):
     converted = None
     if kind == "str" and isinstance(value, str) and value:
         converted = value
-    elif kind == "int" and _is_int(value):
+    elif kind == "int" and is_int(value):
         converted = value
-    elif kind == "float" and _is_number(value):
+    elif kind == "float" and is_number(value):
         converted = float(value)
     elif kind == "strs" and items and all(isinstance(v, str) and v for v in items):
         converted = tuple(items)
-    elif kind == "floats" and items and all(_is_number(v) for v in items):
+    elif kind == "floats" and items and all(is_number(v) for v in items):
         converted = tuple(float(v) for v in items)
-    elif kind == "batch_sizes" and items and all(v == "full" or _is_int(v) for v in items):
+    elif kind == "batch_sizes" and items and all(v == "full" or is_int(v) for v in items):
         converted = tuple(None if v == "full" else v for v in items)
     elif kind == "widths_list" and items:
         lists = items if all(isinstance(v, list) for v in items) else [items]
-        if all(_is_int(w) for widths in lists for w in widths):
+        if all(is_int(w) for widths in lists for w in widths):
             converted = tuple(tuple(widths) for widths in lists)
     elif kind == "rules" and isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):
         converted = tuple(_rule(f"{key}[{i}]", rule) for i, rule in enumerate(value))
     if converted is None:
-        raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {_show(value)}")
+        raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {shown(value)}")
     return converted
 
 
@@ -120,15 +122,13 @@ def matrix_from_dict(values: dict, default_name: str) -> Matrix:
 
 
 def builtin_matrices() -> list[str]:
-    """Names of the matrices shipped in ``symjax/matrices``."""
-    files = importlib.resources.files("symjax") / "matrices"
+    """Names of the matrices shipped in ``symjax/matrix/builtin``."""
+    files = importlib.resources.files("symjax.matrix") / "builtin"
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
 
 
 def _read_text(path: Path) -> str:
     """A matrix file's text: a regular file of at most MAX_MATRIX_BYTES, UTF-8 (a byte-order mark is dropped)."""
-    from symjax.store import read_bytes
-
     try:
         data = read_bytes(path, MAX_MATRIX_BYTES, follow=True)
     except OSError as error:
@@ -145,13 +145,13 @@ def load_matrix(name_or_path: str) -> Matrix:
     """Load a built-in matrix by name or a user's TOML file by path."""
     path = Path(name_or_path)
     if name_or_path in builtin_matrices():
-        text = (importlib.resources.files("symjax") / "matrices" / f"{name_or_path}.toml").read_text()
+        text = (importlib.resources.files("symjax.matrix") / "builtin" / f"{name_or_path}.toml").read_text()
         where, default_name = f"matrix {name_or_path}", name_or_path
     elif path.suffix == ".toml" or path.exists():
         text = _read_text(path)
         where, default_name = str(path), path.stem
     else:
-        raise ConfigError(f"unknown matrix {_show(name_or_path)}; built-in: {', '.join(builtin_matrices())}, or a path to a .toml file")
+        raise ConfigError(f"unknown matrix {shown(name_or_path)}; built-in: {', '.join(builtin_matrices())}, or a path to a .toml file")
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

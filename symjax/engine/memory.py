@@ -1,6 +1,6 @@
 """Memory budget of a chunk: how many runs fit at once, and the budget's default from the devices.
 
-Data-flow stage: **expand into groups -> chunks** (runner, plan). A group's runs are trained
+Data-flow stage: **plan: groups -> chunks** (``symjax.engine.plan``, ``estimate``). A group's runs are trained
 in chunks of at most ``matrix.chunk_runs`` runs and, with a memory budget (``--max-memory``),
 at most as many as fit in it, by ``chunk_bytes``: an estimate that the tests hold above
 XLA's own memory analysis of the compiled program. Chunking never changes a run's result
@@ -12,10 +12,16 @@ from __future__ import annotations
 import math
 import re
 
-from symjax.config import ConfigError, GroupConfig
-from symjax.data import TRAIN_SIZES, load_dataset
-from symjax.models import CONV_STRIDE, weight_shapes
-from symjax.train import OPTIMIZER_SLOTS, logged_steps, snapshot_steps
+import jax
+
+from symjax.core.data import TRAIN_SIZES, load_dataset
+from symjax.core.evaluation import EVAL_SLICE
+from symjax.core.group import GroupConfig, minibatch_size
+from symjax.core.models import output_lengths, weight_shapes
+from symjax.core.optimizers import OPTIMIZER_SLOTS
+from symjax.core.train import logged_steps, snapshot_steps
+from symjax.engine.devices import CPU_RUNS_PER_BLOCK
+from symjax.matrix.spec import ConfigError
 
 UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
          "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
@@ -38,8 +44,6 @@ def parse_size(text: str) -> int:
 
 def default_budget() -> int:
     """Half of what the local devices can hold: their ``bytes_limit`` (GPU, TPU) or the host's available memory (CPU)."""
-    import jax
-
     limits = [(d.memory_stats() or {}).get("bytes_limit") for d in jax.local_devices()]
     if all(limits):
         return int(DEFAULT_FRACTION * sum(limits))
@@ -50,26 +54,20 @@ def default_budget() -> int:
 
 def _activations(shapes: list[tuple[int, ...]], n_in: int) -> int:
     """Hidden activations plus outputs of one example (summed over layers)."""
-    total, length = 0, n_in
-    for shape in shapes:
-        length = math.ceil(length / CONV_STRIDE) if len(shape) == 3 else 1
-        total += length * shape[-1]
-    return total
+    return sum(length * shape[-1] for length, shape in zip(output_lengths(shapes, n_in), shapes))
 
 
 def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
     """(held, working) device bytes of one run of the group. Held for the whole chunk: params in and
     out, optimizer state, logs (weight snapshots, per-step metrics) and the epoch's example order.
-    Working only while the run's block trains (``symjax.devices.runs_per_block``): gradients,
+    Working only while the run's block trains (``symjax.engine.devices.runs_per_block``): gradients,
     updates, and the activations of a minibatch (forward and backward) and of an evaluation slice."""
-    from symjax.evaluation import EVAL_SLICE
-
     data = load_dataset(cfg.dataset)
     n_in, n_train = data.x_train.shape[1], TRAIN_SIZES[cfg.dataset]
     shapes = weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs)
     weights = sum(math.prod(s) for s in shapes)
     params = weights + sum(s[-1] for s in shapes)
-    batch = n_train if cfg.batch_size is None else cfg.batch_size
+    batch = minibatch_size(cfg.batch_size, n_train)
     logs = len(snapshot_steps(cfg.steps, cfg.log_every)) * weights + len(logged_steps(cfg.steps, cfg.log_every)) * (3 + 4 * len(shapes))
     held = params * (2 + OPTIMIZER_SLOTS[cfg.optimizer]) + logs + n_train
     working = 2 * params + _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
@@ -77,11 +75,7 @@ def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
 
 
 def _block_limit() -> int | None:
-    """Most runs of a device that train at once: a block on CPU (``symjax.devices``), all of them elsewhere (None)."""
-    import jax
-
-    from symjax.devices import CPU_RUNS_PER_BLOCK
-
+    """Most runs of a device that train at once: a block on CPU (``symjax.engine.devices``), all of them elsewhere (None)."""
     return CPU_RUNS_PER_BLOCK if jax.default_backend() == "cpu" else None
 
 
@@ -119,8 +113,6 @@ def xla_bytes_per_run(compiled, shared_arrays, runs_per_device: int) -> tuple[fl
     (the program of one device): temporaries + inputs + outputs, less the shared dataset arrays and the
     donated inputs that outputs reuse (counted once); None if the backend gives no analysis. Outputs are
     the run's params, optimizer state and logs."""
-    import jax
-
     memory = compiled.memory_analysis()
     if memory is None:
         return None

@@ -1,6 +1,6 @@
 """Functional networks (MLP and a small 1-D CNN): params, forward pass and losses.
 
-Data-flow stage: matrix config -> **init params per run (scheme x seed)** -> train.
+Data-flow stage: matrix -> **init params per run (scheme x seed)** -> train.
 Params are a plain pytree: a list with one ``{"w", "b"}`` dict per layer, readout last.
 A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D kernel
 ``w`` of shape ``(KERNEL_WIDTH, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from symjax.initializers import Scheme
+from symjax.core.initializers import layer_initializers
+from symjax.core.schemes import Scheme
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -46,11 +47,24 @@ def weight_shapes(model: str, n_in: int, hidden: tuple[int, ...], n_out: int) ->
         return layer_sizes(n_in, hidden, n_out)
     if model != "cnn":
         raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
-    shapes, length, channels = [], n_in, 1
-    for width in hidden:
-        shapes.append((KERNEL_WIDTH, channels, width))
-        length, channels = math.ceil(length / CONV_STRIDE), width
-    return [*shapes, (length * channels, n_out)]
+    channels = (1, *hidden)
+    conv = [(KERNEL_WIDTH, c_in, c_out) for c_in, c_out in zip(channels[:-1], channels[1:])]
+    length = output_lengths(conv, n_in)[-1] if conv else n_in
+    return [*conv, (length * channels[-1], n_out)]
+
+
+def output_lengths(shapes: list[tuple[int, ...]], n_in: int) -> list[int]:
+    """Output positions per example of every layer of ``shapes``: a conv layer (3-d weight) divides
+    its input length by ``CONV_STRIDE`` ("SAME" padding, rounded up); a dense layer has 1.
+
+    >>> output_lengths([(5, 1, 25), (3, 25, 25), (250, 10)], 40)
+    [20, 10, 1]
+    """
+    lengths, length = [], n_in
+    for shape in shapes:
+        length = math.ceil(length / CONV_STRIDE) if len(shape) == 3 else 1
+        lengths.append(length)
+    return lengths
 
 
 def init_mlp(key: jax.Array, scheme: Scheme, shapes: list[tuple[int, ...]], dtype=jnp.float32) -> Params:
@@ -63,7 +77,7 @@ def init_mlp(key: jax.Array, scheme: Scheme, shapes: list[tuple[int, ...]], dtyp
     """
     params = []
     for index, shape in enumerate(shapes):
-        w_init, b_init = scheme.initializers(index, len(shapes))
+        w_init, b_init = layer_initializers(scheme, index, len(shapes))
         w_key, b_key = jax.random.split(jax.random.fold_in(key, index))
         params.append({"w": w_init(w_key, tuple(shape), dtype), "b": b_init(b_key, (shape[-1],), dtype)})
     return params

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from symjax import stats
-from symjax.config import TARGET_FRACTION
-from symjax.initializers import parse_scheme
-from symjax.plots import plot_performance_profile
-from symjax.report_format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, span, with_ci
-from symjax.tables import SETTING_COLUMNS, depth, verdict_breakdown
+from symjax.analysis import stats
+from symjax.core.schemes import parse_scheme
+from symjax.report.plots import plot_performance_profile
+from symjax.report.format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, span, with_ci
+from symjax.analysis.tables import depth, verdict_breakdown
+from symjax.results.metrics import TARGET_FRACTION
+from symjax.results.schema import SETTING_COLUMNS
 
 QUESTION = (
     "If weight matrices start at zero (or a constant) and only the biases are random, "
@@ -33,7 +34,7 @@ after that W is rank 1 and grows in rank slowly; with relu, units with b < 0 are
 Medians over runs; layers are numbered from the input, the readout last; *first gradient* is the
 0-based update whose weight gradient was first non-zero; rank and effective rank (Roy & Vetterli
 2007) are those of the weight matrix at step 0 and at the last step; distinct units and mean |cos|
-are defined in `symjax/diagnostics.py`."""
+are defined in `symjax/core/diagnostics.py`."""
 
 
 def is_question_scheme(scheme: str) -> bool:

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from symjax.diagnostics import alive_units
-from symjax.models import example_losses, forward
+from symjax.core.diagnostics import alive_units
+from symjax.core.models import example_losses, forward
 
 EVAL_SLICE = 500
 

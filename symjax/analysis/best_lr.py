@@ -1,6 +1,6 @@
 """Every scheme at its own best learning rate: the second view of a fair comparison (DeepOBS protocol).
 
-Data-flow stage: store -> **best-learning-rate runs table** -> tables.summarize -> report.
+Data-flow stage: store -> **best-learning-rate runs table** -> ``tables.summarize`` -> report.
 When a matrix tries several learning rates per setting, each scheme gets the rate from the
 grid with the lowest median final training loss (diverged runs count as +inf; ties go to the
 smaller rate, so the choice is deterministic; Schneider, Balles & Hennig, DeepOBS, ICLR 2019).
@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from symjax.metrics import first_step_at_or_below
-from symjax.tables import SETTING_COLUMNS, _censored
+from symjax.analysis.tables import censored
+from symjax.results.metrics import steps_to_target
+from symjax.results.schema import SETTING_COLUMNS
 
 LR_FREE_COLUMNS = [c for c in SETTING_COLUMNS if c != "lr"]  # a setting of the best-lr view
 
@@ -36,7 +37,7 @@ def choose_lrs(runs: pd.DataFrame) -> pd.DataFrame:
         ``lrs`` (how many rates were tried). Lowest median wins; ties go to the smaller rate.
     """
     keys = [*LR_FREE_COLUMNS, "scheme"]
-    losses = runs[[*keys, "lr"]].assign(loss_median=_censored(runs, "final_train_loss"))
+    losses = runs[[*keys, "lr"]].assign(loss_median=censored(runs, "final_train_loss"))
     medians = losses.groupby([*keys, "lr"], sort=False)["loss_median"].median().reset_index()
     tried = medians.groupby(keys, sort=False)["lr"].transform("size").rename("lrs")
     ranked = medians.assign(lrs=tried).sort_values(["loss_median", "lr"], kind="stable")
@@ -65,9 +66,9 @@ def best_lr_runs(runs: pd.DataFrame, curves: pd.DataFrame, reference: str) -> tu
     target = np.where(np.isnan(common), chosen["target_loss"].to_numpy(np.float64), common)
     losses = curves[curves["run_id"].isin(chosen["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
     losses = losses.reindex(chosen["run_id"])  # (runs, steps); NaN where a run has no such logged step
-    steps = first_step_at_or_below(losses.columns.to_numpy(), losses.to_numpy(np.float64), target[:, None])
+    steps = steps_to_target(losses.columns.to_numpy(), losses.to_numpy(np.float64), target[:, None],
+                            chosen["diverged"].to_numpy())
     chosen["target_loss"] = target
-    steps[chosen["diverged"].to_numpy()] = np.nan  # diverged runs are failures, as in metrics
     chosen["steps_to_target"] = pd.array(np.where(np.isnan(steps), None, steps), dtype="Int64")
     chosen["reached"] = chosen["steps_to_target"].notna()
     return chosen, choices

@@ -110,7 +110,7 @@ def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.A
     Args:
         params: list of ``{"w", "b"}`` per layer, readout last.
         dead_fractions: (n_hidden,) dead-unit fraction of each hidden layer on the training set
-            (``symjax.evaluation.evaluate``; ``dead_fraction`` for one array of outputs).
+            (``symjax.core.evaluation.evaluate``; ``dead_fraction`` for one array of outputs).
         grad_norms: (n_layers,) weight-gradient norms of the last update.
     """
     matrices = [as_matrix(layer["w"]) for layer in params]

@@ -1,6 +1,6 @@
 """Convergence metrics per run: final losses, target loss per setting, steps to target.
 
-Data-flow stage: train -> **tidy tables with per-run metrics** -> store -> stats -> report.
+Data-flow stage: train -> **tidy tables with per-run metrics** -> store -> analysis -> report.
 A *setting* is one group config at one learning rate. Its target loss is
 ``matrix.target_loss`` if given, else the median training loss of the reference scheme's
 runs at the logged step nearest to ``TARGET_FRACTION * steps`` (never step 0). *Steps to target* is the
@@ -11,14 +11,33 @@ logged training loss is NaN or infinite; ``diverged_step`` is the first such log
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from symjax.config import TARGET_FRACTION, Matrix
-from symjax.data import TASKS
-from symjax.runner import GroupResult
+from symjax.core.data import TASKS
+from symjax.core.group import GroupConfig, Run
+from symjax.matrix.spec import Matrix
 
-SETTING_COLUMNS = ["dataset", "model", "hidden", "activation", "optimizer", "lr", "batch_size", "steps"]
+TARGET_FRACTION = 0.25  # default target: the reference's median training loss at this fraction of the steps
+
+
+@dataclass
+class GroupResult:
+    """Logs of every run of one group, as numpy arrays: what training hands to this stage."""
+
+    config: GroupConfig
+    runs: list[Run]
+    steps: np.ndarray  # (n_logs,) logged steps
+    train_loss: np.ndarray  # (n_runs, n_logs)
+    test_loss: np.ndarray  # (n_runs, n_logs)
+    test_acc: np.ndarray  # (n_runs, n_logs)
+    diagnostics: dict[str, np.ndarray]  # name -> (n_runs, n_logs, n_layers), see symjax.core.diagnostics
+    first_grad_step: np.ndarray  # (n_runs, n_layers) int, -1 where a layer's weight gradient stayed 0
+    n_train: int
+    seconds: float  # wall time of the group's chunks, compilation included
+    compile_seconds: float
 
 
 def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
@@ -29,9 +48,11 @@ def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
     return target if np.isfinite(target) else float("nan")  # most reference runs diverged: no target
 
 
-def first_step_at_or_below(steps: np.ndarray, curves: np.ndarray, target: float) -> np.ndarray:
-    """First logged step with loss <= target per run (n_runs,), NaN where never reached."""
-    return first_step_where(steps, curves <= target)
+def steps_to_target(steps: np.ndarray, curves: np.ndarray, target: float, diverged: np.ndarray) -> np.ndarray:
+    """First logged step (n_runs,) whose loss (curves (n_runs, n_logs)) is at or below ``target``; NaN (censored)
+    where never reached and where the run diverged (``diverged`` (n_runs,)): a diverged run is a failure,
+    whatever it reached before. The one rule for every steps-to-target column."""
+    return np.where(diverged, np.nan, first_step_where(steps, curves <= target))
 
 
 def first_step_where(steps: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -62,6 +83,8 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             "final_test_acc": group.test_acc[:, -1].astype(np.float64),
         }
     )
+    non_finite = ~np.isfinite(group.train_loss)
+    diverged = non_finite.any(axis=1)
     runs["target_loss"] = np.nan
     runs["steps_to_target"] = np.nan
     for lr in runs["lr"].unique():
@@ -72,10 +95,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
         else:
             target = default_target(group.steps, group.train_loss[reference])
         runs.loc[rows, "target_loss"] = target
-        runs.loc[rows, "steps_to_target"] = first_step_at_or_below(group.steps, group.train_loss[rows], target)
-    non_finite = ~np.isfinite(group.train_loss)
-    diverged = non_finite.any(axis=1)
-    runs.loc[diverged, "steps_to_target"] = np.nan  # a diverged run is a failure, whatever it reached before
+        runs.loc[rows, "steps_to_target"] = steps_to_target(group.steps, group.train_loss[rows], target, diverged[rows])
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
     runs["diverged"] = diverged

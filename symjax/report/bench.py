@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from symjax.store import atomic_write_text, check_written, read_bytes
+from symjax.core.files import atomic_write_text, check_written, read_bytes
 
 KINDS = {  # extra_info keys each kind must have, besides COMMON
     "train": ("impl", "n_runs", "steps", "run_steps_per_s", "gflop_per_s", "compile_seconds"),

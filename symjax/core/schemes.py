@@ -1,10 +1,7 @@
-"""Init schemes: weight and bias initializers, parsed from names like ``zeros/normal(1.0)``.
+"""Init scheme names: the syntax ``W/b``, e.g. ``zeros/normal(1.0)``, parsed into a ``Scheme``.
 
-Data-flow stage: matrix config -> **init params per run (scheme x seed)** -> train.
-Every initializer follows the ``jax.nn.initializers`` contract
-``(key, shape, dtype) -> Array`` and reuses ``jax.nn.initializers`` where it can.
-Weights have shape ``(fan_in, fan_out)`` (a layer computes ``x @ w + b``) or, for a 1-D
-convolution, ``(kernel_width, in_channels, out_channels)``; biases have shape ``(fan_out,)``.
+Free of jax (the matrix, results and report stages read scheme names); the initializers
+that a name stands for are in ``symjax.core.initializers``.
 
 Scheme syntax: ``W/b``, optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
 1-based layer number or ``last``, the readout), e.g. ``lecun_normal/zeros@last=zeros/zeros``.
@@ -17,83 +14,11 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from jax.nn import initializers as jinit
-from scipy.linalg import hadamard
-
-Initializer = Callable[..., jax.Array]
-
-
-def _uniform_symmetric(a: float) -> Initializer:
-    """U(-a, a); ``jax.nn.initializers.uniform`` is U(0, scale), so it does not fit."""
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, minval=-a, maxval=a)
-
-    return init
-
-
-def _matrix_init(matrix: Callable[[int, int], np.ndarray]) -> Initializer:
-    """Deterministic init from ``matrix(n_in, n_out)``: the whole weight for ``(n_in, n_out)``;
-    for a conv kernel ``(k, n_in, n_out)`` the centre tap ``k // 2`` gets it, the other taps 0."""
-
-    def init(key, shape, dtype=jnp.float32):
-        del key  # deterministic
-        if len(shape) not in (2, 3):
-            raise ValueError(f"weight shape must be (fan_in, fan_out) or (kernel_width, in, out), got {shape}")
-        w = matrix(shape[-2], shape[-1])
-        if len(shape) == 3:
-            kernel = np.zeros(tuple(shape))
-            kernel[shape[0] // 2] = w
-            w = kernel
-        return jnp.asarray(w, dtype)
-
-    return init
-
-
-def _zero_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """ZerO matrix (n_in, n_out), stored for ``x @ w``: Algorithm 1 of Zhao, Schäfer & Anandkumar,
-    "ZerO Initialization: Initializing Neural Networks with only Zeros and Ones", TMLR 2022
-    (arXiv:2110.12661). The paper writes W (out P x in Q); here w = W^T.
-
-    - n_out <= n_in (identity or shrinking): partial identity ``eye(n_in, n_out)``;
-    - n_out > n_in (expanding, the paper's P > Q): ``c * H_m[:n_in, :n_out]`` with the Sylvester
-      Hadamard matrix H_m of order 2^m (``scipy.linalg.hadamard``, symmetric), m = ceil(log2 n_out),
-      c = 2^(-(m-1)/2) as in the paper. (The authors' notebook example_mnist.ipynb divides by
-      2^(m/2) instead, a factor sqrt(2) smaller.) Full rank n_in; rows orthogonal with squared
-      norm c^2 2^m = 2 when n_out is a power of two.
-    """
-    if n_out <= n_in:
-        return np.eye(n_in, n_out)
-    m = math.ceil(math.log2(n_out))
-    return 2.0 ** (-(m - 1) / 2) * hadamard(2**m, dtype=np.int8)[:n_in, :n_out]
-
-
-# name -> (number of numeric arguments, factory). Factories return an Initializer.
-WEIGHT_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
-    "zeros": (0, lambda: jinit.zeros),
-    "constant": (1, lambda c: jinit.constant(c)),
-    "lecun_normal": (0, jinit.lecun_normal),
-    "glorot_normal": (0, jinit.glorot_normal),
-    "glorot_uniform": (0, jinit.glorot_uniform),
-    "he_normal": (0, jinit.he_normal),
-    "orthogonal": (0, jinit.orthogonal),
-    "identity": (0, lambda: _matrix_init(np.eye)),  # (partial) identity eye(fan_in, fan_out)
-    "zero_hadamard": (0, lambda: _matrix_init(_zero_matrix)),  # ZerO, see _zero_matrix
-    "perturbed": (1, lambda eps: jinit.normal(stddev=eps)),  # 0 + eps * N(0, 1)
-}
-
-BIAS_INITS: dict[str, tuple[int, Callable[..., Initializer]]] = {
-    "zeros": (0, lambda: jinit.zeros),
-    "constant": (1, lambda c: jinit.constant(c)),
-    "normal": (1, lambda sigma: jinit.normal(stddev=sigma)),
-    "uniform": (1, _uniform_symmetric),
-}
-
+# init name -> number of numeric arguments (symjax.core.initializers has the same names)
+WEIGHT_INIT_ARGS = {"zeros": 0, "constant": 1, "lecun_normal": 0, "glorot_normal": 0, "glorot_uniform": 0, "he_normal": 0,
+                    "orthogonal": 0, "identity": 0, "zero_hadamard": 0, "perturbed": 1}
+BIAS_INIT_ARGS = {"zeros": 0, "constant": 1, "normal": 1, "uniform": 1}
 POSITIVE_ARGUMENT = {"normal", "uniform", "perturbed"}  # their argument is a spread: sigma, a, eps > 0
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 _OVERRIDE = re.compile(r"^\s*(last|[0-9]+)\s*=(.*)$", re.S)
@@ -101,9 +26,13 @@ OVERRIDE_SYNTAX = ("write overrides as @LAYER=WEIGHT/BIAS where LAYER is a 1-bas
                    "(the readout), e.g. lecun_normal/zeros@last=zeros/zeros")
 
 
-def describe(registry: dict) -> str:
-    """Registry names for messages, e.g. ``zeros, constant(x), lecun_normal``."""
-    return ", ".join(f"{name}(x)" if nargs else name for name, (nargs, _) in registry.items())
+def describe(registry: dict[str, int]) -> str:
+    """Init names for messages, e.g. ``zeros, constant(x), lecun_normal``.
+
+    >>> describe({"zeros": 0, "constant": 1})
+    'zeros, constant(x)'
+    """
+    return ", ".join(f"{name}(x)" if nargs else name for name, nargs in registry.items())
 
 
 def _parse_term(text: str, registry: dict, kind: str) -> tuple[str, tuple[float, ...]]:
@@ -113,7 +42,7 @@ def _parse_term(text: str, registry: dict, kind: str) -> tuple[str, tuple[float,
     if not match or match.group(1) not in registry:
         raise ValueError(f"unknown {kind} init {text.strip()!r}; {allowed}")
     name, arg_text = match.group(1), match.group(2)
-    nargs = registry[name][0]
+    nargs = registry[name]
     args = tuple(a.strip() for a in arg_text.split(",")) if arg_text else ()
     if len(args) != nargs:
         raise ValueError(f"{kind} init {name!r} takes {nargs} argument(s), got {len(args)} in {text.strip()!r}; {allowed}")
@@ -159,16 +88,8 @@ class Scheme:
         base = f"{_canonical(self.weight, self.weight_args)}/{_canonical(self.bias, self.bias_args)}"
         return base + "".join(f"@{spec}={override.name}" for spec, override in self.overrides)
 
-    def weight_init(self) -> Initializer:
-        """The base weight init (overrides ignored)."""
-        return WEIGHT_INITS[self.weight][1](*self.weight_args)
-
-    def bias_init(self) -> Initializer:
-        """The base bias init (overrides ignored)."""
-        return BIAS_INITS[self.bias][1](*self.bias_args)
-
-    def initializers(self, layer: int, n_layers: int) -> tuple[Initializer, Initializer]:
-        """(weight init, bias init) of 0-based ``layer`` of ``n_layers`` (readout = n_layers - 1)."""
+    def for_layer(self, layer: int, n_layers: int) -> Scheme:
+        """The plain scheme (no overrides) of 0-based ``layer`` of ``n_layers`` (readout = n_layers - 1)."""
         check_depth(self, n_layers)
         if not 0 <= layer < n_layers:
             raise ValueError(f"layer index {layer} out of range for a network of {n_layers} layers")
@@ -176,8 +97,7 @@ class Scheme:
         scheme = overrides.get(str(layer + 1))  # an explicit number beats "last"
         if scheme is None and layer == n_layers - 1:
             scheme = overrides.get("last")
-        scheme = scheme or self
-        return scheme.weight_init(), scheme.bias_init()
+        return scheme or Scheme(self.weight, self.weight_args, self.bias, self.bias_args)
 
     def __str__(self) -> str:
         return self.name
@@ -198,10 +118,10 @@ def _parse_pair(text: str) -> Scheme:
     if len(parts) != 2:
         raise ValueError(
             f"scheme {text!r} must be written WEIGHT/BIAS, e.g. lecun_normal/zeros or zeros/normal(1.0); "
-            f"allowed weight inits: {describe(WEIGHT_INITS)}; allowed bias inits: {describe(BIAS_INITS)}"
+            f"allowed weight inits: {describe(WEIGHT_INIT_ARGS)}; allowed bias inits: {describe(BIAS_INIT_ARGS)}"
         )
-    weight, weight_args = _parse_term(parts[0], WEIGHT_INITS, "weight")
-    bias, bias_args = _parse_term(parts[1], BIAS_INITS, "bias")
+    weight, weight_args = _parse_term(parts[0], WEIGHT_INIT_ARGS, "weight")
+    bias, bias_args = _parse_term(parts[1], BIAS_INIT_ARGS, "bias")
     return Scheme(weight, weight_args, bias, bias_args)
 
 

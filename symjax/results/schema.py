@@ -1,6 +1,6 @@
 """What a loaded results folder must hold before a report reads it: config keys and table columns.
 
-Data-flow stage: store -> **checked tables** -> stats -> report. ``store.load_results`` calls
+Data-flow stage: store -> **checked tables** -> analysis -> report. ``store.load_results`` calls
 these after the hash check, so a folder whose files were edited consistently (or written by
 other software) still ends in one line naming what is wrong, never in a traceback. Labels
 that become file names in the report (dataset, model, activation, optimizer) must be plain names.
@@ -13,7 +13,7 @@ import math
 import pandas as pd
 from pandas.api import types
 
-from symjax.config import ConfigError, check_name
+from symjax.matrix.spec import ConfigError, check_name
 
 INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
 RUNS = {"run_id": INT, "dataset": STR, "model": STR, "task": STR, "hidden": STR, "activation": STR, "optimizer": STR,
@@ -24,6 +24,7 @@ NEW_IN_3 = ("model", "task")
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effective_rank": FLOAT, "distinct_units": FLOAT,
                "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
+SETTING_COLUMNS = ["dataset", "model", "hidden", "activation", "optimizer", "lr", "batch_size", "steps"]  # a setting
 PATH_LABELS = ("dataset", "model", "activation", "optimizer")  # parts of the report's plot file names
 TASKS = ("classification", "regression")
 

@@ -1,6 +1,6 @@
 """Many hosts: one ``symjax run`` process per host, each training its share of the chunks into one shared folder.
 
-Data-flow stage: around **train** (api.run_matrix). Runs are independent, so hosts never
+Data-flow stage: around **train chunks** (``symjax.api.run_matrix``). Runs are independent, so hosts never
 exchange arrays: ``jax.distributed.initialize`` connects the processes, each trains the
 chunks whose number (across the matrix) is its process index modulo the process count on
 its own local devices and saves them in ``DIR/chunks`` (a folder every host sees), and
@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symjax.config import ConfigError
+from symjax.engine.plan import Plan
+from symjax.engine.program import Programs
+from symjax.engine.resume import ChunkStore
+from symjax.engine.runner import train_chunks
+from symjax.matrix.spec import ConfigError
 
 PREPARED_TIMEOUT_S = 600  # process 0 checks the folder and writes the manifest within this
 TRAINED_TIMEOUT_S = 7 * 24 * 3600  # every process has trained its share
@@ -38,12 +42,10 @@ def check_options(count: int, max_memory: int | None, fresh: bool) -> None:
                           "and do not use --fresh (delete the folder instead)")
 
 
-def train_share(matrix, chunks, budget: int, share: Share, show_progress: bool) -> None:
-    """Once the folder is ready, train this process's share of the chunks, then wait for every process."""
-    from symjax.runner import train_matrix
-
+def train_share(plan: Plan, store: ChunkStore, programs: Programs, share: Share, show_progress: bool) -> None:
+    """Once the folder is ready, train and save this process's share of the plan's chunks, then wait for every process."""
     barrier("prepared", share, PREPARED_TIMEOUT_S)
-    train_matrix(matrix, show_progress=show_progress, chunks=chunks, budget=budget, share=share)
+    train_chunks(plan, lambda chunk: share.mine(chunk.number), store, programs, show_progress)
     barrier("trained", share, TRAINED_TIMEOUT_S)
 
 

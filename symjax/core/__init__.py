@@ -1,0 +1,1 @@
+"""One run's math: the spec of a group, data, init schemes and initializers, models, optimizers, evaluation, diagnostics, train."""

@@ -1,0 +1,1 @@
+"""Execution: plan a matrix once, compile one program per group, train its chunks on the devices, resume, several hosts."""
