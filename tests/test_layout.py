@@ -143,3 +143,11 @@ def test_the_chunk_hash_changes_with_the_source_of_a_training_module(tmp_path, m
 
     monkeypatch.setattr(resume.importlib.util, "find_spec", find_spec)
     assert resume.code_hash() != before
+
+
+def test_python_m_symjax_and_symjax_version():
+    done = subprocess.run([sys.executable, "-m", "symjax", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"symjax {symjax.version()}" and symjax.version() != "unknown"
+    listed = subprocess.run([sys.executable, "-m", "symjax", "list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "matrices:" in listed.stdout

@@ -58,9 +58,16 @@ def initialize(coordinator: str, num_processes: int, process_id: int) -> Share:
 
 
 def barrier(name: str, share: Share, timeout_s: float) -> None:
-    """Wait until every process reaches the barrier ``name`` (no-op for one process)."""
+    """Wait until every process reaches the barrier ``name`` (no-op for one process), at most ``timeout_s``.
+
+    The one use of a private JAX module in symjax. JAX 0.10 has no public barrier of its coordination
+    service; the public ``jax.experimental.multihost_utils.sync_global_devices`` is a device all-gather,
+    which needs cross-host collectives and takes no timeout (an in-flight collective cannot be
+    cancelled), while the "trained" barrier may wait for hours. Checked by tests/test_distributed.py
+    with two real processes.
+    """
     if share.count == 1:
         return
-    from jax._src import distributed  # the coordination service's barrier: no device collectives needed
+    from jax._src import distributed  # the coordination service: JAX's own multi-process code uses it so
 
     distributed.global_state.client.wait_at_barrier(f"symjax-{name}", int(timeout_s * 1000))

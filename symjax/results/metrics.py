@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from symjax.core.data import TASKS
-from symjax.core.group import GroupConfig, Run
+from symjax.core.group import GroupConfig, Run, minibatch_size
 from symjax.matrix.spec import Matrix
 
 TARGET_FRACTION = 0.25  # default target: the reference's median training loss at this fraction of the steps
@@ -74,7 +74,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             "activation": cfg.activation,
             "optimizer": cfg.optimizer,
             "lr": [r.lr for r in group.runs],
-            "batch_size": cfg.batch_size or group.n_train,
+            "batch_size": minibatch_size(cfg.batch_size, group.n_train),
             "steps": cfg.steps,
             "scheme": [r.scheme for r in group.runs],
             "seed": [r.seed for r in group.runs],
