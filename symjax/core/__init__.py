@@ -1,1 +1,2 @@
-"""One run's math: the spec of a group, data, init schemes and initializers, models, optimizers, evaluation, diagnostics, train."""
+"""One run's math (init and train stages): the spec of a group, data, init schemes and initializers, models,
+optimizers, evaluation, diagnostics, train; and safe file I/O (files.py) for every stage."""

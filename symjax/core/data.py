@@ -1,6 +1,7 @@
 """Datasets, generated offline, standardized per feature with training-set statistics.
 
-Data-flow stage: feeds **train** (the arrays are arguments of every compiled group).
+Data-flow stage: input of **train** (the arrays are arguments of every compiled group); matrix and
+plan read the sizes (``TRAIN_SIZES``: matrix validation, the memory estimate).
 Nothing is downloaded: MNIST-1D comes from the ``mnist1d`` package's own generator,
 ``digits`` from ``sklearn.datasets.load_digits`` (shipped inside scikit-learn), and the
 synthetic sets (``teacher``, ``teacher_regression``, ``spirals``, ``xor``) from a fixed

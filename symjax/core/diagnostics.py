@@ -1,8 +1,9 @@
 """Symmetry diagnostics of one network, per layer, computed inside the compiled training group.
 
 Data-flow stage: part of **train** (called at every logged step; rank and effective rank
-from weight snapshots, on the host, right after each chunk); stored by store.py in
-``diagnostics.parquet``. In-program functions are pure jnp on one run (vmapped with it).
+from the weight snapshots, on the host, right after each chunk: ``symjax.engine.runner``)
+-> store -> metrics (``symjax.results.metrics.diagnostics_table``) -> ``diagnostics.parquet``.
+In-program functions are pure jnp on one run (vmapped with it).
 Definitions (the report quotes them):
 
 - rank: number of singular values of W above ``s_max * max(fan_in, fan_out) * eps(float32)``
@@ -13,7 +14,7 @@ Definitions (the report quotes them):
 - mean |cos|: mean over unit pairs with non-zero incoming weights of |cosine similarity|
   of their incoming weight vectors (NaN when no such pair).
 - dead fraction: units whose output is exactly 0 on every training input (hidden layers).
-- grad norm: Frobenius norm of the layer's weight gradient in the update that led here.
+- grad norm: Frobenius norm of the layer's weight gradient in the update that led here (NaN at step 0).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ NAMES = ("rank", "effective_rank", "distinct_units", "mean_abs_cos", "dead_fract
 
 
 class Diagnostics(NamedTuple):
-    """Computed inside the training program, one value per layer (readout last): each (n_layers,) float32."""
+    """Computed inside the training program, one value per layer (readout last): each (n_layers,) float32
+    (``dead_fraction`` is NaN for the readout)."""
 
     distinct_units: jax.Array
     mean_abs_cos: jax.Array
@@ -38,7 +40,8 @@ class Diagnostics(NamedTuple):
 
 
 def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(numerical rank, effective rank) of weight matrices w (..., fan_in, fan_out), on the host.
+    """(numerical rank, effective rank), each (...,) float64, of weight matrices w (..., fan_in, fan_out), on the host;
+    NaN for a matrix with a non-finite entry.
 
     Singular values come from ``eigvalsh`` of the float64 Gram matrix of the smaller side
     (accurate to ~1e-8 * s_max, well below the rank tolerance of float32 weights). This runs
@@ -68,7 +71,8 @@ def as_matrix(w, batch_dims: int = 0):
 
 
 def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
-    """Number of units (columns of w with their bias) not equal to an earlier unit, within tolerance."""
+    """() float32: units (columns of w (fan_in, fan_out) with their bias b (fan_out,)) not equal to an earlier unit,
+    within tolerance."""
     units = jnp.concatenate([w.T, b[:, None]], axis=1)  # (fan_out, fan_in + 1)
     gram = units @ units.T
     squared = jnp.diag(gram)
@@ -81,7 +85,8 @@ def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def mean_abs_cosine(w: jax.Array) -> jax.Array:
-    """Mean |cos| between incoming weight vectors (columns of w) of units with non-zero weights."""
+    """() float32: mean |cos| between incoming weight vectors (columns of w (fan_in, fan_out)) of units with
+    non-zero weights; NaN when fewer than two such units."""
     norms = jnp.linalg.norm(w, axis=0)
     alive = norms > 0
     cos = (w.T @ w) / jnp.where(alive, norms, 1.0)[:, None] / jnp.where(alive, norms, 1.0)[None, :]
@@ -100,7 +105,7 @@ def alive_units(h: jax.Array, mask: jax.Array | None = None) -> jax.Array:
 
 
 def dead_fraction(h: jax.Array) -> jax.Array:
-    """Fraction of units of h (see ``alive_units``) that are 0 on every example."""
+    """() float32: fraction of units of h (see ``alive_units``) that are 0 on every example."""
     return jnp.mean(~alive_units(h)).astype(jnp.float32)
 
 
@@ -112,6 +117,9 @@ def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.A
         dead_fractions: (n_hidden,) dead-unit fraction of each hidden layer on the training set
             (``symjax.core.evaluation.evaluate``; ``dead_fraction`` for one array of outputs).
         grad_norms: (n_layers,) weight-gradient norms of the last update.
+
+    Returns:
+        ``Diagnostics``, each field (n_layers,).
     """
     matrices = [as_matrix(layer["w"]) for layer in params]
     return Diagnostics(

@@ -43,13 +43,16 @@ def slices(x: jax.Array, y: jax.Array, size: int = EVAL_SLICE) -> Slices:
 
 
 class Evaluation(NamedTuple):
+    """One network's numbers over a whole dataset."""
+
     loss: jax.Array  # () mean loss over the dataset
     accuracy: jax.Array  # () fraction correct (NaN for regression)
     dead_fraction: jax.Array  # (n_hidden,) units whose output is 0 on every example
 
 
 def evaluate(params: list, data: Slices, activation: str, task: str) -> Evaluation:
-    """Mean loss, accuracy and dead-unit fractions of one network over every example of ``data``."""
+    """Mean loss, accuracy and dead-unit fractions of one network (params: list of ``{"w", "b"}``) over
+    every example of ``data`` (padding masked out)."""
     n = data.mask.sum()
     alive0 = tuple(jnp.zeros(layer["b"].shape, bool) for layer in params[:-1])
 

@@ -1,6 +1,7 @@
 """Safe file I/O for every stage: atomic writes, bounded reads that never follow links, content hashes.
 
-Free of jax. A writer never leaves a half-written file (temporary file in the same folder,
+Data-flow stage: none of its own; used by matrix (reading files), store (results, chunks) and
+report. Free of jax. A writer never leaves a half-written file (temporary file in the same folder,
 fsynced, ``os.replace``, then the folder fsynced); a reader takes only a regular file of a
 bounded size.
 """

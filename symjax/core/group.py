@@ -2,8 +2,9 @@
 
 A *group* is every run that shares dataset, model, widths, activation, optimizer, batch size,
 steps and log interval (``GroupConfig``); its runs differ only in per-run values (scheme,
-seed, learning rate: ``Run``) that vary along the vmapped run axis. Free of jax: the matrix,
-results and report stages read these too.
+seed, learning rate: ``Run``) that vary along the vmapped run axis.
+Data-flow stage: **plan** (``symjax.matrix.spec.Matrix.groups`` makes them, ``symjax.engine.plan``
+numbers the runs); train and metrics read them too. Free of jax.
 """
 
 from __future__ import annotations

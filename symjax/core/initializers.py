@@ -1,6 +1,6 @@
 """Weight and bias initializers, one per name of ``symjax.core.schemes``.
 
-Data-flow stage: matrix -> **init params per run (scheme x seed)** -> train.
+Data-flow stage: plan -> **init** (params per run: scheme x seed, ``symjax.core.models.init_mlp``) -> train.
 Every initializer follows the ``jax.nn.initializers`` contract
 ``(key, shape, dtype) -> Array`` and reuses ``jax.nn.initializers`` where it can.
 Weights have shape ``(fan_in, fan_out)`` (a layer computes ``x @ w + b``) or, for a 1-D

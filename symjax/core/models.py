@@ -1,6 +1,6 @@
 """Functional networks (MLP and a small 1-D CNN): params, forward pass and losses.
 
-Data-flow stage: matrix -> **init params per run (scheme x seed)** -> train.
+Data-flow stage: **init** (``init_mlp``: params per run, scheme x seed) and **train** (``forward``, ``loss_fn``).
 Params are a plain pytree: a list with one ``{"w", "b"}`` dict per layer, readout last.
 A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D kernel
 ``w`` of shape ``(KERNEL_WIDTH, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
@@ -74,6 +74,9 @@ def init_mlp(key: jax.Array, scheme: Scheme, shapes: list[tuple[int, ...]], dtyp
         key: a typed PRNG key; layer l uses ``fold_in(key, l)`` split into (w, b) keys.
         scheme: the (weight init, bias init) pair.
         shapes: weight shapes, ``layer_sizes(...)`` or ``weight_shapes(...)``; bias size = last dim.
+
+    Returns:
+        One ``{"w": shape, "b": (shape[-1],)}`` dict per layer, readout last.
     """
     params = []
     for index, shape in enumerate(shapes):

@@ -1,5 +1,8 @@
 """Optimizers by name: optax transformations whose learning rate is a per-run (traced) value.
 
+Data-flow stage: **train**; the plan sizes the optimizer state with ``OPTIMIZER_SLOTS``
+(``symjax.engine.memory``).
+
 >>> sorted(OPTIMIZERS) == sorted(OPTIMIZER_SLOTS)
 True
 """

@@ -1,6 +1,7 @@
-"""Training one run: ``make_train(cfg, n_train) -> train(params, data_key, lr, arrays)``, steps in ``lax.scan``.
+"""Training one run: ``make_train(cfg, n_train, run_axis=None) -> train``, steps in ``lax.scan``.
 
-Data-flow stage: init params per run -> **train** -> store. The function trains ONE run;
+``train(params, data_key, lr, arrays) -> (TrainState, Logs)``.
+Data-flow stage: init -> **train** -> store. The function trains ONE run;
 the engine (``symjax.engine.program``) vmaps it over a leading run axis, shards that axis
 over the devices and jits it, one program per group.
 Logs are taken at step 0 (before any update), every ``log_every`` steps and at the
@@ -49,16 +50,16 @@ class Logs(NamedTuple):
     test_loss: jax.Array  # (n_logs,)
     test_acc: jax.Array  # (n_logs,)
     diagnostics: Diagnostics  # each field (n_logs, n_layers)
-    weights: list  # per layer (n_snapshots, fan_in, fan_out), at ``snapshot_steps``
+    weights: list  # per layer (n_snapshots, *weight shape), at ``snapshot_steps``
 
 
 class Arrays(NamedTuple):
     """Device arrays of one dataset, passed to every group (not baked in as constants)."""
 
-    x_train: jax.Array
-    y_train: jax.Array
-    x_test: jax.Array
-    y_test: jax.Array
+    x_train: jax.Array  # (n_train, n_features) float32
+    y_train: jax.Array  # (n_train,) int32 labels, or (n_train, n_outputs) float32 targets
+    x_test: jax.Array  # (n_test, n_features) float32
+    y_test: jax.Array  # (n_test,) or (n_test, n_outputs)
 
 
 def _every(steps: int, interval: int) -> np.ndarray:
@@ -77,7 +78,7 @@ def snapshot_steps(steps: int, log_every: int) -> np.ndarray:
 
 
 def single(logs):
-    """Give one log (any pytree) a leading axis of length 1."""
+    """Give one log (any pytree) a leading axis of length 1: (...) -> (1, ...)."""
     return jax.tree.map(lambda v: v[None], logs)
 
 
@@ -127,16 +128,19 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
     """Build the single-run training function of a group.
 
     Args:
+        cfg: the group's static settings (steps, log_every, optimizer, ...).
+        n_train: training examples of ``cfg.dataset``.
         run_axis: the name of the ``vmap`` axis over runs when the function is vmapped with one
             (``symjax.engine.program``), so that a per-step check can be skipped once no run of the
             batch needs it; None for a run alone.
 
     Returns:
         ``train(params, data_key, lr, arrays) -> (TrainState, Logs)``: params a list of
-        ``{"w", "b"}``; data_key a typed key that alone decides the minibatch order;
-        lr a scalar; arrays an ``Arrays``.
+        ``{"w", "b"}`` (``symjax.core.models``); data_key a () typed key that alone decides the
+        minibatch order; lr a () float32; arrays an ``Arrays``. Logs hold n_logs =
+        ``len(logged_steps(cfg.steps, cfg.log_every))`` entries.
 
-    Work per step is ``make_update``'s update alone. Every step index comes from the ``lax.scan`` that runs
+    Work per step is ``make_update``'s update plus two conditionals. Every step index comes from the ``lax.scan`` that runs
     it, not from per-run state, so under ``vmap`` the step's branches stay real conditionals:
     the epoch's example order is computed only at the first step of an epoch, the
     weight-gradient norms (``Diagnostics.grad_norm``) only at the last step before a log, and
