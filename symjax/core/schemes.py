@@ -1,8 +1,8 @@
 """Init scheme names: the syntax ``W/b``, e.g. ``zeros/normal(1.0)``, parsed into a ``Scheme``.
 
 Data-flow stage: **matrix** (names checked and made canonical, ``symjax.matrix.validate``) and
-**init** (``symjax.core.models.init_mlp``); the report reads them too. Free of jax (the matrix, results and report stages read scheme names); the initializers
-that a name stands for are in ``symjax.core.initializers``.
+**init** (``symjax.core.models.init_mlp``). Free of jax (the matrix, results and report stages
+read scheme names); the initializers that a name stands for are in ``symjax.core.initializers``.
 
 Scheme syntax: ``W/b``, optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
 1-based layer number or ``last``, the readout), e.g. ``lecun_normal/zeros@last=zeros/zeros``.
