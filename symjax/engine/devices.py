@@ -1,6 +1,7 @@
 """Devices: one CPU device per core (so the run axis uses every core), sharding of the run axis.
 
-Data-flow stage: used by the engine to place a chunk of runs across all local devices.
+Data-flow stage: **plan** (chunk sizes: ``chunk_multiple``) and **train** (a chunk's runs placed across
+all local devices).
 On CPU, XLA exposes one device for the whole host by default and a vmapped group then
 runs on one core; ``use_all_cpu_cores`` asks for one host device per core through
 ``XLA_FLAGS`` before JAX starts. Set ``SYMJAX_CPU_DEVICES=N`` to choose N yourself, or

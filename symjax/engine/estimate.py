@@ -1,6 +1,6 @@
 """What a plan will cost before training: settings, groups (= compilations), runs, memory and time.
 
-Data-flow stage: matrix -> plan -> **estimate** (``symjax run --dry-run``); trains nothing.
+Data-flow stage: matrix -> **plan**, described (``symjax run --dry-run``); trains nothing.
 Estimates are rough: floating-point work divided by a throughput measured on this
 project's 2-core CPU (``CPU_FLOPS_PER_CORE``), plus a fixed cost per scan step of a
 chunk and per compilation; peak memory is that of the largest chunk.

@@ -1,10 +1,10 @@
 """Memory budget of a chunk: how many runs fit at once, and the budget's default from the devices.
 
-Data-flow stage: **plan: groups -> chunks** (``symjax.engine.plan``, ``estimate``). A group's runs are trained
+Data-flow stage: **plan** (groups -> chunks: ``symjax.engine.plan``, ``estimate``). A group's runs are trained
 in chunks of at most ``matrix.chunk_runs`` runs and, with a memory budget (``--max-memory``),
 at most as many as fit in it, by ``chunk_bytes``: an estimate that the tests hold above
 XLA's own memory analysis of the compiled program. Chunking never changes a run's result
-beyond float32 rounding of differently batched products (see README, determinism).
+beyond float32 rounding of differently batched products (README, *Interrupting and resuming*).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The compiled programs of a group: its training program over all runs, its init programs, their inputs.
 
-Data-flow stage: plan -> **compile per group** -> train chunks. ``group_program`` is
+Data-flow stage: plan -> **init** (``Programs.init_params``) -> **train** (one compiled program per
+group, its chunks trained by ``symjax.engine.runner``) -> store. ``group_program`` is
 ``jit(shard_map(vmap(train)))`` of ``symjax.core.train.make_train``: the run axis is split
 over the local devices, and each device trains its runs a block at a time. ``Programs``
 holds the compiled programs of one caller (``run_matrix`` makes one per call), so a group
@@ -88,7 +89,7 @@ class Programs:
         return self._groups[cfg]
 
     def init(self, scheme: str, shapes: tuple[tuple[int, ...], ...]):
-        """``jit(vmap(init_mlp))`` over a batch of keys (n,) for one scheme and weight shapes."""
+        """``jit(vmap(init_mlp))`` for one scheme and weight shapes: keys (n,) -> params with a leading (n,) run axis."""
         if (scheme, shapes) not in self._inits:
             parsed = parse_scheme(scheme)
             self._inits[scheme, shapes] = jax.jit(jax.vmap(lambda key: init_mlp(key, parsed, list(shapes))))
@@ -106,8 +107,8 @@ class Programs:
         return jax.tree.map(lambda *leaves: jnp.concatenate(leaves)[inverse], *blocks)
 
     def chunk_inputs(self, chunk: list[Run], shapes: list[tuple[int, ...]]) -> tuple:
-        """(params, minibatch-order keys, learning rates) of a chunk, each with a leading run axis sharded
-        over the devices (``run_sharding``)."""
+        """(params, minibatch-order keys (n_runs,), learning rates (n_runs,) float32) of a chunk, each with a
+        leading run axis sharded over the devices (``run_sharding``)."""
         inputs = (self.init_params(chunk, shapes), seed_keys(np.array([r.seed for r in chunk]), 1),
                   jnp.asarray([r.lr for r in chunk], jnp.float32))
         return jax.device_put(inputs, run_sharding().runs)

@@ -1,6 +1,6 @@
 """Resumable runs: every trained chunk saved at once, a manifest, and one writer per results folder.
 
-Data-flow stage: between **train** and **store**. Each chunk's host arrays are written
+Data-flow stage: train -> **store** (of chunks) -> metrics. Each chunk's host arrays are written
 atomically to ``DIR/chunks/<key>.npz`` as soon as it is trained; the key is a content hash
 of the group config, the chunk's runs, its padded size, the device count and the training
 code (``symjax.engine.plan.chunk_key``, ``code_hash``), so a chunk file is reused only for exactly the same work; a chunk that cannot be read
@@ -32,7 +32,7 @@ from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, read_manifest,
 
 CHUNKS, LOCK = "chunks", ".lock"
 KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
-# the modules whose code decides what a chunk's training computes (tests/test_resume.py holds this list complete)
+# the modules whose code decides what a chunk's training computes (tests/test_layout.py holds this list complete)
 TRAINING_MODULES = ("symjax.core.data", "symjax.core.data_order", "symjax.core.diagnostics", "symjax.core.evaluation",
                     "symjax.core.group", "symjax.core.initializers", "symjax.core.models", "symjax.core.optimizers",
                     "symjax.core.schemes", "symjax.core.train", "symjax.engine.devices", "symjax.engine.program",

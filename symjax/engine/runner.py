@@ -1,6 +1,7 @@
 """Execute a plan: train its chunks, save each at once, and join a group's chunks into its logs.
 
-Data-flow stage: plan -> **train chunks (one compiled program per group)** -> store.
+Data-flow stage: plan -> **init, train** (chunks, one compiled program per group) -> store (chunk files,
+``symjax.engine.resume``) -> metrics (``GroupResult``).
 ``train_chunks`` trains and saves the chunks it is given that are not saved yet (one
 process's share, ``symjax.engine.distributed``); ``train_plan`` trains what is missing
 and returns every group's logs, loading the chunks saved earlier (resuming).
@@ -58,8 +59,8 @@ class GroupTrainer:
         self.shapes = weight_shapes(cfg.model, self.data.x_train.shape[1], cfg.hidden, self.data.n_outputs)
 
     def train(self, chunk: ChunkPlan) -> dict[str, np.ndarray]:
-        """Host arrays of the chunk's first ``stop - start`` runs (``chunk_arrays``), with ``seconds`` (wall time,
-        compilation included) and ``compile_seconds``."""
+        """Host arrays of the chunk's first ``stop - start`` runs (``chunk_arrays``, leading axis of that length), with
+        ``seconds`` (wall time, compilation included) and ``compile_seconds`` (scalars)."""
         cfg, tic = self.group.config, time.perf_counter()
         inputs = self.programs.chunk_inputs(list(chunk.runs), self.shapes)
         if self.arrays is None:
@@ -77,7 +78,8 @@ class GroupTrainer:
 
 
 def join_group(group: GroupPlan, chunks: list[dict[str, np.ndarray]], n_train: int) -> GroupResult:
-    """The logs of every run of a group from the host arrays of its chunks, in chunk order."""
+    """The logs of every run of a group (``GroupResult``: (n_runs, n_logs, ...) arrays) from the host arrays of
+    its chunks, concatenated in chunk order."""
     joined = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0] if "seconds" not in name}
     cfg = group.config
     return GroupResult(
