@@ -1,6 +1,7 @@
 """Convergence metrics per run: final losses, target loss per setting, steps to target.
 
-Data-flow stage: train -> **tidy tables with per-run metrics** -> store -> analysis -> report.
+Data-flow stage: store (chunks, joined into a ``GroupResult`` by ``symjax.engine.runner``) -> **metrics**
+(tidy tables) -> written by ``symjax.results.store`` -> analysis (which reuses ``steps_to_target``) -> report.
 A *setting* is one group config at one learning rate. Its target loss is
 ``matrix.target_loss`` if given, else the median training loss of the reference scheme's
 runs at the logged step nearest to ``TARGET_FRACTION * steps`` (never step 0). *Steps to target* is the
@@ -49,7 +50,8 @@ def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
 
 
 def steps_to_target(steps: np.ndarray, curves: np.ndarray, target: float, diverged: np.ndarray) -> np.ndarray:
-    """First logged step (n_runs,) whose loss (curves (n_runs, n_logs)) is at or below ``target``; NaN (censored)
+    """First logged step (n_runs,) whose loss (curves (n_runs, n_logs)) is at or below ``target`` (a float, or
+    (n_runs, 1) one per run); NaN (censored)
     where never reached and where the run diverged (``diverged`` (n_runs,)): a diverged run is a failure,
     whatever it reached before. The one rule for every steps-to-target column."""
     return np.where(diverged, np.nan, first_step_where(steps, curves <= target))
@@ -61,7 +63,8 @@ def first_step_where(steps: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(runs, curves, diagnostics) tables of one group, with targets computed per learning rate."""
+    """(runs, curves, diagnostics) tables of one group, with targets computed per learning rate: one row per run,
+    per (run, logged step) and per (run, logged step, layer)."""
     cfg = group.config
     n_runs, n_logs = group.train_loss.shape
     runs = pd.DataFrame(
@@ -114,7 +117,8 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
 
 
 def area_under_curve(steps: np.ndarray, curves: np.ndarray) -> np.ndarray:
-    """Trapezoid area under each run's training-loss curve divided by the last step: the mean loss over training (n_runs,)."""
+    """(n_runs,) trapezoid area under each run's curve (curves (n_runs, n_logs) at steps (n_logs,)) divided by
+    the last step: the mean loss over training."""
     return np.trapezoid(curves.astype(np.float64), steps, axis=1) / steps[-1]
 
 

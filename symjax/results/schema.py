@@ -1,6 +1,6 @@
 """What a loaded results folder must hold before a report reads it: config keys and table columns.
 
-Data-flow stage: store -> **checked tables** -> analysis -> report. ``store.load_results`` calls
+Data-flow stage: **store** (checks on reading) -> analysis -> report. ``store.load_results`` calls
 these after the hash check, so a folder whose files were edited consistently (or written by
 other software) still ends in one line naming what is wrong, never in a traceback. Labels
 that become file names in the report (dataset, model, activation, optimizer) must be plain names.

@@ -1,6 +1,6 @@
 """Results on disk: ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json`` in one folder.
 
-Data-flow stage: metrics -> **tidy tables on disk** -> stats -> report.
+Data-flow stage: metrics -> **store** (tidy tables on disk) -> analysis -> report.
 Every file is written atomically (temporary file in the same folder, fsynced, ``os.replace``,
 then the folder fsynced), so a reader never sees a half-written file. The set is published as
 one unit: ``manifest.json`` (the mark of a symjax folder) names the sha256 of every result file
@@ -52,6 +52,7 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
+    """Write ``folder/manifest.json`` atomically."""
     atomic_write_text(Path(folder) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
