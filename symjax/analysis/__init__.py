@@ -1,1 +1,2 @@
-"""Analysis of stored tables: statistics per setting x scheme, the best-learning-rate view. No jax."""
+"""Analysis of stored tables: statistics, tables per setting x scheme (and per layer, per axis), the
+best-learning-rate view. No jax."""

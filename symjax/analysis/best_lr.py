@@ -1,12 +1,12 @@
 """Every scheme at its own best learning rate: the second view of a fair comparison (DeepOBS protocol).
 
-Data-flow stage: store -> **best-learning-rate runs table** -> ``tables.summarize`` -> report.
+Data-flow stage: store -> **analysis** (a runs table at the best rates, then ``tables.summarize``) -> report.
 When a matrix tries several learning rates per setting, each scheme gets the rate from the
 grid with the lowest median final training loss (diverged runs count as +inf; ties go to the
 smaller rate, so the choice is deterministic; Schneider, Balles & Hennig, DeepOBS, ICLR 2019).
 Its runs at that rate are then compared with the reference's runs at the reference's own best
 rate. Steps to target are recomputed from the curves against one common target per setting:
-the reference's target at its best rate. Numbers only; ``report_sections.py`` formats them.
+the reference's target at its best rate. Numbers only; ``symjax.report.build`` formats them.
 """
 
 from __future__ import annotations

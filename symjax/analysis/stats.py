@@ -1,6 +1,6 @@
 """Statistics over runs: median, IQM, bootstrap CIs, paired comparisons, verdicts, profiles.
 
-Data-flow stage: store -> metrics -> **statistics** -> report.
+Data-flow stage: metrics (stored) -> **analysis** -> report.
 Small numpy/scipy functions on ``(runs,)`` arrays with an explicit seeded
 ``np.random.Generator`` (rliable style). Censored values (a run that never reached the
 target, a diverged loss) enter as ``+inf``: they sort last, so a median stays finite

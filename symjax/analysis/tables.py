@@ -1,10 +1,16 @@
-"""Summary tables: one row per setting x scheme with medians, IQMs and bootstrap CIs.
+"""Tables of the stored runs for the report, numbers only (``symjax.report`` turns them into markdown).
 
-Data-flow stage: store -> **statistics per setting x scheme** -> report.
-Numbers only (no formatting): ``symjax.report`` turns them into markdown.
-Steps to target of runs that never reached the target are +inf (censored); final losses
-of diverged runs are +inf; the speed ratio is median steps to target of a scheme over
-that of the reference scheme, bootstrapped with runs paired by seed.
+Data-flow stage: store -> **analysis** -> report. Row layouts:
+
+- ``summarize``: one row per (setting, scheme): medians, IQMs, means with bootstrap CIs, the
+  paired comparison with the reference, verdict;
+- ``median_curves``: per (setting, scheme, [layer,] logged step): quartiles over runs;
+- ``mechanism_table``: per (setting, scheme, layer): medians of the diagnostics;
+- ``aggregate_table``: per scheme, across settings; ``verdict_breakdown``: per value of one axis.
+
+Steps to target of runs that never reached the target, or diverged, are +inf (censored); final
+losses and loss AUCs of diverged runs are +inf, their test accuracy 0; the speed ratio is median
+steps to target of a scheme over that of the reference scheme, bootstrapped with runs paired by seed.
 """
 
 from __future__ import annotations
@@ -126,15 +132,17 @@ def split_by_setting(table: pd.DataFrame):
 
 
 def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs."""
+    """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs
+    (columns SETTING_COLUMNS, scheme, *by, step, q25, q50, q75)."""
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", *by, "step"], sort=False)[column]
     return grouped.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"}).reset_index()
 
 
 def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFrame:
-    """Per (setting, scheme, layer): medians over runs of the first step with a weight gradient,
-    rank and effective rank at step 0 and at the end, distinct units, mean |cos| and dead fraction at the end."""
+    """Per (setting, scheme, layer): the share of runs with a weight gradient (``runs_with_gradient``), medians over
+    runs of the first update with one (among those runs), rank at step 0 and at the end, and effective rank,
+    distinct units, mean |cos| and dead fraction at the end."""
     keyed = diagnostics.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     last = keyed["step"] == keyed["steps"]
     start = keyed[keyed["step"] == 0].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
