@@ -1,1 +1,2 @@
-"""Reports: markdown and plots from stored results (and bench.md from benchmark JSON). No jax."""
+"""Reports (the last stage): markdown and plots from stored results via the analysis (and bench.md from
+benchmark JSON). No jax."""

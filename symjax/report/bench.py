@@ -1,6 +1,7 @@
 """Benchmark timings: pytest-benchmark JSON -> ``bench.md``, and a comparison with a baseline JSON.
 
-Data-flow stage: ``bench/`` (pytest-benchmark) -> ``reports/bench.json`` -> **``reports/bench.md``**.
+Data-flow stage: **report**, outside the training flow: ``bench/`` (pytest-benchmark) -> ``reports/bench.json``
+-> ``reports/bench.md``.
 Reads files only. Same JSON -> byte-identical markdown: fixed orders and number formats, and the
 only date is the JSON's own ``datetime``.
 """

@@ -1,9 +1,15 @@
 """Markdown report with plots, regenerated deterministically from a results folder.
 
-Data-flow stage: store -> analysis -> **markdown + plots in reports/**. Reads files only;
-never trains, and imports no jax. Same results -> byte-identical markdown: rows in matrix
-order, fixed number formats, no timestamps. Sections across settings live in ``sections.py``,
-number formats and tables in ``format.py``; this module assembles them and the per-setting part.
+Data-flow stage: store -> analysis -> **report** (``OUT/<name>.md``, its plots in ``OUT/<name>/``, the
+index ``OUT/README.md``). Reads files only; never trains, and imports no jax. Same results ->
+byte-identical markdown: rows in matrix order, fixed number formats, no timestamps.
+The report's sections, in order: Answer, Verdicts at a glance, Each scheme at its own best
+learning rate (only with a learning-rate grid), Does the answer change with the setting? (only
+when an axis varies), Verdicts with confidence intervals, Across settings, Mechanism, Setup,
+Per setting (plots, detail table, mechanism plot and table of each setting). Sections across
+settings come from ``symjax.report.sections``, number formats and tables from
+``symjax.report.format``; this module assembles them, the best-learning-rate part and the
+per-setting part.
 """
 
 from __future__ import annotations
@@ -65,7 +71,8 @@ def best_lr_lines(summary: pd.DataFrame, choices: pd.DataFrame, reference: str) 
 
 
 def setting_section(index: int, key: tuple, rows: pd.DataFrame, data: dict, out: Path, name: str) -> list[str]:
-    """Plots and tables of one setting (``rows``: its summary rows; ``data``: key -> rows functions, ``split_by_setting``)."""
+    """Plots and tables of one setting (``rows``: its summary rows; ``data``: key -> rows functions, ``split_by_setting``);
+    its two PNGs are written under ``out/name/``."""
     first = rows.iloc[0]
     slug, label, regression = setting_slug(index, first), setting_label(first), first["task"] == "regression"
     schemes = list(rows["scheme"])

@@ -1,6 +1,6 @@
 """Number formats, setting labels and the markdown tables of the report.
 
-Data-flow stage: tables -> **markdown text** -> report. Pure functions of summary rows:
+Data-flow stage: analysis -> **report** (markdown text). Pure functions of summary rows:
 fixed formats (no locale, no timestamps), so the same numbers give the same bytes.
 """
 

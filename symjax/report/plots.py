@@ -1,6 +1,8 @@
-"""Plots for the report: loss and accuracy curves, median with interquartile band per scheme.
+"""Plots for the report: per setting, loss and accuracy (or test MSE) curves and effective rank (median with
+interquartile band per scheme) with the ECDF of steps to target, and the mechanism plot per hidden layer;
+across settings, the performance profile.
 
-Data-flow stage: stats -> **plots** (PNG, matplotlib Agg) -> report.
+Data-flow stage: analysis -> **report** (PNG files, matplotlib Agg).
 PNG files carry no software/version metadata, so the same results give the same bytes.
 """
 

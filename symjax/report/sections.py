@@ -1,7 +1,7 @@
 """Sections of the report across settings: the answer, per-axis breakdown, profile, aggregate, setup.
 
-Data-flow stage: tables -> **markdown lines** -> report. Each function returns markdown
-lines (or one string) from summary tables; only ``profile_lines`` also draws a plot.
+Data-flow stage: analysis -> **report** (markdown lines for ``symjax.report.build``). Each function
+returns markdown lines (or one string) from summary tables; only ``profile_lines`` also draws a plot.
 """
 
 from __future__ import annotations
