@@ -10,6 +10,13 @@ The package follows the data flow, and each layer imports only the layers below 
     matrix/                a matrix's axes, its validation, TOML files (spec: no jax)
     core/                  one run: data, schemes, models, optimizers, train
 
+The data flows matrix -> plan -> init -> train -> store -> metrics -> analysis -> report: a matrix
+(matrix/) is planned into groups and chunks (engine/plan.py); a chunk's params are initialized
+(core/initializers.py, engine/program.py) and trained (core/train.py, engine/runner.py); each trained
+chunk is stored at once (engine/resume.py); the joined chunks become per-run metrics
+(results/metrics.py), written as tables (results/store.py) that analysis/ and report/ read. Each
+module's docstring names its stage.
+
 docs/theory.md says what the suite predicts and which test checks each prediction.
 Importing symjax imports no jax; it asks XLA for one CPU device per core
 (``symjax.engine.devices``) so that, once JAX starts, a vmapped group uses every core.

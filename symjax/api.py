@@ -1,9 +1,12 @@
 """Python API for notebooks: the same path as the CLI.
 
+Data-flow stage: all of them. ``run_matrix``: plan -> init -> train -> store (chunks) -> metrics ->
+results tables on disk; ``build_report``: stored tables -> analysis -> report.
+
     import symjax
     matrix = symjax.load_matrix("smoke")              # or a path to your own .toml
     folder = symjax.run_matrix(matrix, "results/smoke")
-    results = symjax.load_results(folder)             # .runs, .curves (pandas), .config
+    results = symjax.load_results(folder)             # .runs, .curves, .diagnostics (pandas), .config
     symjax.summarize(results.runs, matrix.schemes, matrix.reference)
     symjax.build_report(folder, "reports")            # reports/smoke.md + plots
 """

@@ -9,6 +9,7 @@ in ABBA blocks (base, head, head, base), each the best of K calls; a block gives
 ratios, with a seeded percentile-bootstrap 95% CI over pairs. A CI entirely above 1 + tolerance
 is a regression (exit 1); one entirely at or below it passes; one that straddles it gets more
 blocks until ``--max-pairs``, then is reported ``inconclusive`` (exit 0).
+Data-flow stage: none (a tool): it times the **train** stage of two revisions.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ one JSON line per request read from stdin:
 - anything else or end of input: exit.
 
 It only uses the standard library itself, so any revision's code can be driven by it.
+Data-flow stage: none (a tool of ``symjax.bench_ab``).
 """
 
 import json

@@ -1,7 +1,7 @@
 """Command line: ``symjax run | report | list | bench-compare | bench-ab``, ``--version``.
 
-Data-flow stage: the front door; ``run`` = matrix -> plan -> train -> store, ``report`` = store ->
-report (never trains). Bad input ends in one line on stderr saying what is wrong and what
+Data-flow stage: the front door; ``run`` = matrix -> plan -> init -> train -> store (chunks) ->
+metrics -> results tables, ``report`` = stored tables -> analysis -> report (never trains). Bad input ends in one line on stderr saying what is wrong and what
 is allowed, exit status 2, and no file written.
 """
 
