@@ -1,6 +1,6 @@
 """Many hosts: one ``symjax run`` process per host, each training its share of the chunks into one shared folder.
 
-Data-flow stage: around **train chunks** (``symjax.api.run_matrix``). Runs are independent, so hosts never
+Data-flow stage: **train** and **store** (of chunks) shared among hosts (``symjax.api.run_matrix``). Runs are independent, so hosts never
 exchange arrays: ``jax.distributed.initialize`` connects the processes, each trains the
 chunks whose number (across the matrix) is its process index modulo the process count on
 its own local devices and saves them in ``DIR/chunks`` (a folder every host sees), and

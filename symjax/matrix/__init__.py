@@ -1,1 +1,2 @@
-"""A benchmark matrix: its spec (axes, bounds, exclude rules), its validation against the core, and TOML files."""
+"""A benchmark matrix (the first stage): its spec (axes, bounds, exclude rules), its validation against the core,
+and TOML files."""

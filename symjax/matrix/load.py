@@ -1,6 +1,6 @@
 """Matrix files: TOML keys and their types, reading a file (built-in or the user's) into a validated Matrix.
 
-Data-flow stage: **matrix file** -> ``Matrix`` (``symjax.matrix.spec``; checked by ``symjax.matrix.validate``). A file is
+Data-flow stage: **matrix** (a file -> ``symjax.matrix.spec.Matrix``, checked by ``symjax.matrix.validate``) -> plan. A file is
 read only if it is a regular file of at most ``MAX_MATRIX_BYTES``, UTF-8 (a byte-order mark is
 dropped), not empty, and nests arrays and tables at most ``MAX_NESTING`` deep; anything else is
 one ``ConfigError`` naming the file, the key and what is allowed.
@@ -142,7 +142,8 @@ def _read_text(path: Path) -> str:
 
 
 def load_matrix(name_or_path: str) -> Matrix:
-    """Load a built-in matrix by name or a user's TOML file by path."""
+    """Load a built-in matrix by name or a user's TOML file by path, validated (canonical scheme names);
+    ConfigError naming the file, the key and what is allowed."""
     path = Path(name_or_path)
     if name_or_path in builtin_matrices():
         text = (importlib.resources.files("symjax.matrix") / "builtin" / f"{name_or_path}.toml").read_text()
