@@ -68,7 +68,17 @@ def test_report_is_byte_identical_when_regenerated(smoke_results, tmp_path):
     assert "[smoke](smoke.md)" in (tmp_path / "a" / "README.md").read_text()
 
 
-def test_python_api_matches_cli(smoke_results):
+def test_python_api_matches_cli(smoke_results, tmp_path, assert_same_results):
+    """symjax.run_matrix on the smoke matrix writes what `symjax run --matrix smoke` wrote (``smoke_results``, the
+    CLI run in this process): the same files, equal tables, equal config.json but for the measured timing."""
+    matrix = symjax.load_matrix("smoke")
+    folder = symjax.run_matrix(matrix, tmp_path / "api", show_progress=False)
+    assert folder == tmp_path / "api"
+    assert_same_results(smoke_results, folder)
+    assert symjax.load_results(folder).config["matrix"] == json.loads(json.dumps(matrix.to_dict()))
+
+
+def test_python_api_summarizes_the_cli_results(smoke_results):
     results = symjax.load_results(smoke_results)
     matrix = results.config["matrix"]
     summary = symjax.summarize(results.runs, matrix["schemes"], matrix["reference"])
