@@ -85,7 +85,7 @@ def chunk_key(cfg: GroupConfig, runs: tuple[Run, ...], size: int, n_devices: int
 def expand(matrix: Matrix) -> list[tuple[GroupConfig, list[Run]]]:
     """Every group of the matrix with its runs (exclude rules applied), run ids numbered across the whole matrix."""
     groups, next_id = [], 0
-    for index, (cfg, pairs) in enumerate(matrix.plan()):
+    for index, (cfg, pairs) in enumerate(matrix.kept_groups()):
         triples = [(lr, scheme, seed) for lr, scheme in pairs for seed in range(matrix.seeds)]
         runs = [Run(next_id + i, index, scheme, seed, lr) for i, (lr, scheme, seed) in enumerate(triples)]
         next_id += len(runs)

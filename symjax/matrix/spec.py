@@ -72,7 +72,7 @@ class Matrix:
                 "optimizer": cfg.optimizer, "batch_size": cfg.batch_size, "lr": lr, "scheme": scheme}
         return any(all(axes[axis] in values for axis, values in rule) for rule in self.excludes)
 
-    def plan(self) -> list[tuple[GroupConfig, list[tuple[float, str]]]]:
+    def kept_groups(self) -> list[tuple[GroupConfig, list[tuple[float, str]]]]:
         """Every group that keeps at least one run, with its (lr, scheme) pairs in (lr, scheme) order."""
         plan = []
         for cfg in self.groups():

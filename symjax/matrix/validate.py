@@ -99,7 +99,7 @@ def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
 
 def _validate_plan(matrix: Matrix) -> None:
     """Checks on the runs of a canonical matrix that remain after the exclude rules."""
-    reference, plan = matrix.reference, matrix.plan()
+    reference, plan = matrix.reference, matrix.kept_groups()
     if not plan:
         raise ConfigError("exclude: the rules remove every run of the matrix")
     runs = sum(len(pairs) for _, pairs in plan) * matrix.seeds
