@@ -35,7 +35,6 @@ from symjax.core.models import layer_sizes  # noqa: E402
 from symjax.core.optimizers import make_optimizer  # noqa: E402
 from symjax.core.train import Arrays, initial_perm, logged_steps, make_train, make_update  # noqa: E402
 from symjax.engine.devices import chunk_multiple, run_sharding  # noqa: E402
-from symjax.engine.plan import chunk_bounds  # noqa: E402
 from symjax.engine.program import Programs, group_program, over_runs, seed_keys  # noqa: E402
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
@@ -150,7 +149,8 @@ class Workload:
 
     def padded(self, n: int) -> int:
         """n rounded up to whole blocks on every device (as the runner pads a chunk)."""
-        return chunk_bounds(n, n, chunk_multiple(self.n_devices, n))[0]
+        multiple = chunk_multiple(self.n_devices, n)
+        return -(-n // multiple) * multiple
 
     def inputs(self, n: int):
         """(stacked params, data keys, lrs) of runs 0..n-1 (from one init of the largest N)."""

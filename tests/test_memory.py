@@ -6,13 +6,16 @@ import jax
 import jax.numpy as jnp
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symjax.cli import main
-from symjax.core.group import GroupConfig
+from symjax.core.group import GroupConfig, Run
 from symjax.matrix.spec import ConfigError
 from symjax.core.data import load_dataset
 from symjax.engine.devices import run_sharding
 from symjax.engine.memory import chunk_bytes, chunk_limit, default_budget, parse_size, xla_bytes_per_run
+from symjax.engine.plan import group_plan
 from symjax.core.models import weight_shapes
 from symjax.results.store import load_results
 from symjax.core.train import Arrays
@@ -80,6 +83,21 @@ def test_chunk_limit_fits_the_budget():
     assert chunk_bytes(cfg, limited + 2, 2) > 50 * 2**20  # the most that fit
     with pytest.raises(ConfigError, match="--max-memory .* is too small"):
         chunk_limit(cfg, 256, 1000, 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fit=st.integers(1, 40), n_runs=st.integers(1, 100), n_devices=st.sampled_from([1, 2, 4]),
+       chunk_runs=st.integers(1, 300))
+def test_every_planned_chunk_fits_the_budget_and_chunk_runs(fit, n_runs, n_devices, chunk_runs):
+    """The chunk size the plan trains (padding included) stays within the memory budget and within chunk_runs
+    (unless chunk_runs is below the device count: every device trains at least one run)."""
+    cfg = GroupConfig("mnist1d", (16,), "tanh", "adam", 64, 60, 20)
+    runs = [Run(i, 0, "lecun_normal/zeros", i, 0.01) for i in range(n_runs)]
+    budget = int(chunk_bytes(cfg, fit * n_devices, n_devices)) + 1  # room for fit runs per device, not one more
+    size = group_plan(cfg, runs, chunk_limit(cfg, 256, budget, n_devices), n_devices, code="test").chunk_size
+    assert chunk_bytes(cfg, size, n_devices) <= budget, f"a chunk of {size} runs"
+    size = group_plan(cfg, runs, chunk_limit(cfg, chunk_runs, None, n_devices), n_devices, code="test").chunk_size
+    assert size <= max(chunk_runs, n_devices)
 
 
 def test_budget_too_small_fails_cleanly_before_any_file(tmp_path, capsys):
