@@ -6,11 +6,14 @@ single-run program the logging and data-order tests reuse; the chunking tests sh
 """
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symjax.core.group import GroupConfig, Run
 from symjax.core.models import layer_sizes
@@ -128,13 +131,52 @@ def test_chunking_never_changes_results(trained_in_chunks, tmp_path):
     np.testing.assert_allclose(whole.train_loss, chunked.train_loss, rtol=1e-5)
 
 
-@pytest.mark.parametrize("n_runs,max_chunk,multiple", [(1, 256, 1), (10, 4, 2), (500, 256, 2), (7, 7, 4)])
-def test_chunk_bounds_cover_runs_in_equal_chunks(n_runs, max_chunk, multiple):
+def check_equal_chunks(n_runs: int, max_chunk: int, multiple: int) -> None:
+    """What ``chunk_bounds`` promises. With ``cap`` the largest multiple of ``multiple`` not above ``max_chunk`` (one
+    ``multiple`` if ``max_chunk`` is smaller: every device needs a run): the size is a multiple of ``multiple`` and at
+    most ``cap`` (a memory budget or ``chunk_runs`` is never exceeded); the chunks are the fewest such chunks,
+    ceil(n_runs / cap); they cover the runs in order and every chunk but the last has exactly ``size`` runs (the
+    last 1 to ``size``, padded to ``size`` by ``group_plan``); and the size is the smallest multiple that covers
+    the runs in that many chunks, so the padding is below one ``multiple`` per chunk."""
     size, bounds = chunk_bounds(n_runs, max_chunk, multiple)
-    assert size % multiple == 0
+    cap = max(max_chunk // multiple, 1) * multiple
+    assert size % multiple == 0 and 0 < size <= cap
+    assert len(bounds) == math.ceil(n_runs / cap), "the fewest chunks"
     assert bounds[0][0] == 0 and bounds[-1][1] == n_runs
-    assert all(stop - start <= size for start, stop in bounds)
-    assert all(b[1] == c[0] for b, c in zip(bounds, bounds[1:]))
+    assert all(b[1] == c[0] for b, c in zip(bounds, bounds[1:])), "in order, no gap, no overlap"
+    assert all(stop - start == size for start, stop in bounds[:-1]), "equal chunks"
+    assert 0 < bounds[-1][1] - bounds[-1][0] <= size
+    assert len(bounds) * size - n_runs < len(bounds) * multiple, "a smaller multiple would cover the runs as well"
+
+
+@pytest.mark.parametrize("n_runs,max_chunk,multiple", [(1, 256, 1), (10, 4, 2), (500, 256, 2), (7, 7, 4), (9, 10, 8),
+                                                       (19, 10, 8), (3, 1, 2), (256, 256, 8), (257, 256, 8)])
+def test_chunk_bounds_cover_runs_in_equal_chunks(n_runs, max_chunk, multiple):
+    check_equal_chunks(n_runs, max_chunk, multiple)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(n_runs=st.integers(1, 5000), max_chunk=st.integers(1, 600), multiple=st.integers(1, 64))
+def test_chunk_bounds_property(n_runs, max_chunk, multiple):
+    check_equal_chunks(n_runs, max_chunk, multiple)
+
+
+def test_chunk_bounds_examples():
+    assert chunk_bounds(10, 4, 2) == (4, [(0, 4), (4, 8), (8, 10)])
+    assert chunk_bounds(500, 256, 8) == (256, [(0, 256), (256, 500)])
+    assert chunk_bounds(19, 10, 8) == (8, [(0, 8), (8, 16), (16, 19)])  # not 2 chunks of 16 > 10
+    assert chunk_bounds(5, 7, 4) == (4, [(0, 4), (4, 5)])  # not one chunk of 8 > 7
+    assert chunk_bounds(3, 1, 2) == (2, [(0, 2), (2, 3)])  # max_chunk below one multiple: chunks of one multiple
+
+
+def test_group_plan_pads_each_chunk_to_its_size_with_its_last_run():
+    cfg = GroupConfig("mnist1d", (16,), "tanh", "sgd", 64, 10, 5)
+    runs = make_runs(SCHEMES[:1], range(11))
+    group = group_plan(cfg, runs, 8, 2, first=3, code="test")  # blocks of 4 on 2 devices: multiple 8
+    assert group.chunk_size == 8 and [(c.number, c.start, c.stop) for c in group.chunks] == [(3, 0, 8), (4, 8, 11)]
+    assert group.chunks[0].runs == tuple(runs[:8])
+    assert group.chunks[1].runs == (*runs[8:], runs[10], runs[10], runs[10], runs[10], runs[10])
+    assert len({c.key for c in group.chunks}) == 2
 
 
 def test_logged_steps_include_zero_every_k_and_last():
