@@ -1,6 +1,6 @@
 """The plan of a matrix, made once: its groups, their runs, the chunks each group is trained in, and their keys.
 
-Data-flow stage: matrix -> **plan** -> train chunks (``symjax.engine.runner``) -> store.
+Data-flow stage: matrix -> **plan** -> init, train (chunks: ``symjax.engine.runner``) -> store.
 Runs of a group are ordered (lr, scheme, seed) and numbered across the matrix. A group is
 trained in equal chunks of at most ``matrix.chunk_runs`` runs and no more than fit in the
 memory budget (``symjax.engine.memory``), sized in whole blocks of runs on every device, the
@@ -66,7 +66,8 @@ class Plan:
 
 
 def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[tuple[int, int]]]:
-    """(chunk size, [(start, stop), ...]): equal chunks of at most about ``max_chunk`` runs, size a multiple of ``multiple``.
+    """(chunk size, [(start, stop), ...]): the fewest chunks whose size is a multiple of ``multiple`` and at most
+    ``max_chunk`` (one ``multiple`` when ``max_chunk`` is smaller); every chunk but the last holds exactly size runs.
 
     >>> chunk_bounds(10, 4, 2)
     (4, [(0, 4), (4, 8), (8, 10)])
@@ -95,7 +96,7 @@ def expand(matrix: Matrix) -> list[tuple[GroupConfig, list[Run]]]:
 
 def group_plan(cfg: GroupConfig, runs: list[Run], max_chunk: int, n_devices: int, first: int = 0,
                code: str | None = None) -> GroupPlan:
-    """The chunks of one group's ``runs``: at most about ``max_chunk`` runs each, in whole blocks on
+    """The chunks of one group's ``runs``: at most ``max_chunk`` runs each (see ``chunk_bounds``), in whole blocks on
     ``n_devices`` devices (``chunk_multiple``), numbered from ``first``; keys with ``code`` (default ``code_hash()``)."""
     code = code_hash() if code is None else code
     size, bounds = chunk_bounds(len(runs), max_chunk, chunk_multiple(n_devices, max_chunk))
