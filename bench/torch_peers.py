@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from workload import BATCH_SIZE as BATCH  # noqa: E402  (the JAX workload's sizes and FLOP count)
-from workload import SIZES, flops_per_run_step  # noqa: E402,F401
+from workload_shape import BATCH_SIZE as BATCH  # the JAX workload's sizes and FLOP count (not workload.py: no cycle)
+from workload_shape import SIZES, flops_per_run_step  # noqa: F401
 
 LRS = {"sgd": 1e-2, "adam": 1e-2}
 

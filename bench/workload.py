@@ -36,11 +36,11 @@ from symjax.core.optimizers import make_optimizer  # noqa: E402
 from symjax.core.train import Arrays, initial_perm, logged_steps, make_train, make_update  # noqa: E402
 from symjax.engine.devices import chunk_multiple, run_sharding  # noqa: E402
 from symjax.engine.program import Programs, group_program, over_runs, seed_keys  # noqa: E402
+from workload_shape import (ACTIVATION, BATCH_SIZE, DATASET, HIDDEN, LR, OPTIMIZER, SCHEME,  # noqa: E402,F401
+                            SIZES, flops_per_run_step)  # (the shape torch_peers.py shares; re-exported)
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
-DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, LR = "mnist1d", (100, 100), "tanh", "sgd", 128, 0.01
-SCHEME = "lecun_normal/zeros"
 STEPS = 40 if QUICK else 200
 
 
@@ -63,15 +63,6 @@ GEMM_SIZE = 1024 if QUICK else 2048
 def config(steps: int = STEPS) -> GroupConfig:
     """The benchmark group: logs at step 0, half way and at the end."""
     return GroupConfig(DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, steps, max(steps // 2, 1))
-
-
-SIZES = tuple(layer_sizes(40, HIDDEN, 10))  # (fan_in, fan_out) per layer: MNIST-1D's 40 features, 10 classes
-
-
-def flops_per_run_step(sizes=SIZES, batch: int = BATCH_SIZE) -> int:
-    """Matmul FLOPs of one training step of one run: 6 x batch x sum(fan_in x fan_out)
-    (forward 2, backward 4: input and weight gradients). 40-100-100-10, batch 128: 11,520,000."""
-    return 6 * batch * sum(a * b for a, b in sizes)
 
 
 class CpuMonitor:
