@@ -70,16 +70,17 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
         return out
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)
-        done = chunks.count(plan.keys)
+        keys = plan.keys
+        done = chunks.count(keys)
         if done and show_progress:
-            print(f"resuming: {done} of {len(plan.keys)} chunks done", file=sys.stderr)
+            print(f"resuming: {done} of {len(keys)} chunks done", file=sys.stderr)
         started = time.perf_counter()
         try:
             if share.count > 1:  # this process's share first; once all are done, load every chunk below
                 train_share(plan, chunks, programs, share, show_progress)
             groups = train_plan(plan, chunks, programs, show_progress)
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted; {chunks.count(plan.keys)} of {len(plan.keys)} chunks are saved in {out}: "
+            raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
                               "run the same command to resume") from None
         runs, curves, diagnostics = results_tables(groups, matrix)
         config = {
@@ -100,5 +101,5 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
             },
         }
         folder = write_results(out, runs, curves, diagnostics, config)
-        chunks.prune(set(plan.keys))
+        chunks.prune(set(keys))
         return folder

@@ -38,7 +38,6 @@ class TrainState(NamedTuple):
     params: list
     opt_state: optax.OptState
     perm: jax.Array  # (n_train,) int32; (0,) for full batch
-    step: jax.Array  # () int32, the number of updates done
     grad_norms: jax.Array  # (n_layers,) weight-gradient norms of the last update before the latest log (NaN before any)
     first_grad_step: jax.Array  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
 
@@ -178,7 +177,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
                 nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: weight_grad_norms(grads) > 0,
                                        lambda: jnp.zeros(n_layers, bool))
                 first = jnp.where(waiting & nonzero, step, state.first_grad_step)
-            return TrainState(params, opt_state, perm, step + 1, norms, first)
+            return TrainState(params, opt_state, perm, norms, first)
 
         def run_steps(state, start, n):  # updates start, ..., start + n - 1
             steps = start + jnp.arange(n, dtype=jnp.int32)
@@ -196,7 +195,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         n_intervals, remainder = divmod(cfg.steps, cfg.log_every)
         n_blocks, extra = divmod(n_intervals, RANK_EVERY)
         block_steps = RANK_EVERY * cfg.log_every
-        state = TrainState(params, optimizer.init(params), initial_perm(cfg, n_train), jnp.int32(0),
+        state = TrainState(params, optimizer.init(params), initial_perm(cfg, n_train),
                            jnp.full(n_layers, jnp.nan, jnp.float32), jnp.full(n_layers, -1, jnp.int32))
         logs, snapshots = [single(evaluate(state))], [single(weights(state))]
         if n_blocks:

@@ -111,8 +111,8 @@ def make_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> Plan
     """The plan of a validated matrix on ``n_devices`` devices, each chunk within ``budget`` bytes of device
     memory (``symjax.engine.memory``; None: only ``matrix.chunk_runs`` bounds a chunk). A budget too small
     for one run per device is a ConfigError, raised here, before anything is written."""
-    groups, code = [], code_hash()
+    groups, code, first = [], code_hash(), 0
     for cfg, runs in expand(matrix):
-        limit = chunk_limit(cfg, matrix.chunk_runs, budget, n_devices)
-        groups.append(group_plan(cfg, runs, limit, n_devices, sum(len(g.chunks) for g in groups), code))
+        groups.append(group_plan(cfg, runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices, first, code))
+        first += len(groups[-1].chunks)
     return Plan(tuple(groups), n_devices)

@@ -36,7 +36,7 @@ def over_runs(per_run):
     ``runs_per_block`` runs at a time (``vmap`` with axis name ``RUN_AXIS``), its blocks one after
     another in ``lax.map``. The run count must be a multiple of the device count. ``check_vma=False``: with
     the check on, ``lax.scan`` refuses carries that start as constants (the initial training state's
-    step counter, NaN gradient norms) and come back varying over the device axis (a TypeError,
+    NaN gradient norms, the -1 first-gradient steps) and come back varying over the device axis (a TypeError,
     "carry input and carry output must have equal types"); no value is ever shared across devices.
     """
     vmapped = jax.vmap(per_run, in_axes=(0, 0, 0, None), axis_name=RUN_AXIS)

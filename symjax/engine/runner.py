@@ -9,6 +9,7 @@ and returns every group's logs, loading the chunks saved earlier (resuming).
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import jax
@@ -77,55 +78,51 @@ class GroupTrainer:
         return out
 
 
-def join_group(group: GroupPlan, chunks: list[dict[str, np.ndarray]], n_train: int) -> GroupResult:
+def join_group(trainer: GroupTrainer, chunks: list[dict[str, np.ndarray]]) -> GroupResult:
     """The logs of every run of a group (``GroupResult``: (n_runs, n_logs, ...) arrays) from the host arrays of
     its chunks, concatenated in chunk order."""
     joined = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0] if "seconds" not in name}
-    cfg = group.config
+    group, cfg = trainer.group, trainer.group.config
     return GroupResult(
         config=cfg,
         runs=list(group.runs),
         steps=logged_steps(cfg.steps, cfg.log_every),
         **{name: joined[name] for name in ("train_loss", "test_loss", "test_acc", "first_grad_step")},
         diagnostics={name: joined[name] for name in DIAGNOSTIC_NAMES},
-        n_train=n_train,
+        n_train=len(trainer.data.y_train),
         seconds=float(sum(chunk["seconds"] for chunk in chunks)),
         compile_seconds=float(sum(chunk["compile_seconds"] for chunk in chunks)),
     )
 
 
-def _progress(plan: Plan, show: bool) -> tqdm:
-    return tqdm(total=plan.n_runs, unit="run", disable=not show, dynamic_ncols=True)
+def _walk(plan: Plan, programs: Programs, show_progress: bool):
+    """(the group's trainer, chunk) for every chunk of ``plan`` in training order; a progress bar on stderr
+    advances after each chunk."""
+    with tqdm(total=plan.n_runs, unit="run", disable=not show_progress, dynamic_ncols=True) as progress:
+        for group in plan.groups:
+            progress.set_description(group.config.label())
+            trainer = GroupTrainer(group, programs)  # compiles only if it trains
+            for chunk in group.chunks:
+                yield trainer, chunk
+                progress.update(chunk.stop - chunk.start)
 
 
 def train_chunks(plan: Plan, take, store: ChunkStore, programs: Programs, show_progress: bool = True) -> None:
     """Train and save every chunk of ``plan`` for which ``take(chunk)`` holds and that ``store`` does not hold yet."""
-    with _progress(plan, show_progress) as progress:
-        for group in plan.groups:
-            progress.set_description(group.config.label())
-            trainer = None
-            for chunk in group.chunks:
-                if take(chunk) and not store.has(chunk.key):
-                    trainer = trainer or GroupTrainer(group, programs)
-                    store.save(chunk.key, trainer.train(chunk))
-                progress.update(chunk.stop - chunk.start)
+    for trainer, chunk in _walk(plan, programs, show_progress):
+        if take(chunk) and not store.has(chunk.key):
+            store.save(chunk.key, trainer.train(chunk))
 
 
 def train_plan(plan: Plan, store: ChunkStore, programs: Programs, show_progress: bool = True) -> list[GroupResult]:
     """Every group's logs: chunks saved in ``store`` are loaded, the others trained and saved at once
     (a group is compiled only if it trains); a progress bar goes to stderr."""
-    results = []
-    with _progress(plan, show_progress) as progress:
-        for group in plan.groups:
-            progress.set_description(group.config.label())
-            trainer, chunks = None, []
-            for chunk in group.chunks:
-                saved = store.load(chunk.key)
-                if saved is None:
-                    trainer = trainer or GroupTrainer(group, programs)
-                    saved = trainer.train(chunk)
-                    store.save(chunk.key, saved)
-                chunks.append(saved)
-                progress.update(chunk.stop - chunk.start)
-            results.append(join_group(group, chunks, load_dataset(group.config.dataset).y_train.shape[0]))
-    return results
+    done = []  # (the group's trainer, host arrays of the chunk) in training order
+    for trainer, chunk in _walk(plan, programs, show_progress):
+        saved = store.load(chunk.key)
+        if saved is None:
+            saved = trainer.train(chunk)
+            store.save(chunk.key, saved)
+        done.append((trainer, saved))
+    return [join_group(trainer, [arrays for _, arrays in pairs])
+            for trainer, pairs in itertools.groupby(done, key=lambda pair: pair[0])]
