@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from symjax.analysis.tables import censored
-from symjax.results.metrics import steps_to_target
+from symjax.results.metrics import setting_medians, steps_from_curves, with_late_target
 from symjax.results.schema import SETTING_COLUMNS
 
 LR_FREE_COLUMNS = [c for c in SETTING_COLUMNS if c != "lr"]  # a setting of the best-lr view
@@ -34,13 +34,16 @@ def choose_lrs(runs: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One row per (LR_FREE_COLUMNS, scheme) in first-appearance order, with ``lr`` (the chosen
         rate), ``loss_median`` (its median final training loss, +inf when most runs diverged) and
-        ``lrs`` (how many rates were tried). Lowest median wins; ties go to the smaller rate.
+        ``lrs`` (how many rates were tried) and ``at_edge`` (the chosen rate is the smallest or the largest
+        tried, so the grid may have been too narrow). Lowest median wins; ties go to the smaller rate.
     """
     keys = [*LR_FREE_COLUMNS, "scheme"]
     losses = runs[[*keys, "lr"]].assign(loss_median=censored(runs, "final_train_loss"))
     medians = losses.groupby([*keys, "lr"], sort=False)["loss_median"].median().reset_index()
-    tried = medians.groupby(keys, sort=False)["lr"].transform("size").rename("lrs")
-    ranked = medians.assign(lrs=tried).sort_values(["loss_median", "lr"], kind="stable")
+    rates = medians.groupby(keys, sort=False)["lr"]
+    at_edge = (medians["lr"] <= rates.transform("min")) | (medians["lr"] >= rates.transform("max"))
+    tried = rates.transform("size")
+    ranked = medians.assign(lrs=tried, at_edge=at_edge & (tried > 1)).sort_values(["loss_median", "lr"], kind="stable")
     return ranked.groupby(keys, sort=False).head(1).sort_index().reset_index(drop=True)
 
 
@@ -53,22 +56,18 @@ def best_lr_runs(runs: pd.DataFrame, curves: pd.DataFrame, reference: str) -> tu
     Returns:
         runs: the chosen runs (their ``lr`` is the scheme's chosen rate) with ``target_loss``,
             ``steps_to_target`` (Int64, null when never reached, as in ``metrics``) and
-            ``reached`` recomputed against the reference's target. Settings without the
-            reference keep their own targets. Summarize with ``summarize(..., by=LR_FREE_COLUMNS)``.
+            ``reached`` recomputed against the reference's target, and the late-target columns against
+            the reference's median final loss at its best rate. Settings without the reference keep their
+            own (early) targets. Summarize with ``summarize(..., by=LR_FREE_COLUMNS)``.
         choices: ``choose_lrs(runs)``.
     """
     choices = choose_lrs(runs)
     keys = [*LR_FREE_COLUMNS, "scheme", "lr"]
     chosen = runs.merge(choices[keys], on=keys, how="inner")
     chosen = chosen.sort_values("run_id", kind="stable", ignore_index=True)
-    ref = chosen[chosen["scheme"] == reference].groupby(LR_FREE_COLUMNS, sort=False)["target_loss"].first()
-    common = ref.reindex(pd.MultiIndex.from_frame(chosen[LR_FREE_COLUMNS])).to_numpy(np.float64)
+    common = setting_medians(chosen, chosen["target_loss"].to_numpy(np.float64), reference, LR_FREE_COLUMNS)
     target = np.where(np.isnan(common), chosen["target_loss"].to_numpy(np.float64), common)
-    losses = curves[curves["run_id"].isin(chosen["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
-    losses = losses.reindex(chosen["run_id"])  # (runs, steps); NaN where a run has no such logged step
-    steps = steps_to_target(losses.columns.to_numpy(), losses.to_numpy(np.float64), target[:, None],
-                            chosen["diverged"].to_numpy())
     chosen["target_loss"] = target
-    chosen["steps_to_target"] = pd.array(np.where(np.isnan(steps), None, steps), dtype="Int64")
+    chosen["steps_to_target"] = steps_from_curves(chosen, curves, target)
     chosen["reached"] = chosen["steps_to_target"].notna()
-    return chosen, choices
+    return with_late_target(chosen, curves, reference, LR_FREE_COLUMNS), choices

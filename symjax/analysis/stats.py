@@ -234,3 +234,45 @@ def ecdf(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
         raise ValueError("ecdf needs at least one value")
     finite = np.sort(values[np.isfinite(values)])
     return np.searchsorted(finite, np.asarray(grid, np.float64), side="right") / values.size
+
+
+def _crossing(curves: np.ndarray, steps: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(...,) first step where the median over runs of ``curves`` (..., n, T) is <= ``target`` (...,); +inf if never."""
+    hit = np.median(curves, axis=-2) <= np.asarray(target)[..., None]  # (..., T)
+    return np.where(hit.any(axis=-1), np.asarray(steps, np.float64)[hit.argmax(axis=-1)], np.inf)
+
+
+def paired_catch_up_ci(values: np.ndarray, reference: np.ndarray, steps: np.ndarray,
+                       rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
+                       confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(multiple, low, high): how many times the reference's steps a scheme needs to reach the late target.
+
+    Args:
+        values, reference: (n, T) training-loss curves paired by seed (row i of both from the same seed),
+            logged at ``steps`` (T,); non-finite losses (a diverged run) count as +inf.
+    The late target is the reference's median final loss; each side's step is the first logged step at which
+    its median curve (median over runs at each step) is at or below it, +inf if never. The reference's median
+    curve reaches it by the last step at the latest, so the multiple is finite unless the scheme never gets
+    there. Each bootstrap sample resamples seeds in pairs and recomputes the target; NaN bounds when a sample
+    is undefined (e.g. most reference runs diverged).
+
+    >>> steps = np.array([0, 10, 20, 30])
+    >>> ref = np.array([[2.0, 1.0, 0.6, 0.5]] * 4)
+    >>> paired_catch_up_ci(ref + 0.1, ref, steps)[0], paired_catch_up_ci(ref[:, [0, 0, 1, 3]], ref, steps)[0]
+    (inf, 1.0)
+    """
+    values, reference = _paired(values, reference)
+    if values.ndim != 2 or len(steps) != values.shape[1]:
+        raise ValueError(f"curves must be (n, T) with T = len(steps), got {values.shape} and {len(steps)} steps")
+    values, reference = (np.where(np.isfinite(a), a, np.inf) for a in (values, reference))
+
+    def multiple(v: np.ndarray, r: np.ndarray) -> np.ndarray:
+        target = np.median(r[..., -1], axis=-1)
+        ratio = _ratio(_crossing(v, steps, target), _crossing(r, steps, target))
+        return np.where(np.isinf(target), np.nan, ratio)  # no late target when most reference runs diverged
+
+    index = resample_indices(len(values), _generator(rng), n_boot)
+    point, samples = float(multiple(values, reference)), multiple(values[index], reference[index])
+    if np.isnan(samples).any():
+        return point, float("nan"), float("nan")
+    return (point, *_quantiles(samples, confidence))

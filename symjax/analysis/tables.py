@@ -180,19 +180,22 @@ def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str
 CONTROL = "zeros/zeros"  # the all-zero negative control: a net that learns nothing but the output bias
 
 
-def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference: str) -> np.ndarray:
+def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference: str,
+                  by: list[str] | None = None) -> np.ndarray:
     """(rows,) the training loss of a net that learned nothing, per summary row's setting.
 
     The median final training loss of the all-zero control (CONTROL) when its setting has it,
     else 1.0 for regression (MSE of predicting 0 on standardized targets), else the reference's
-    median training loss at step 0 (``loss_quantiles``: ``median_curves(..., "train_loss")``).
+    median training loss at step 0 (``loss_quantiles``: ``median_curves(..., "train_loss")``). Settings are
+    keyed by ``by`` (default SETTING_COLUMNS; ``LR_FREE_COLUMNS`` for the best-rate view).
     """
+    by = SETTING_COLUMNS if by is None else list(by)
     index = pd.MultiIndex.from_frame(summary[SETTING_COLUMNS])
-    control = summary[summary["scheme"] == CONTROL].set_index(SETTING_COLUMNS)["loss_median"]
+    control = summary[summary["scheme"] == CONTROL].set_index(by)["loss_median"]
     start = loss_quantiles[(loss_quantiles["scheme"] == reference) & (loss_quantiles["step"] == 0)]
     start = start.set_index(SETTING_COLUMNS)["q50"]
     fallback = np.where(summary["task"] == "regression", 1.0, start.reindex(index).to_numpy(np.float64))
-    chance = control.reindex(index).to_numpy(np.float64)
+    chance = control.reindex(pd.MultiIndex.from_frame(summary[by])).to_numpy(np.float64)
     return np.where(np.isnan(chance), fallback, chance)
 
 

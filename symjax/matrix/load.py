@@ -12,8 +12,10 @@ import importlib.resources
 import tomllib
 from pathlib import Path
 
+import numpy as np
+
 from symjax.core.files import read_bytes
-from symjax.matrix.spec import ConfigError, Matrix, is_int, is_number, shown
+from symjax.matrix.spec import MAX_AXIS_VALUES, ConfigError, Matrix, is_int, is_number, shown
 from symjax.matrix.validate import checked
 
 MAX_MATRIX_BYTES = 2**20  # a matrix file
@@ -28,6 +30,7 @@ _KEYS = {
     "activation": ("activations", "strs"),
     "optimizer": ("optimizers", "strs"),
     "lr": ("lrs", "floats"),
+    "lr_grid": ("lrs", "lr_grid"),  # log-spaced: {from = 0.001, to = 0.1, count = 5}
     "batch_size": ("batch_sizes", "batch_sizes"),
     "schemes": ("schemes", "strs"),
     "weights": (None, "strs"),  # weights x biases: every pair is added to schemes
@@ -39,6 +42,7 @@ _KEYS = {
     "target_loss": ("target_loss", "float"),
     "reference": ("reference", "str"),
     "chunk_runs": ("chunk_runs", "int"),
+    "companions": ("companions", "strs"),
 }
 _TYPE_NAMES = {
     "str": "a non-empty string",
@@ -46,6 +50,7 @@ _TYPE_NAMES = {
     "int": "an integer",
     "float": "a number",
     "floats": "a number or a list of numbers",
+    "lr_grid": "a table {from = 0.001, to = 0.1, count = 5}: count >= 2 log-spaced rates from 'from' to 'to'",
     "batch_sizes": 'an integer or "full", or a list of them',
     "widths_list": "a list of layer widths or a list of such lists, e.g. [[100], [100, 100]]",
     "rules": "a list of tables, e.g. [[exclude]] optimizer = \"adam\", lr = [0.1, 0.5]",
@@ -81,6 +86,10 @@ def _convert(key: str, kind: str, value):
         converted = tuple(items)
     elif kind == "floats" and items and all(is_number(v) for v in items):
         converted = tuple(float(v) for v in items)
+    elif kind == "lr_grid" and isinstance(value, dict) and set(value) == {"from", "to", "count"} and \
+            is_number(value["from"]) and is_number(value["to"]) and is_int(value["count"]) and \
+            0 < value["from"] < value["to"] and 2 <= value["count"] <= MAX_AXIS_VALUES:
+        converted = log_grid(value["from"], value["to"], value["count"])
     elif kind == "batch_sizes" and items and all(v == "full" or is_int(v) for v in items):
         converted = tuple(None if v == "full" else v for v in items)
     elif kind == "widths_list" and items:
@@ -92,6 +101,15 @@ def _convert(key: str, kind: str, value):
     if converted is None:
         raise ConfigError(f"{key}: must be {_TYPE_NAMES[kind]}, got {shown(value)}")
     return converted
+
+
+def log_grid(low: float, high: float, count: int) -> tuple[float, ...]:
+    """``count`` log-spaced learning rates from ``low`` to ``high``, each rounded to 3 significant digits.
+
+    >>> log_grid(0.001, 0.1, 5)
+    (0.001, 0.00316, 0.01, 0.0316, 0.1)
+    """
+    return tuple(float(f"{lr:.3g}") for lr in np.geomspace(low, high, count))
 
 
 def _rule(where: str, rule: dict) -> tuple[tuple[str, tuple], ...]:
@@ -107,6 +125,8 @@ def matrix_from_dict(values: dict, default_name: str) -> Matrix:
     unknown = sorted(set(values) - set(_KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(_KEYS)}")
+    if "lr" in values and "lr_grid" in values:
+        raise ConfigError("lr and lr_grid: give one of them (lr_grid makes the list of rates)")
     fields, grid = {"name": default_name}, {}
     for key, value in values.items():
         name, kind = _KEYS[key]

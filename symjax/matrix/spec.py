@@ -56,6 +56,7 @@ class Matrix:
     reference: str = REFERENCE_SCHEME
     chunk_runs: int = 256  # at most this many runs in one vmapped call
     excludes: tuple[tuple[tuple[str, tuple], ...], ...] = ()  # rules: ((axis, allowed values), ...)
+    companions: tuple[str, ...] = ()  # matrices whose results, beside this one's, its report summarizes
 
     def groups(self) -> list[GroupConfig]:
         """One GroupConfig per combination of the static axes, in matrix order (exclusions not applied)."""

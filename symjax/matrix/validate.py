@@ -22,6 +22,8 @@ def validate(matrix: Matrix) -> Matrix:
     """Check names against the registries, sizes against each other and exclusions against the reference;
     return the matrix with scheme names in canonical form (scale lists expanded)."""
     check_name("name", matrix.name)
+    for companion in matrix.companions:
+        check_name("companions", companion)
     for key, values, registry in (
         ("dataset", matrix.datasets, DATASETS),
         ("model", matrix.models, MODELS),

@@ -22,15 +22,18 @@ from pathlib import Path
 import pandas as pd
 
 from symjax.analysis import stats
-from symjax.analysis.best_lr import LR_FREE_COLUMNS, best_lr_runs, has_lr_grid
+from symjax.analysis.answer import headline, learns
+from symjax.analysis.best_lr import LR_FREE_COLUMNS
 from symjax.analysis.tables import (aggregate_table, chance_losses, mechanism_table, median_curves, split_by_setting,
                                     summarize)
 from symjax.core.files import atomic_write_text, check_written
 from symjax.report.format import (detail_table, fmt_loss, headline_table, loss_name, mechanism_markdown,
                                   setting_label, setting_slug, verdict_grid)
 from symjax.report.plots import plot_mechanism, plot_setting_curves
-from symjax.report.sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, answer_lines, axis_lines,
-                                    learns, profile_lines, setup_lines, short_answer, verdict_counts)
+from symjax.report.answer import answer_lines
+from symjax.report.sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, axis_lines, profile_lines,
+                                    scheme_lines, setup_lines, verdict_counts)
+from symjax.report.sweeps import sweep_lines
 from symjax.results.schema import SETTING_COLUMNS
 from symjax.results.store import load_results
 
@@ -101,7 +104,7 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out))
     try:
-        text = _report_text(loaded, staging, name)
+        text = _report_text(loaded, staging, name, Path(results))
         (out / name).mkdir(exist_ok=True)
         for png in sorted((staging / name).iterdir()):
             os.replace(png, out / name / png.name)
@@ -113,7 +116,35 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     return path
 
 
-def _report_text(loaded, out: Path, name: str) -> str:
+def _companions(folder: Path, matrix: dict) -> list[tuple[str, object]]:
+    """(name, Results or the reason it is missing) of each companion matrix's results, beside ``folder``."""
+    out = []
+    for companion in matrix.get("companions", []):
+        try:
+            out.append((companion, load_results(folder.parent / companion)))
+        except ValueError as error:
+            out.append((companion, str(error)))
+    return out
+
+
+def companion_lines(companions: list, reference: str, out: Path, name: str) -> list[str]:
+    """What the companion results add: a link per companion and its sweeps (or how to make missing results)."""
+    if not companions:
+        return []
+    lines = ["## Long horizons, bias scale and width", ""]
+    for companion, loaded in companions:
+        if isinstance(loaded, str):
+            lines += [f"- `{companion}`: no results here ({loaded}).", ""]
+            continue
+        m = loaded.config["matrix"]
+        lines += [f"From [`{companion}`]({companion}.md) ({len(loaded.runs)} runs, {m['steps']} steps, {m['seeds']} seeds):", ""]
+        h = headline(loaded.runs, loaded.curves, m["schemes"], m["reference"])
+        sweeps = sweep_lines(h, loaded.curves, m["reference"], out, name, prefix=f"{companion}-")
+        lines += sweeps or ["- its long-horizon comparison is question 3 above.", ""]
+    return lines
+
+
+def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
     """The markdown of the report; its plots are written under ``out/<name>/``."""
     runs, config = loaded.runs, loaded.config
     m = config["matrix"]
@@ -129,23 +160,29 @@ def _report_text(loaded, out: Path, name: str) -> str:
                        "dead_fraction": median_curves(runs, hidden, "dead_fraction", ("layer",))}
     first_layer = layer_quantiles["effective_rank"]
     quantiles["effective_rank"] = first_layer[first_layer["layer"] == 1]
-    best = best_choices = None
-    if has_lr_grid(runs):
-        best_runs, best_choices = best_lr_runs(runs, loaded.curves, reference)
-        best = summarize(best_runs, schemes, reference, by=LR_FREE_COLUMNS)
+    h = headline(runs, loaded.curves, schemes, reference)
+    companions = _companions(folder, m)
+    horizon = next(((headline(c.runs, c.curves, c.config["matrix"]["schemes"], c.config["matrix"]["reference"]),
+                     c.config["matrix"]["steps"]) for _, c in companions
+                    if not isinstance(c, str) and c.config["matrix"]["steps"] > m["steps"]), None)
+    mechanism = mechanism_table(runs, loaded.diagnostics)
     others = summary[summary["scheme"] != reference]
-    lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "", "## Answer", "",
-             short_answer(summary, best), "",
+    own_sweeps = sweep_lines(h, loaded.curves, reference, out, name)
+    lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "",
+             *answer_lines(h, summary, mechanism_table(h.runs, loaded.diagnostics), m["steps"], horizon, reference,
+                           out, name),
+             *(["## Bias scale and width", "", *own_sweeps] if own_sweeps else []),
+             *companion_lines(companions, reference, out, name),
+             "## Verdicts at a glance", "",
              f"Compared with the reference `{reference}` (random W, zero b), every scheme at the same learning rate, "
              "over the settings of this matrix:", "",
-             *answer_lines(summary, reference), "",
+             *scheme_lines(summary, reference), "",
              *(["Losses of regression settings are mean squared errors; they have no test accuracy.", ""]
                if len(regression) else []),
-             "## Verdicts at a glance", "",
              "One row per setting, one column per scheme: the verdict against the reference (defined under *Verdicts "
              "with confidence intervals*) and the median steps to target ÷ the reference's.", "",
              verdict_grid(summary, SETTING_COLUMNS, reference), "",
-             *(best_lr_lines(best, best_choices, reference) if best is not None else []),
+             *(best_lr_lines(h.summary, h.choices, reference) if h.choices is not None else []),
              *axis_lines(summary),
              "## Verdicts with confidence intervals", "",
              *(["For regression settings the loss is the mean squared error (MSE) and there is no accuracy (n/a).", ""]
@@ -157,7 +194,7 @@ def _report_text(loaded, out: Path, name: str) -> str:
              *aggregate_lines(aggregate_table(runs, summary, schemes, reference)),
              "## Mechanism", "", MECHANISM, "", "The per-setting sections below hold the numbers.", "",
              "## Setup", "", *setup_lines(config, runs), "", "## Per setting", ""]
-    data = {"runs": split_by_setting(runs), "mechanism": split_by_setting(mechanism_table(runs, loaded.diagnostics)),
+    data = {"runs": split_by_setting(runs), "mechanism": split_by_setting(mechanism),
             **{group: {c: split_by_setting(q) for c, q in tables.items()}
                for group, tables in (("quantiles", quantiles), ("layer_quantiles", layer_quantiles))}}
     for index, (key, rows) in enumerate(summary.groupby(SETTING_COLUMNS, sort=False), start=1):

@@ -98,10 +98,11 @@ def plot_mechanism(quantiles: dict[str, pd.DataFrame], schemes: list[str], title
     save(fig, path)
 
 
-def save(fig, path: Path) -> None:
-    """Write a PNG without software metadata (same figure -> same bytes) and close the figure."""
+def save(fig, path: Path, **options) -> None:
+    """Write a PNG without software metadata (same figure -> same bytes) and close the figure; ``options`` go to
+    ``savefig`` (e.g. ``bbox_inches="tight"``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90, metadata={"Software": None})
+    fig.savefig(path, dpi=90, metadata={"Software": None}, **options)
     plt.close(fig)
 
 
@@ -132,3 +133,44 @@ def plot_performance_profile(taus: np.ndarray, profile: np.ndarray, schemes: lis
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     save(fig, path)
+
+
+VERDICT_COLORS = {"equivalent": "#74c476", "faster": "#31a354", "better": "#9ecae1", "slower": "#fd8d3c",
+                  "worse": "#fdae6b", "fails": "#cb181d", "inconclusive": "#d9d9d9", "no target": "#f0f0f0",
+                  "no reference": "#ffffff"}
+
+
+def plot_verdict_map(cells: pd.DataFrame, settings: list[str], schemes: list[str], groups: list[str],
+                     path: Path) -> None:
+    """Write the verdict map: one row per setting, one column per scheme, each cell coloured by its verdict
+    and labelled with its speed ratio.
+
+    Args:
+        cells: rows (setting, scheme, verdict, label); ``setting`` one of ``settings`` (row order, top first;
+            shown up to a last `` | ``), ``scheme`` one of ``schemes`` (column order).
+        groups: (len(settings),) a group name per row (e.g. the optimizer); rows of a group must be adjacent.
+            Each group gets a horizontal rule and its name at the right.
+    """
+    height, width = len(settings), len(schemes)
+    fig, ax = plt.subplots(figsize=(2.2 + 1.25 * width + 3.2, 1.6 + 0.26 * height))
+    row_of, column_of = {s: i for i, s in enumerate(settings)}, {s: j for j, s in enumerate(schemes)}
+    for _, cell in cells.iterrows():
+        i, j = row_of[cell["setting"]], column_of[cell["scheme"]]
+        ax.add_patch(matplotlib.patches.Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(cell["verdict"], "#ffffff"),
+                                                  edgecolor="white", linewidth=1))
+        ax.text(j + 0.5, i + 0.5, cell["label"], ha="center", va="center", fontsize=7)
+    starts = [i for i in range(height) if i == 0 or groups[i] != groups[i - 1]]
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else height
+        if start:
+            ax.axhline(start, color="black", linewidth=1.2)
+        ax.text(width + 0.1, (start + end) / 2, groups[start], va="center", fontsize=9, fontweight="bold")
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.set_xticks(np.arange(width) + 0.5, schemes, rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(np.arange(height) + 0.5, [s.rsplit(" | ", 1)[0] for s in settings], fontsize=7)
+    ax.tick_params(length=0)
+    present = [v for v in VERDICT_COLORS if v in set(cells["verdict"])]
+    ax.legend(handles=[matplotlib.patches.Patch(color=VERDICT_COLORS[v], label=v) for v in present],
+              loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(present), fontsize=8, frameon=False)
+    save(fig, path, bbox_inches="tight")

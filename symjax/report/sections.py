@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from symjax.analysis import stats
-from symjax.core.schemes import parse_scheme
+from symjax.analysis.answer import is_question_scheme, learns  # noqa: F401  (learns: re-exported)
 from symjax.report.plots import plot_performance_profile
 from symjax.report.format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, span, with_ci
 from symjax.analysis.tables import depth, verdict_breakdown
@@ -25,7 +25,6 @@ QUESTION = (
 )
 VERDICTS = stats.VERDICT_RULES
 CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
-LEARNS_FRACTION = 0.95  # "learns": median final training loss at most this fraction of the setting's chance level
 
 MECHANISM = """What theory predicts (docs/theory.md): with W = 0 and a random b every hidden layer starts input-blind
 (rank 0); the readout gets a weight gradient at the first update and layer L−k only k updates later;
@@ -37,12 +36,6 @@ Medians over runs; layers are numbered from the input, the readout last; *first 
 are defined in `symjax/core/diagnostics.py`."""
 
 
-def is_question_scheme(scheme: str) -> bool:
-    """Zero or constant W with a random bias in the hidden layers (an ``@`` override of some layer is ignored)."""
-    parsed = parse_scheme(scheme)
-    return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform")
-
-
 def verdict_counts(rows: pd.DataFrame, bold: bool = False) -> str:
     """e.g. ``slower in 2, fails in 2``, verdicts in VERDICTS order."""
     counts = rows["verdict"].value_counts()
@@ -50,34 +43,7 @@ def verdict_counts(rows: pd.DataFrame, bold: bool = False) -> str:
     return ", ".join(f"{mark}{name}{mark} in {counts[name]}" for name in VERDICTS if name in counts)
 
 
-def learns(summary: pd.DataFrame, chance: np.ndarray) -> np.ndarray:
-    """(rows,) True where the median final training loss is at least 5% below the setting's chance level."""
-    return summary["loss_median"].to_numpy(np.float64) <= LEARNS_FRACTION * np.asarray(chance, np.float64)
-
-
-def short_answer(summary: pd.DataFrame, best: pd.DataFrame | None = None) -> str:
-    """One sentence over all (setting, scheme) pairs with zero/constant W and random b (column ``learns`` needed),
-    plus one for the best-learning-rate view when ``best`` (its summary) is given."""
-    rows = summary[summary["scheme"].map(is_question_scheme)]
-    if rows.empty:
-        return "**Short answer:** this matrix has no scheme with zero or constant W and a random bias."
-    control = "the all-zero control's in the same setting" if (summary["scheme"] == "zeros/zeros").any() else \
-        "the chance level of its setting"
-    learned = int(rows["learns"].sum())
-    symmetry = ("so symmetry is broken" if learned == len(rows) else "so symmetry is broken where it learns"
-                if learned else "so nothing here shows symmetry broken")
-    text = (f"**Short answer:** zero or constant W with a random b learns (its median final training loss ends at "
-            f"least 5% below {control}) in {learned} of {len(rows)} (setting, scheme) pairs, {symmetry}; "
-            f"against random W with zero b the verdict (defined below) is "
-            f"{verdict_counts(rows, bold=True)} of them.")
-    if best is not None:
-        best_rows = best[best["scheme"].map(is_question_scheme)]
-        text += (f" With every scheme at its own best learning rate, the verdict is {verdict_counts(best_rows, bold=True)} "
-                 f"of {len(best_rows)} (setting, scheme) pairs.")
-    return text
-
-
-def answer_lines(summary: pd.DataFrame, reference: str) -> list[str]:
+def scheme_lines(summary: pd.DataFrame, reference: str) -> list[str]:
     """One bullet for the reference, then one per scheme: verdicts across settings, speed, loss, accuracy."""
     loss = "MSE" if (summary["task"] == "regression").all() else "loss"
 

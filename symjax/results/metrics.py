@@ -6,7 +6,9 @@ A *setting* is one group config at one learning rate. Its target loss is
 ``matrix.target_loss`` if given, else the median training loss of the reference scheme's
 runs at the logged step nearest to ``TARGET_FRACTION * steps`` (never step 0). *Steps to target* is the
 first logged step whose training loss is at or below the target; runs that never reach it,
-or that diverge, are censored (null steps, ``reached`` False), never dropped. A run is *diverged* when a
+or that diverge, are censored (null steps, ``reached`` False), never dropped. The *late target* of a
+setting is the reference's median final training loss: ``steps_to_late_target`` and
+``reached_late_target`` say whether (and when) a run gets as low as the reference ends, censored alike. A run is *diverged* when a
 logged training loss is NaN or infinite; ``diverged_step`` is the first such logged step.
 """
 
@@ -43,10 +45,21 @@ class GroupResult:
 
 def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
     """Median over runs (n_runs, n_logs) of the loss at the logged step nearest TARGET_FRACTION * last step (not step 0)."""
-    column = max(int(np.abs(steps - TARGET_FRACTION * steps[-1]).argmin()), 1)
+    return median_loss_at(train_loss, max(int(np.abs(steps - TARGET_FRACTION * steps[-1]).argmin()), 1))
+
+
+def median_loss_at(train_loss: np.ndarray, column: int) -> float:
+    """Median over runs (n_runs, n_logs) of the loss in one logged column, diverged (non-finite) = +inf; NaN when
+    there are no runs or most diverged (no target). ``column=-1``: the late target, the median final loss.
+
+    >>> median_loss_at(np.array([[2.0, 1.0], [2.0, 0.5], [2.0, np.nan]]), -1)
+    1.0
+    """
+    if not len(train_loss):
+        return float("nan")
     losses = np.where(np.isfinite(train_loss[:, column]), train_loss[:, column], np.inf)
     target = float(np.median(losses))
-    return target if np.isfinite(target) else float("nan")  # most reference runs diverged: no target
+    return target if np.isfinite(target) else float("nan")
 
 
 def steps_to_target(steps: np.ndarray, curves: np.ndarray, target: float, diverged: np.ndarray) -> np.ndarray:
@@ -88,19 +101,21 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
     )
     non_finite = ~np.isfinite(group.train_loss)
     diverged = non_finite.any(axis=1)
-    runs["target_loss"] = np.nan
-    runs["steps_to_target"] = np.nan
+    for column in ("target_loss", "steps_to_target", "late_target_loss", "steps_to_late_target"):
+        runs[column] = np.nan
     for lr in runs["lr"].unique():
         rows = (runs["lr"] == lr).to_numpy()
-        reference = rows & (runs["scheme"] == matrix.reference).to_numpy()
-        if matrix.target_loss is not None:
-            target = matrix.target_loss
-        else:
-            target = default_target(group.steps, group.train_loss[reference])
-        runs.loc[rows, "target_loss"] = target
-        runs.loc[rows, "steps_to_target"] = steps_to_target(group.steps, group.train_loss[rows], target, diverged[rows])
+        reference = group.train_loss[rows & (runs["scheme"] == matrix.reference).to_numpy()]
+        targets = {"": matrix.target_loss if matrix.target_loss is not None else default_target(group.steps, reference),
+                   "late_": median_loss_at(reference, -1)}
+        for prefix, target in targets.items():
+            runs.loc[rows, f"{prefix}target_loss"] = target
+            runs.loc[rows, f"steps_to_{prefix}target"] = steps_to_target(group.steps, group.train_loss[rows], target,
+                                                                         diverged[rows])
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
+    runs["steps_to_late_target"] = runs["steps_to_late_target"].astype("Int64")
+    runs["reached_late_target"] = runs["steps_to_late_target"].notna()
     runs["diverged"] = diverged
     runs["diverged_step"] = pd.Series(first_step_where(group.steps, non_finite)).astype("Int64")
     runs["train_loss_auc"] = area_under_curve(group.steps, group.train_loss)
@@ -134,6 +149,39 @@ def diagnostics_table(group: GroupResult, run_ids: np.ndarray) -> pd.DataFrame:
     first = np.repeat(group.first_grad_step, n_logs, axis=0).reshape(-1)
     table["first_grad_step"] = pd.Series(first).where(first >= 0).astype("Int64")  # null: never non-zero
     return table
+
+
+def setting_medians(runs: pd.DataFrame, values: np.ndarray, scheme: str, by: list[str]) -> np.ndarray:
+    """(runs,) per run: the median of ``values`` (runs,) over the runs of ``scheme`` in the run's setting (columns
+    ``by``), +inf counting as larger than all; NaN where the setting lacks the scheme or the median is infinite."""
+    own = (runs["scheme"] == scheme).to_numpy()
+    keys = runs[by].astype(str).agg("|".join, axis=1).to_numpy() if by else np.zeros(len(runs), str)
+    medians = pd.Series(values[own]).groupby(keys[own]).median()
+    out = medians.reindex(keys).to_numpy(np.float64)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def steps_from_curves(runs: pd.DataFrame, curves: pd.DataFrame, target: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Int64 (runs,) steps to a per-run ``target`` (runs,) read from the ``curves`` table (``steps_to_target`` rule)."""
+    losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
+    losses = losses.reindex(runs["run_id"])  # (runs, steps); NaN where a run has no such logged step
+    steps = steps_to_target(losses.columns.to_numpy(), losses.to_numpy(np.float64), np.asarray(target)[:, None],
+                            runs["diverged"].to_numpy())
+    return pd.array(np.where(np.isnan(steps), None, steps), dtype="Int64")
+
+
+def final_losses(runs: pd.DataFrame) -> np.ndarray:
+    """(runs,) final training losses, diverged or non-finite = +inf."""
+    losses = runs["final_train_loss"].to_numpy(np.float64)
+    return np.where(runs["diverged"].to_numpy() | ~np.isfinite(losses), np.inf, losses)
+
+
+def with_late_target(runs: pd.DataFrame, curves: pd.DataFrame, reference: str, by: list[str]) -> pd.DataFrame:
+    """``runs`` with ``late_target_loss`` (the ``reference``'s median final training loss in the run's setting,
+    the columns ``by``), ``steps_to_late_target`` and ``reached_late_target`` recomputed from ``curves``."""
+    target = setting_medians(runs, final_losses(runs), reference, by)
+    steps = steps_from_curves(runs, curves, target)
+    return runs.assign(late_target_loss=target, steps_to_late_target=steps, reached_late_target=~steps.isna())
 
 
 def results_tables(groups: list[GroupResult], matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

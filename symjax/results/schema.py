@@ -19,8 +19,10 @@ INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
 RUNS = {"run_id": INT, "dataset": STR, "model": STR, "task": STR, "hidden": STR, "activation": STR, "optimizer": STR,
         "lr": FLOAT, "batch_size": INT, "steps": INT, "scheme": STR, "seed": INT, "final_train_loss": FLOAT,
         "final_test_loss": FLOAT, "final_test_acc": FLOAT, "target_loss": FLOAT, "steps_to_target": FLOAT,
-        "reached": BOOL, "diverged": BOOL, "train_loss_auc": FLOAT}  # the columns the report reads
+        "reached": BOOL, "diverged": BOOL, "train_loss_auc": FLOAT, "late_target_loss": FLOAT,
+        "steps_to_late_target": FLOAT, "reached_late_target": BOOL}  # the columns the report reads
 NEW_IN_3 = ("model", "task")
+NEW_IN_4 = ("late_target_loss", "steps_to_late_target", "reached_late_target")
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effective_rank": FLOAT, "distinct_units": FLOAT,
                "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
@@ -77,7 +79,7 @@ def _check_columns(where: str, table: pd.DataFrame, columns: dict[str, str]) -> 
 def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
     """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain labels."""
     version = config["format_version"]
-    expected = {k: v for k, v in RUNS.items() if version >= 3 or k not in NEW_IN_3}
+    expected = {k: v for k, v in RUNS.items() if (version >= 3 or k not in NEW_IN_3) and (version >= 4 or k not in NEW_IN_4)}
     for name, table, columns in (("runs", runs, expected), ("curves", curves, CURVES), ("diagnostics", diagnostics, DIAGNOSTICS)):
         _check_columns(f"{folder}/{name}.parquet", table, columns)
     where = f"{folder}/runs.parquet"
