@@ -36,12 +36,13 @@ def scale_of(scheme: str, family: str) -> float:
     return float("nan")
 
 
-def scale_rows(summary: pd.DataFrame, family: str) -> pd.DataFrame:
-    """The summary rows of one sweep family with its ``scale`` column, in summary order; empty unless the matrix
-    has at least 3 scales of the family (fewer is no sweep)."""
+def scale_rows(summary: pd.DataFrame, family: str, by: list[str]) -> pd.DataFrame:
+    """The summary rows of one sweep family with its ``scale`` column, in summary order, of the settings (``by``)
+    that have at least 3 scales of the family (fewer is no sweep)."""
     scales = summary["scheme"].map(lambda s: scale_of(s, family))
     rows = summary.assign(scale=scales)[scales.notna().to_numpy()]
-    return rows if rows["scale"].nunique() >= 3 else rows.iloc[:0]
+    swept = rows.groupby(by, sort=False)["scale"].transform("nunique") >= 3
+    return rows[swept.to_numpy()]
 
 
 def best_scales(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -56,7 +56,7 @@ def scale_lines(h: Headline, reference: str, out: Path, name: str, prefix: str) 
     """The bias-scale and constant sweeps of ``h`` (plots named ``prefix``-bias_scale.png, ...)."""
     lines = []
     for family, (symbol, scheme) in FAMILIES.items():
-        rows = scale_rows(h.summary, family)
+        rows = scale_rows(h.summary, family, h.by)
         if rows.empty:
             continue
         png = f"{prefix}{family}_scale.png"
