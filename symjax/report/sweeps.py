@@ -26,10 +26,11 @@ def _plot_scales(rows: pd.DataFrame, by: list[str], symbol: str, reference_rows:
     the reference's median final loss dashed. A scale of 0 is drawn at a tenth of the smallest other scale."""
     settings = list(dict.fromkeys(rows[by].astype(str).agg("|".join, axis=1)))
     colors = scheme_colors(settings)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
     positive = rows.loc[rows["scale"] > 0, "scale"]
     zero_at = positive.min() / 10 if len(positive) else 1.0
     for key, setting in rows.groupby(by, sort=False):
+        setting = setting.sort_values("scale", kind="stable")
         name = "|".join(map(str, key))
         x = setting["scale"].where(setting["scale"] > 0, zero_at).to_numpy(np.float64)
         label = setting_label(setting.iloc[0], lr="lr" in by)
@@ -92,7 +93,7 @@ def width_lines(h: Headline, curves: pd.DataFrame, reference: str, out: Path, na
     fig.tight_layout()
     png = f"{prefix}width.png"
     save(fig, out / name / png)
-    table = [{"setting": setting_label({**r, "hidden": f"{r['width']} vs {2 * r['width']}"}, lr="lr" in h.by),
+    table = [{"setting": setting_label({**r, "hidden": f"{r['width']} (random W) vs {2 * r['width']} (zero W)"}, lr="lr" in h.by),
               "verdict": f"**{r['verdict']}**",
               "× reference steps [95% CI]": with_ci(*(fmt_ratio(r[k]) for k in ("speed_ratio", "speed_lo", "speed_hi"))),
               "final train loss − ref [95% CI]": with_ci(*(f"{r[k]:+.3f}" for k in ("loss_diff", "loss_diff_lo", "loss_diff_hi"))),
