@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from symjax.analysis import stats
-from symjax.analysis.answer import headline, learns
+from symjax.analysis.answer import catch_up_table, headline, learns
 from symjax.analysis.best_lr import LR_FREE_COLUMNS
 from symjax.analysis.tables import (aggregate_table, chance_losses, mechanism_table, median_curves, split_by_setting,
                                     summarize)
@@ -87,7 +87,8 @@ def setting_section(index: int, key: tuple, rows: pd.DataFrame, data: dict, out:
     plot_mechanism({c: rows_of(key) for c, rows_of in data["layer_quantiles"].items()}, schemes, label,
                    out / name / f"{slug}-mechanism.png")
     panels = "training and test MSE" if regression else "training loss and test accuracy"
-    return [f"### {label}", "", f"Target {loss_name(first['task'])} {fmt_loss(first['target_loss'])}.", "",
+    return [f"### {label}", "", f"Target {loss_name(first['task'])} {fmt_loss(first['target_loss'])}; late target (the reference's median "
+            f"final training {loss_name(first['task'])}) {fmt_loss(first['late_target_loss'])}.", "",
             f"![{panels}, median and interquartile band]({name}/{slug}.png)", "",
             detail_table(rows), "", "Mechanism:", "",
             f"![effective rank and dead units per hidden layer, median and interquartile band]({name}/{slug}-mechanism.png)", "",
@@ -155,6 +156,8 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
                  "test_acc": median_curves(runs[runs["task"] != "regression"], loaded.curves, "test_acc"),
                  "test_loss": median_curves(regression, loaded.curves, "test_loss")}
     summary["learns"] = learns(summary, chance_losses(summary, quantiles["train_loss"], reference))
+    late = catch_up_table(runs, loaded.curves, schemes, reference, SETTING_COLUMNS)
+    summary = summary.merge(late, on=[*SETTING_COLUMNS, "scheme"], how="left")
     hidden = loaded.diagnostics[loaded.diagnostics["dead_fraction"].notna()]  # the readout has no dead fraction
     layer_quantiles = {"effective_rank": median_curves(runs, hidden[hidden["effective_rank"].notna()], "effective_rank", ("layer",)),
                        "dead_fraction": median_curves(runs, hidden, "dead_fraction", ("layer",))}

@@ -132,6 +132,10 @@ def detail_table(rows: pd.DataFrame) -> str:
                     f"final train {loss}: median [CI] / IQM [CI]": f"{_ci(row, 'loss', fmt_loss)} / "
                     f"{with_ci(*(fmt_loss(row[k]) for k in ('loss_iqm', 'loss_iqm_lo', 'loss_iqm_hi')))}",
                     f"final test {loss}: median / IQM": f"{fmt_loss(row['test_loss_median'])} / {fmt_loss(row['test_loss_iqm'])}"})
+        if "late_reached" in row:
+            out[-1]["late target: reached / × reference steps [CI]"] = (
+                f"{100 * row['late_reached']:.0f}% / " + ("1 (reference)" if row["verdict"] == "reference" else
+                                                       with_ci(*(fmt_ratio(row[k]) for k in ("late_multiple", "late_lo", "late_hi")))))
         if loss != "MSE":  # regression has no accuracy
             out[-1]["test accuracy: median [CI] / mean [CI]"] = (
                 f"{_ci(row, 'acc', fmt_acc)} / {with_ci(*(fmt_acc(row[k]) for k in ('acc_mean', 'acc_mean_lo', 'acc_mean_hi')))}")
