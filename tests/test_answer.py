@@ -117,7 +117,8 @@ def test_horizon_and_sweeps_matrices_cover_what_the_answer_needs():
     assert horizon.steps >= 8 * default.steps
     groups = {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in horizon.kept_groups()}
     wanted = {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in default.kept_groups()}
-    wanted |= {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in full.kept_groups() if g.optimizer == "sgd"}
+    wanted |= {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in full.kept_groups()
+               if g.optimizer == "sgd" and g.model == "mlp"}  # the CNN's are left out (cost; horizon.toml says why)
     assert groups == wanted
     assert all(len({lr for lr, _ in pairs}) >= 3 for _, pairs in horizon.kept_groups())  # tuned: a grid per setting
     sigmas = sorted(s for s in map(lambda x: scale_of(x, "bias"), sweeps.schemes) if s == s)
