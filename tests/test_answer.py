@@ -188,3 +188,11 @@ def test_report_summarizes_companion_results_beside_its_own(tmp_path):
     assert "With long horizons (the `horizon` results, 160 steps)" in text
     assert "From [`sweeps`](sweeps.md)" in text and "![bias sweep](synthetic/sweeps-bias_scale.png)" in text
     assert "- `absent`: no results here" in text
+
+
+def test_long_lists_of_exceptions_are_counted_per_optimizer():
+    from symjax.report.answer import MAX_LISTED, _listed
+
+    rows = pd.DataFrame([{**SETTING, "optimizer": opt, "scheme": "zeros/normal(1.0)"} for opt in ["sgd"] * 12 + ["adam"] * 3])
+    assert _listed(rows, ["dataset"], str) == "by optimizer sgd 12, adam 3 (see the verdict map)"
+    assert _listed(rows.head(2), ["dataset"], lambda r: "x").count("(`zeros/normal(1.0)`: x)") == 2 and MAX_LISTED < 15

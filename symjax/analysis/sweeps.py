@@ -17,6 +17,7 @@ from symjax.core.schemes import parse_scheme
 from symjax.results.metrics import steps_from_curves
 
 QUESTION = "zeros/normal(1.0)"  # the scheme set beside the reference in the width sweep
+MIN_SCALES = 4  # scales of one family in a setting that make a sweep
 
 
 def scale_of(scheme: str, family: str) -> float:
@@ -38,10 +39,10 @@ def scale_of(scheme: str, family: str) -> float:
 
 def scale_rows(summary: pd.DataFrame, family: str, by: list[str]) -> pd.DataFrame:
     """The summary rows of one sweep family with its ``scale`` column, in summary order, of the settings (``by``)
-    that have at least 3 scales of the family (fewer is no sweep)."""
+    that have at least MIN_SCALES scales of the family (fewer is no sweep)."""
     scales = summary["scheme"].map(lambda s: scale_of(s, family))
     rows = summary.assign(scale=scales)[scales.notna().to_numpy()]
-    swept = rows.groupby(by, sort=False)["scale"].transform("nunique") >= 3
+    swept = rows.groupby(by, sort=False)["scale"].transform("nunique") >= MIN_SCALES
     return rows[swept.to_numpy()]
 
 

@@ -37,10 +37,12 @@ def _label(row, by: list[str]) -> str:
 
 
 def _listed(rows: pd.DataFrame, by: list[str], what) -> str:
-    """``setting (scheme): what(row)``, ... for at most MAX_LISTED rows, then ``and N more``."""
-    items = [f"{_label(r, by)} ({code(r['scheme'])}: {what(r)})" for _, r in rows.head(MAX_LISTED).iterrows()]
-    more = len(rows) - MAX_LISTED
-    return "; ".join(items) + (f"; and {more} more" if more > 0 else "")
+    """``setting (scheme): what(row)``, ... for at most MAX_LISTED rows; more are counted per optimizer instead
+    (the axis that matters most), e.g. ``sgd 28, momentum 2`` (the verdict map shows them)."""
+    if len(rows) > MAX_LISTED:
+        counts = rows["optimizer"].value_counts(sort=False)
+        return "by optimizer " + ", ".join(f"{name} {n}" for name, n in counts.items()) + " (see the verdict map)"
+    return "; ".join(f"{_label(r, by)} ({code(r['scheme'])}: {what(r)})" for _, r in rows.iterrows())
 
 
 def _word(share_good: float) -> str:
@@ -69,7 +71,7 @@ def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]
                      f"{span(first['rank_end'], '{:.0f}'.format)} (effective rank {span(first['effective_rank_end'], '{:.1f}'.format)}).")
     stuck = rows[~rows["learns"].astype(bool)]
     if len(stuck):
-        lines.append(f"It does not learn in: {_listed(stuck, h.by, lambda r: fmt_loss(r['loss_median']))}.")
+        lines.append(f"It does not learn in {len(stuck)}: {_listed(stuck, h.by, lambda r: fmt_loss(r['loss_median']))}.")
     return word, lines
 
 
@@ -93,7 +95,8 @@ def speed_lines(h: Headline, same: pd.DataFrame, reference: str) -> tuple[str, l
                                                                      if len(edges) else "."))
     exceptions = rows[rows["verdict"].isin(AS_FAST)] if word != "Yes" else rows[~rows["verdict"].isin(AS_FAST)]
     if len(exceptions):
-        lines.append(f"{'As fast' if word != 'Yes' else 'Not as fast'} in: {_listed(exceptions, h.by, verdict_cell)}.")
+        lines.append(f"{'As fast' if word != 'Yes' else 'Not as fast'} in {len(exceptions)}: "
+                     f"{_listed(exceptions, h.by, verdict_cell)}.")
     if len(rows) <= MAX_TABLE_ROWS:
         lines += ["", markdown([{"setting": _label(r, h.by), "scheme": code(r["scheme"]), "verdict": f"**{r['verdict']}**",
                                  "× reference steps to target [95% CI]": with_ci(*(fmt_ratio(r[k]) for k in

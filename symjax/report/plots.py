@@ -136,7 +136,7 @@ def plot_performance_profile(taus: np.ndarray, profile: np.ndarray, schemes: lis
 
 
 VERDICT_COLORS = {"equivalent": "#74c476", "faster": "#31a354", "better": "#9ecae1", "slower": "#fd8d3c",
-                  "worse": "#fdae6b", "fails": "#cb181d", "inconclusive": "#d9d9d9", "no target": "#f0f0f0",
+                  "worse": "#9e9ac8", "fails": "#cb181d", "inconclusive": "#d9d9d9", "no target": "#f0f0f0",
                   "no reference": "#ffffff"}
 
 
