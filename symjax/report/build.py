@@ -135,7 +135,7 @@ def companion_lines(companions: list, reference: str, out: Path, name: str) -> l
     lines = ["## Long horizons, bias scale and width", ""]
     for companion, loaded in companions:
         if isinstance(loaded, str):
-            lines += [f"- `{companion}`: no results here ({loaded}).", ""]
+            lines += [f"- `{companion}`: no results here (`symjax run --matrix {companion}` makes them): {loaded}", ""]
             continue
         m = loaded.config["matrix"]
         lines += [f"From [`{companion}`]({companion}.md) ({len(loaded.runs)} runs, {m['steps']} steps, {m['seeds']} seeds):", ""]
