@@ -292,8 +292,9 @@ def test_report_from_results_is_byte_identical_and_structured(tmp_path):
                 "## Across settings", "## Mechanism", "## Setup", "## Per setting"]
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
-    assert ("**Short answer:** is symmetry broken? **Yes**. Is it as fast as random W with zero b, at tuned rates? "
-            "**No** (slower in 2). Does it end as good given enough steps? **No**.") in text
+    assert ("**Short answer:** is symmetry broken? **Yes** (it learns in 2 of 2 (setting, scheme) pairs). Is it as fast "
+            "as random W with zero b, at tuned rates? **No** (slower in 2 of 2). Does it end as good given enough steps? "
+            "**No** (as good in 0 of 2).") in text
     assert ("With every scheme at its own best learning rate from a grid of 2 rates, against the reference "
             "`lecun_normal/zeros` the verdict is **slower** in 2 of 2 (setting, scheme) pairs") in text
     assert "at the edge of the grid" in text and "after 40 steps" in text and "synthetic/verdict_map.png" in _digest(tmp_path / "a")

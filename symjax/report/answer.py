@@ -46,7 +46,9 @@ def _listed(rows: pd.DataFrame, by: list[str], what) -> str:
 
 
 def _word(share_good: float) -> str:
-    return "Yes" if share_good == 1 else "No" if share_good == 0 else "Mixed"
+    """Yes or No when every pair agrees, else Mostly yes or Mostly no (a tie counts as mostly yes)."""
+    return ("Yes" if share_good == 1 else "No" if share_good == 0 else "Mostly yes" if share_good >= 0.5
+            else "Mostly no")
 
 
 def _view(h: Headline) -> str:
@@ -186,9 +188,13 @@ def answer_lines(h: Headline, same: pd.DataFrame, mechanism: pd.DataFrame, steps
     symmetry, q1 = symmetry_lines(h, mechanism)
     fast, q2 = speed_lines(h, same, reference)
     good, q3 = end_lines(h, steps, horizon)
-    short = (f"**Short answer:** is symmetry broken? **{symmetry}**. Is it as fast as random W with zero b, at tuned "
-             f"rates? **{fast}** ({verdict_counts(_pairs(h.summary))}). Does it end as good given enough steps? "
-             f"**{good}**{' (long-horizon results)' if horizon is not None else ''}.")
+    pairs = _pairs(h.summary)
+    ends = end_rows(horizon[0] if horizon is not None else h)
+    short = (f"**Short answer:** is symmetry broken? **{symmetry}** (it learns in {int(pairs['learns'].sum())} of "
+             f"{len(pairs)} (setting, scheme) pairs). Is it as fast as random W with zero b, at tuned rates? **{fast}** "
+             f"({verdict_counts(pairs)} of {len(pairs)}). Does it end as good given enough steps? **{good}** (as good in "
+             f"{int((ends['end_verdict'] == 'as good').sum())} of {len(ends)}"
+             f"{', with long horizons' if horizon is not None else ''}).")
     return ["## Answer", "", short, "", "### 1. Is symmetry broken?", "", *q1, "",
             "### 2. Is it as fast, at tuned rates?", "", *q2, "",
             "### 3. Does it end as good, given enough steps?", "", *q3, "",
