@@ -196,3 +196,15 @@ def test_long_lists_of_exceptions_are_counted_per_optimizer():
     rows = pd.DataFrame([{**SETTING, "optimizer": opt, "scheme": "zeros/normal(1.0)"} for opt in ["sgd"] * 12 + ["adam"] * 3])
     assert _listed(rows, ["dataset"], str) == "by optimizer sgd 12, adam 3 (see the verdict map)"
     assert _listed(rows.head(2), ["dataset"], lambda r: "x").count("(`zeros/normal(1.0)`: x)") == 2 and MAX_LISTED < 15
+
+
+def test_chance_level_in_the_best_rate_view_does_not_need_equal_rates():
+    """Without the all-zero control, a scheme whose best rate differs from the reference's still gets the
+    reference's step-0 loss as its chance level (it once got none, so it never 'learned')."""
+    from symjax.analysis.best_lr import LR_FREE_COLUMNS
+    from symjax.analysis.tables import chance_losses
+
+    summary = pd.DataFrame([{**SETTING, "task": "classification", "scheme": s, "lr": lr, "loss_median": loss}
+                            for s, lr, loss in ((REFERENCE, 0.01, 0.1), ("zeros/normal(1.0)", 0.1, 0.5))])
+    start = pd.DataFrame([{**SETTING, "lr": 0.01, "scheme": REFERENCE, "step": 0, "q50": 2.3}])
+    np.testing.assert_allclose(chance_losses(summary, start, REFERENCE, LR_FREE_COLUMNS), [2.3, 2.3])

@@ -190,12 +190,12 @@ def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference
     keyed by ``by`` (default SETTING_COLUMNS; ``LR_FREE_COLUMNS`` for the best-rate view).
     """
     by = SETTING_COLUMNS if by is None else list(by)
-    index = pd.MultiIndex.from_frame(summary[SETTING_COLUMNS])
     control = summary[summary["scheme"] == CONTROL].set_index(by)["loss_median"]
     start = loss_quantiles[(loss_quantiles["scheme"] == reference) & (loss_quantiles["step"] == 0)]
-    start = start.set_index(SETTING_COLUMNS)["q50"]
+    start = start.groupby(by, sort=False)["q50"].first()  # with fewer columns: the reference's rate in the setting
+    index = pd.MultiIndex.from_frame(summary[by])
     fallback = np.where(summary["task"] == "regression", 1.0, start.reindex(index).to_numpy(np.float64))
-    chance = control.reindex(pd.MultiIndex.from_frame(summary[by])).to_numpy(np.float64)
+    chance = control.reindex(index).to_numpy(np.float64)
     return np.where(np.isnan(chance), fallback, chance)
 
 
