@@ -3,7 +3,9 @@
 Data-flow stage: store -> analysis -> **report** (``OUT/<name>.md``, its plots in ``OUT/<name>/``, the
 index ``OUT/README.md``). Reads files only; never trains, and imports no jax. Same results ->
 byte-identical markdown: rows in matrix order, fixed number formats, no timestamps.
-The report's sections, in order: Answer, Verdicts at a glance, Each scheme at its own best
+The report's sections, in order: Answer (three questions and the verdict map, ``symjax.report.answer``),
+Bias scale and width (only with sweeps, ``symjax.report.sweeps``), Long horizons, bias scale and width
+(only with companion matrices), Verdicts at a glance, Each scheme at its own best
 learning rate (only with a learning-rate grid), Does the answer change with the setting? (only
 when an axis varies), Verdicts with confidence intervals, Across settings, Mechanism, Setup,
 Per setting (plots, detail table, mechanism plot and table of each setting). Sections across
@@ -22,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from symjax.analysis import stats
-from symjax.analysis.answer import catch_up_table, headline, learns
+from symjax.analysis.answer import Headline, catch_up_table, headline, learns
 from symjax.analysis.best_lr import LR_FREE_COLUMNS
 from symjax.analysis.tables import (aggregate_table, chance_losses, mechanism_table, median_curves, split_by_setting,
                                     summarize)
@@ -117,14 +119,18 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     return path
 
 
-def _companions(folder: Path, matrix: dict) -> list[tuple[str, object]]:
-    """(name, Results or the reason it is missing) of each companion matrix's results, beside ``folder``."""
+def _companions(folder: Path, matrix: dict) -> list[tuple[str, object, Headline | None]]:
+    """(name, Results and their Headline, or the reason they are missing and None) of each companion matrix's
+    results, beside ``folder``."""
     out = []
     for companion in matrix.get("companions", []):
         try:
-            out.append((companion, load_results(folder.parent / companion)))
+            loaded = load_results(folder.parent / companion)
         except ValueError as error:
-            out.append((companion, str(error)))
+            out.append((companion, str(error), None))
+            continue
+        m = loaded.config["matrix"]
+        out.append((companion, loaded, headline(loaded.runs, loaded.curves, m["schemes"], m["reference"])))
     return out
 
 
@@ -133,13 +139,12 @@ def companion_lines(companions: list, reference: str, out: Path, name: str) -> l
     if not companions:
         return []
     lines = ["## Long horizons, bias scale and width", ""]
-    for companion, loaded in companions:
-        if isinstance(loaded, str):
+    for companion, loaded, h in companions:
+        if h is None:
             lines += [f"- `{companion}`: no results here (`symjax run --matrix {companion}` makes them): {loaded}", ""]
             continue
         m = loaded.config["matrix"]
         lines += [f"From [`{companion}`]({companion}.md) ({len(loaded.runs)} runs, {m['steps']} steps, {m['seeds']} seeds):", ""]
-        h = headline(loaded.runs, loaded.curves, m["schemes"], m["reference"])
         sweeps = sweep_lines(h, loaded.curves, m["reference"], out, name, prefix=f"{companion}-")
         lines += sweeps or ["- its long-horizon comparison is question 3 above.", ""]
     return lines
@@ -165,9 +170,8 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
     quantiles["effective_rank"] = first_layer[first_layer["layer"] == 1]
     h = headline(runs, loaded.curves, schemes, reference)
     companions = _companions(folder, m)
-    horizon = next(((headline(c.runs, c.curves, c.config["matrix"]["schemes"], c.config["matrix"]["reference"]),
-                     c.config["matrix"]["steps"]) for _, c in companions
-                    if not isinstance(c, str) and c.config["matrix"]["steps"] > m["steps"]), None)
+    horizon = next(((hc, c.config["matrix"]["steps"]) for _, c, hc in companions
+                    if hc is not None and c.config["matrix"]["steps"] > m["steps"]), None)
     mechanism = mechanism_table(runs, loaded.diagnostics)
     others = summary[summary["scheme"] != reference]
     own_sweeps = sweep_lines(h, loaded.curves, reference, out, name)
