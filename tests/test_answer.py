@@ -208,3 +208,14 @@ def test_chance_level_in_the_best_rate_view_does_not_need_equal_rates():
                             for s, lr, loss in ((REFERENCE, 0.01, 0.1), ("zeros/normal(1.0)", 0.1, 0.5))])
     start = pd.DataFrame([{**SETTING, "lr": 0.01, "scheme": REFERENCE, "step": 0, "q50": 2.3}])
     np.testing.assert_allclose(chance_losses(summary, start, REFERENCE, LR_FREE_COLUMNS), [2.3, 2.3])
+
+
+def test_report_removes_plots_an_earlier_report_of_the_same_name_left(tmp_path):
+    folder = _results(tmp_path / "results")
+    (tmp_path / "out" / "synthetic").mkdir(parents=True)
+    stale = tmp_path / "out" / "synthetic" / "setting09-old.png"
+    stale.write_bytes(b"an old plot")
+    text = build_report(folder, tmp_path / "out").read_text()
+    assert not stale.exists() and "verdict_map.png" in text
+    assert sorted(p.name for p in (tmp_path / "out" / "synthetic").glob("*.png")) == sorted(
+        set(__import__("re").findall(r"synthetic/([^)]+\.png)", text)))

@@ -109,8 +109,11 @@ def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports")
     try:
         text = _report_text(loaded, staging, name, Path(results))
         (out / name).mkdir(exist_ok=True)
-        for png in sorted((staging / name).iterdir()):
+        drawn = sorted((staging / name).iterdir())
+        for png in drawn:
             os.replace(png, out / name / png.name)
+        for stale in set((out / name).glob("*.png")) - {out / name / png.name for png in drawn}:
+            stale.unlink()  # a plot of an earlier report of this name (its settings changed)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     path = out / f"{name}.md"
