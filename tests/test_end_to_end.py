@@ -11,8 +11,9 @@ import symjax.analysis.stats
 from symjax.cli import main
 
 RUN_COLUMNS = ["run_id", "dataset", "model", "task", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
-               "final_train_loss", "final_test_loss", "final_test_acc", "target_loss", "steps_to_target", "reached",
-               "diverged", "diverged_step", "train_loss_auc"]
+               "final_train_loss", "final_test_loss", "final_test_acc", "target_loss", "steps_to_target",
+               "late_target_loss", "steps_to_late_target", "reached", "reached_late_target", "diverged", "diverged_step",
+               "train_loss_auc"]
 
 
 def test_results_files_and_columns(smoke_results):
