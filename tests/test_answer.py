@@ -78,6 +78,7 @@ def test_catch_up_multiple_follows_the_median_curves():
     assert np.isnan(stats.paired_catch_up_ci(reference, diverged, steps)[0])
     with pytest.raises(ValueError):
         stats.paired_catch_up_ci(reference[:, :5], reference[:, :5], steps)
+    assert np.isnan(stats.paired_catch_up_ci(reference[:, :0], reference[:, :0], steps[:0])).all()  # nothing logged
 
 
 @pytest.mark.parametrize("bounds, verdict", [

@@ -254,7 +254,7 @@ def paired_catch_up_ci(values: np.ndarray, reference: np.ndarray, steps: np.ndar
     its median curve (median over runs at each step) is at or below it, +inf if never. The reference's median
     curve reaches it by the last step at the latest, so the multiple is finite unless the scheme never gets
     there. Each bootstrap sample resamples seeds in pairs and recomputes the target; NaN bounds when a sample
-    is undefined (e.g. most reference runs diverged).
+    is undefined (e.g. most reference runs diverged); all NaN when T = 0.
 
     >>> steps = np.array([0, 10, 20, 30])
     >>> ref = np.array([[2.0, 1.0, 0.6, 0.5]] * 4)
@@ -264,6 +264,8 @@ def paired_catch_up_ci(values: np.ndarray, reference: np.ndarray, steps: np.ndar
     values, reference = _paired(values, reference)
     if values.ndim != 2 or len(steps) != values.shape[1]:
         raise ValueError(f"curves must be (n, T) with T = len(steps), got {values.shape} and {len(steps)} steps")
+    if values.shape[1] == 0:  # nothing logged (e.g. a results file whose losses were all blanked)
+        return float("nan"), float("nan"), float("nan")
     values, reference = (np.where(np.isfinite(a), a, np.inf) for a in (values, reference))
 
     def multiple(v: np.ndarray, r: np.ndarray) -> np.ndarray:
