@@ -220,3 +220,13 @@ def test_report_removes_plots_an_earlier_report_of_the_same_name_left(tmp_path):
     assert not stale.exists() and "verdict_map.png" in text
     assert sorted(p.name for p in (tmp_path / "out" / "synthetic").glob("*.png")) == sorted(
         set(__import__("re").findall(r"synthetic/([^)]+\.png)", text)))
+
+
+def test_results_with_a_repeated_curve_row_are_refused_before_any_report_file(tmp_path):
+    folder = _results(tmp_path / "results")
+    runs, curves, diagnostics = (pd.read_parquet(folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics"))
+    config = {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if k != "format_version"}
+    write_results(folder, runs, pd.concat([curves, curves.head(1)], ignore_index=True), diagnostics, config)
+    with pytest.raises(ValueError, match=r"\(run_id, step\) pair appears twice"):
+        build_report(folder, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

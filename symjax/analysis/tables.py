@@ -192,7 +192,8 @@ def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference
     by = SETTING_COLUMNS if by is None else list(by)
     control = summary[summary["scheme"] == CONTROL].set_index(by)["loss_median"]
     start = loss_quantiles[(loss_quantiles["scheme"] == reference) & (loss_quantiles["step"] == 0)]
-    start = start.groupby(by, sort=False)["q50"].first()  # with fewer columns: the reference's rate in the setting
+    start = (start.groupby(by, sort=False)["q50"].first() if len(start)  # fewer columns: the reference's rate
+             else pd.Series(dtype="float64"))  # no reference runs (results naming a reference they lack)
     index = pd.MultiIndex.from_frame(summary[by])
     fallback = np.where(summary["task"] == "regression", 1.0, start.reindex(index).to_numpy(np.float64))
     chance = control.reindex(index).to_numpy(np.float64)

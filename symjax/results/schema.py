@@ -85,6 +85,8 @@ def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame,
     where = f"{folder}/runs.parquet"
     if runs["run_id"].duplicated().any():
         raise ValueError(f"{where}: a run_id appears twice")
+    if curves.duplicated(["run_id", "step"]).any():
+        raise ValueError(f"{folder}/curves.parquet: a (run_id, step) pair appears twice")
     for table, name in ((curves, "curves"), (diagnostics, "diagnostics")):
         if not table["run_id"].isin(runs["run_id"]).all():
             raise ValueError(f"{folder}/{name}.parquet names runs that runs.parquet does not hold")
