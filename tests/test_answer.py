@@ -167,7 +167,7 @@ def test_sweeps_find_the_best_sigma_and_pair_width_2h_with_h(tmp_path):
     assert pairs["width"].tolist() == [32, 64]  # (32 vs 64) and (64 vs 128); 128 has no 256
     assert (pairs["verdict"] == "equivalent").all(), pairs[["width", "verdict", "speed_lo", "speed_hi"]]
     text = build_report(folder, tmp_path / "out").read_text()
-    assert "## Bias scale and width" in text and "sweeps/bias_width.png" not in text
+    assert "## Bias scale and width" in text and "constant sweep" not in text  # no constant(c) schemes here
     assert "![bias sweep](sweeps/bias_scale.png)" in text and "![width sweep](sweeps/width.png)" in text
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from symjax.analysis import stats
 from symjax.analysis.best_lr import LR_FREE_COLUMNS, best_lr_runs, has_lr_grid
-from symjax.analysis.tables import chance_losses, median_curves, summarize
+from symjax.analysis.tables import chance_losses, median_curves, runs_by_setting, summarize
 from symjax.core.schemes import parse_scheme
 from symjax.results.schema import SETTING_COLUMNS
 
@@ -76,22 +76,18 @@ def catch_up_table(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str],
     """
     losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
     rows = []
-    for key, setting in runs.groupby(by, sort=False):
-        by_scheme = {s: r.sort_values("seed") for s, r in setting.groupby("scheme", sort=False)}
-        ref = by_scheme.get(reference)
-        for scheme in [s for s in schemes if s in by_scheme]:
-            own = by_scheme[scheme]
-            row = dict(zip(by, key), scheme=scheme, late_target_loss=float(own["late_target_loss"].iloc[0]),
-                       late_reached=float(own["reached_late_target"].mean()))
-            multiple = (np.nan,) * 3
-            if ref is not None:
-                seeds = np.intersect1d(own["seed"], ref["seed"])
-                a, b = (r[r["seed"].isin(seeds)] for r in (own, ref))
-                logged = losses.loc[pd.concat([a["run_id"], b["run_id"]])].notna().any(axis=0)
-                columns = logged.index[logged.to_numpy()]
-                multiple = stats.paired_catch_up_ci(_curves(losses[columns], a), _curves(losses[columns], b),
-                                                    columns.to_numpy(np.float64))
-            rows.append(row | dict(zip(["late_multiple", "late_lo", "late_hi"], multiple)))
+    for key, scheme, own, ref in runs_by_setting(runs, schemes, reference, by):
+        row = dict(zip(by, key), scheme=scheme, late_target_loss=float(own["late_target_loss"].iloc[0]),
+                   late_reached=float(own["reached_late_target"].mean()))
+        multiple = (np.nan,) * 3
+        if ref is not None:
+            seeds = np.intersect1d(own["seed"], ref["seed"])
+            a, b = (r[r["seed"].isin(seeds)] for r in (own, ref))
+            logged = losses.loc[pd.concat([a["run_id"], b["run_id"]])].notna().any(axis=0)
+            columns = logged.index[logged.to_numpy()]
+            multiple = stats.paired_catch_up_ci(_curves(losses[columns], a), _curves(losses[columns], b),
+                                                columns.to_numpy(np.float64))
+        rows.append(row | dict(zip(["late_multiple", "late_lo", "late_hi"], multiple)))
     return pd.DataFrame(rows)
 
 

@@ -89,6 +89,15 @@ def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
     return out
 
 
+def runs_by_setting(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str]):
+    """Yield (setting key, scheme, its runs, the reference's runs or None) per (setting, scheme): settings by the
+    columns ``by`` in first-appearance order, schemes in ``schemes`` order, runs sorted by seed."""
+    for key, setting_runs in runs.groupby(list(by), sort=False):
+        by_scheme = {s: r.sort_values("seed") for s, r in setting_runs.groupby("scheme", sort=False)}
+        for scheme in [s for s in schemes if s in by_scheme]:
+            yield key, scheme, by_scheme[scheme], by_scheme.get(reference)
+
+
 def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str] | None = None) -> pd.DataFrame:
     """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order.
 
@@ -101,27 +110,22 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
         One row per (setting, scheme): SETTING_COLUMNS, ``task``, ``scheme``, counts, metric summaries,
         the comparison with the reference (COMPARISON_COLUMNS), ``verdict`` and ``generalization``.
     """
-    by = SETTING_COLUMNS if by is None else list(by)
     rows = []
-    for _, setting_runs in runs.groupby(by, sort=False):
-        by_scheme = {s: r.sort_values("seed") for s, r in setting_runs.groupby("scheme", sort=False)}
-        ref = by_scheme.get(reference)
-        for scheme in [s for s in schemes if s in by_scheme]:
-            scheme_runs = by_scheme[scheme]
-            row = {column: scheme_runs[column].iloc[0] for column in [*SETTING_COLUMNS, "task"]}
-            row.update(scheme=scheme, n=len(scheme_runs), target_loss=float(scheme_runs["target_loss"].iloc[0]),
-                       reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
-            for prefix, column in METRICS.items():
-                row.update(_metric_summary(censored(scheme_runs, column), prefix))
-            row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="")
-            if ref is not None and scheme != reference:
-                row.update(compare(scheme_runs, ref))
-                row["verdict"] = "no target" if ref["diverged"].mean() > 0.5 else stats.equivalence_verdict(
-                    row["reached"], row["speed_lo"], row["speed_hi"], row["loss_diff_lo"], row["loss_diff_hi"])
-                row["generalization"] = generalization(row["acc_diff_lo"], row["acc_diff_hi"])
-            elif scheme != reference:
-                row["verdict"] = "no reference"
-            rows.append(row)
+    for _, scheme, scheme_runs, ref in runs_by_setting(runs, schemes, reference, SETTING_COLUMNS if by is None else by):
+        row = {column: scheme_runs[column].iloc[0] for column in [*SETTING_COLUMNS, "task"]}
+        row.update(scheme=scheme, n=len(scheme_runs), target_loss=float(scheme_runs["target_loss"].iloc[0]),
+                   reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
+        for prefix, column in METRICS.items():
+            row.update(_metric_summary(censored(scheme_runs, column), prefix))
+        row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="")
+        if ref is not None and scheme != reference:
+            row.update(compare(scheme_runs, ref))
+            row["verdict"] = "no target" if ref["diverged"].mean() > 0.5 else stats.equivalence_verdict(
+                row["reached"], row["speed_lo"], row["speed_hi"], row["loss_diff_lo"], row["loss_diff_hi"])
+            row["generalization"] = generalization(row["acc_diff_lo"], row["acc_diff_hi"])
+        elif scheme != reference:
+            row["verdict"] = "no reference"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

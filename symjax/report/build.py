@@ -179,8 +179,8 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
     others = summary[summary["scheme"] != reference]
     own_sweeps = sweep_lines(h, loaded.curves, reference, out, name)
     lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "",
-             *answer_lines(h, summary, mechanism_table(h.runs, loaded.diagnostics), m["steps"], horizon, reference,
-                           out, name),
+             *answer_lines(h, summary, mechanism.merge(h.runs[[*SETTING_COLUMNS, "scheme"]].drop_duplicates()),
+                           m["steps"], horizon, reference, out, name),
              *(["## Bias scale and width", "", *own_sweeps] if own_sweeps else []),
              *companion_lines(companions, reference, out, name),
              "## Verdicts at a glance", "",

@@ -154,10 +154,8 @@ def diagnostics_table(group: GroupResult, run_ids: np.ndarray) -> pd.DataFrame:
 def setting_medians(runs: pd.DataFrame, values: np.ndarray, scheme: str, by: list[str]) -> np.ndarray:
     """(runs,) per run: the median of ``values`` (runs,) over the runs of ``scheme`` in the run's setting (columns
     ``by``), +inf counting as larger than all; NaN where the setting lacks the scheme or the median is infinite."""
-    own = (runs["scheme"] == scheme).to_numpy()
-    keys = runs[by].astype(str).agg("|".join, axis=1).to_numpy() if by else np.zeros(len(runs), str)
-    medians = pd.Series(values[own]).groupby(keys[own]).median()
-    out = medians.reindex(keys).to_numpy(np.float64)
+    own = pd.Series(np.where(runs["scheme"] == scheme, values, np.nan), index=runs.index)  # NaN: not counted
+    out = own.groupby([runs[c] for c in by], sort=False).transform("median").to_numpy(np.float64)
     return np.where(np.isfinite(out), out, np.nan)
 
 
