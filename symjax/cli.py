@@ -60,6 +60,11 @@ def _csv(kind):
     return parse
 
 
+def _hidden(text):
+    """Hidden widths ``100,100``, or ``none`` (also an empty string) for no hidden layer."""
+    return () if text.strip().lower() in ("", "none") else _csv(int)(text)
+
+
 def _schemes(text):
     """Split S1,S2 at the commas that are not inside parentheses."""
     items, depth, current = [], 0, ""
@@ -152,10 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, help="seeds per scheme and setting")
     run.add_argument("--steps", type=int, help="training steps per run")
     run.add_argument("--log-every", type=int, help="log metrics every K steps")
+    run.add_argument("--rank-every", type=int, metavar="K",
+                     help="weight ranks every K logged steps (1: at every logged step); default 4")
+    run.add_argument("--dtype", type=_csv(str), help="float32 (default) or float64 (jax's 64-bit mode), or both: float32,float64")
     single = run.add_argument_group("single-setting overrides (replace the matrix axis)")
     single.add_argument("--dataset", type=_csv(str), help="e.g. mnist1d")
-    single.add_argument("--model", type=_csv(str), help="mlp or cnn (cnn: --hidden gives conv channels)")
-    single.add_argument("--hidden", type=_csv(int), help="hidden widths, e.g. 100,100")
+    single.add_argument("--model", type=_csv(str), help="mlp, cnn or cnn_paper (a cnn: --hidden gives conv channels)")
+    single.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 100,100; none: no hidden layer (logistic regression)")
     single.add_argument("--activation", type=_csv(str), help="e.g. tanh")
     single.add_argument("--optimizer", type=_csv(str), help="sgd, momentum, nesterov, adam or adamw")
     single.add_argument("--lr", type=_csv(float), help="learning rate(s), e.g. 0.1 or 0.1,0.5 (vmapped in one group)")
@@ -230,9 +238,9 @@ def matrix_from_args(args):
     from symjax.matrix.validate import checked
 
     matrix = load_matrix(args.matrix)
-    overrides = {"seeds": args.seeds, "steps": args.steps, "log_every": args.log_every, "datasets": args.dataset,
-                 "models": args.model,
-                 "hidden": (args.hidden,) if args.hidden else None, "activations": args.activation,
+    overrides = {"seeds": args.seeds, "steps": args.steps, "log_every": args.log_every, "rank_every": args.rank_every,
+                 "dtypes": args.dtype, "datasets": args.dataset, "models": args.model,
+                 "hidden": None if args.hidden is None else (args.hidden,), "activations": args.activation,
                  "optimizers": args.optimizer, "lrs": args.lr, "schemes": args.schemes, "target_loss": args.target_loss,
                  "batch_sizes": None if args.batch_size is NOT_GIVEN else (args.batch_size,)}
     matrix = dataclasses.replace(matrix, **{k: v for k, v in overrides.items() if v is not None})

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import symjax  # noqa: F401  (sets XLA_FLAGS before JAX starts, like the real entry points)
-from symjax.core.initializers import BIAS_INITS, WEIGHT_INITS, bias_init, layer_initializers, weight_init
+from symjax.core.initializers import (BIAS_INITS, FAN_IN_BIAS_INITS, WEIGHT_INITS, bias_init, layer_initializers,
+                                     weight_init)
 from symjax.core.schemes import (
     BIAS_INIT_ARGS,
     WEIGHT_INIT_ARGS,
@@ -41,6 +42,10 @@ WEIGHT_FORMULAS = {
     "glorot_normal": ((), lambda fi, fo: 0.0, lambda fi, fo: 2.0 / (fi + fo)),
     "glorot_uniform": ((), lambda fi, fo: 0.0, lambda fi, fo: 2.0 / (fi + fo)),
     "he_normal": ((), lambda fi, fo: 0.0, lambda fi, fo: 2.0 / fi),
+    "lecun_uniform": ((), lambda fi, fo: 0.0, lambda fi, fo: 1.0 / fi),
+    "he_uniform": ((), lambda fi, fo: 0.0, lambda fi, fo: 2.0 / fi),
+    # PyTorch's default: U(-1/sqrt(fi), 1/sqrt(fi)), variance (1/sqrt(fi))^2 / 3
+    "torch_default": ((), lambda fi, fo: 0.0, lambda fi, fo: 1.0 / (3 * fi)),
     "orthogonal": ((), lambda fi, fo: 0.0, lambda fi, fo: 1.0 / max(fi, fo)),
     # min(fi, fo) ones among fi * fo entries: a Bernoulli(p) pattern
     "identity": ((), lambda fi, fo: _eye_p(fi, fo), lambda fi, fo: _eye_p(fi, fo) * (1 - _eye_p(fi, fo))),
@@ -456,12 +461,14 @@ def test_every_registered_pair_parses_and_roundtrips(text):
     scheme = parse_scheme(text)
     assert parse_scheme(scheme.name) == scheme
     w = weight_init(scheme)(jax.random.key(0), (6, 4), jnp.float32)
-    b = bias_init(scheme)(jax.random.key(0), (4,), jnp.float32)
+    b = bias_init(scheme, (6, 4))(jax.random.key(0), (4,), jnp.float32)
     assert w.shape == (6, 4) and b.shape == (4,)
 
 
 def test_scheme_names_and_initializers_are_the_same_registry():
-    assert list(WEIGHT_INIT_ARGS) == list(WEIGHT_INITS) and list(BIAS_INIT_ARGS) == list(BIAS_INITS)
+    assert list(WEIGHT_INIT_ARGS) == list(WEIGHT_INITS)
+    assert set(BIAS_INIT_ARGS) == set(BIAS_INITS) | set(FAN_IN_BIAS_INITS)
+    assert not set(BIAS_INITS) & set(FAN_IN_BIAS_INITS)
 
 
 @pytest.mark.parametrize("name", WEIGHT_NAMES)
@@ -477,7 +484,7 @@ def test_a_parsed_weight_init_has_its_formula_moments(name):
 def test_a_parsed_bias_init_has_its_formula_moments(name):
     """The whole path name -> parse_scheme -> bias_init, against the formula written in this file."""
     args, mean_fn, var_fn = BIAS_FORMULAS[name]
-    b = bias_init(parse_scheme(f"zeros/{_term(name, args)}"))(jax.random.key(11), (BIAS_SIZE,), jnp.float32)
+    b = bias_init(parse_scheme(f"zeros/{_term(name, args)}"), (3, BIAS_SIZE))(jax.random.key(11), (BIAS_SIZE,), jnp.float32)
     _check_moments(np.asarray(b), mean_fn(*args), var_fn(*args))
 
 
@@ -576,7 +583,7 @@ def _layer_values(scheme, n_layers):
     """(weight value, bias value) of each layer for a scheme made of constant inits."""
     out = []
     for layer in range(n_layers):
-        w_init, b_init = layer_initializers(scheme, layer, n_layers)
+        w_init, b_init = layer_initializers(scheme, layer, [(2, 3)] * n_layers)
         w = np.asarray(w_init(jax.random.key(0), (2, 3), jnp.float32))
         b = np.asarray(b_init(jax.random.key(0), (3,), jnp.float32))
         assert np.all(w == w.flat[0]) and np.all(b == b.flat[0])
@@ -602,10 +609,10 @@ def test_explicit_layer_number_beats_last():
 def test_initializers_fixup_style_zero_readout():
     scheme = parse_scheme("lecun_normal/zeros@last=zeros/zeros")
     key = jax.random.key(0)
-    w_hidden = layer_initializers(scheme, 0, 2)[0](key, (40, 100), jnp.float32)
+    w_hidden = layer_initializers(scheme, 0, [(40, 100), (100, 10)])[0](key, (40, 100), jnp.float32)
     expected = jax.nn.initializers.lecun_normal()(key, (40, 100), jnp.float32)
     np.testing.assert_array_equal(np.asarray(w_hidden), np.asarray(expected))
-    assert not np.asarray(layer_initializers(scheme, 1, 2)[0](key, (100, 10), jnp.float32)).any()
+    assert not np.asarray(layer_initializers(scheme, 1, [(40, 100), (100, 10)])[0](key, (100, 10), jnp.float32)).any()
 
 
 def test_check_depth():
@@ -618,9 +625,9 @@ def test_check_depth():
     assert str(info.value) == ("scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has "
                                "3 layers (2 hidden + readout)")
     with pytest.raises(ValueError, match="overrides layer 5"):
-        layer_initializers(scheme, 0, 3)  # layer_initializers checks the depth too
+        layer_initializers(scheme, 0, [(2, 2)] * 3)  # layer_initializers checks the depth too
     with pytest.raises(ValueError, match="out of range"):
-        layer_initializers(parse_scheme("zeros/zeros"), 3, 3)
+        layer_initializers(parse_scheme("zeros/zeros"), 3, [(2, 2)] * 3)
 
 
 # (malformed text, substrings the message must contain)
@@ -809,3 +816,24 @@ def test_init_mlp_vmap_over_keys_every_init(text):
     batched = jax.vmap(lambda k: init_mlp(k, scheme, sizes))(keys)
     _check_params(batched, leading=(2,))
     _check_batched_equals_single(batched, keys, scheme, sizes)
+
+
+@pytest.mark.parametrize("shape", [(40, 100_000), (3, 25, 100_000)])
+def test_torch_default_bias_is_uniform_over_one_over_sqrt_fan_in(shape):
+    """PyTorch's nn.Linear / nn.Conv1d bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_features or
+    in_channels * kernel_size (formula written here, not imported)."""
+    fan_in = math.prod(shape[:-1])
+    bound = 1 / math.sqrt(fan_in)
+    b = np.asarray(bias_init(parse_scheme("zeros/torch_default"), shape)(jax.random.key(3), (shape[-1],), jnp.float32))
+    assert np.abs(b).max() <= bound and np.abs(b).max() > 0.99 * bound
+    _check_moments(b, 0.0, bound**2 / 3)
+
+
+def test_torch_default_alias_names_both_halves():
+    assert canonical_scheme("torch_default") == "torch_default/torch_default"
+    assert canonical_scheme("lecun_normal/zeros@last=torch_default") == "lecun_normal/zeros@last=torch_default/torch_default"
+    w = init_mlp(jax.random.key(0), parse_scheme("torch_default"), [(5, 25, 25), (125, 10)])
+    for layer, (shape, bound) in enumerate([((5, 25, 25), 1 / math.sqrt(125)), ((125, 10), 1 / math.sqrt(125))]):
+        for part in ("w", "b"):
+            values = np.asarray(w[layer][part])
+            assert 0 < np.abs(values).max() <= bound

@@ -62,7 +62,7 @@ BAD_MATRICES = {
     "exclude removes everything": ({"exclude": [{"optimizer": "sgd"}]}, "every run"),
     "exclude removes the reference": ({"exclude": [{"scheme": "lecun_normal/zeros", "lr": 0.1}]}, "reference"),
     "weights without biases": ({"weights": ["zeros"]}, "biases"),
-    "too deep": ({"hidden": [[4] * 9]}, "1 to 8"),
+    "too deep": ({"hidden": [[4] * 9]}, "0 to 8"),
     "unknown model": ({"model": "resnet"}, "cnn"),
     "cnn on digits": ({"model": "cnn", "dataset": "digits"}, "mnist1d"),
     "override beyond depth": ({"schemes": ["lecun_normal/zeros", "zeros/zeros@5=zeros/zeros"]}, "5"),

@@ -69,7 +69,7 @@ def width_pairs(runs: pd.DataFrame, curves: pd.DataFrame, reference: str, by: li
         ``width`` (H), the comparison (``tables.COMPARISON_COLUMNS``: steps counted against the reference's
         target at H) and ``verdict`` (``stats.equivalence_verdict``); empty without such pairs.
     """
-    single = runs[~runs["hidden"].astype(str).str.contains(",")]
+    single = runs[runs["hidden"].astype(str).str.fullmatch(r"[0-9]+")]  # one hidden layer
     others = [c for c in by if c != "hidden"]  # with lr (the same-rate view): both at the same rate
     rows = []
     for key, setting in single.groupby(others, sort=False):

@@ -205,8 +205,12 @@ def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference
 
 
 def depth(hidden: str) -> int:
-    """Number of hidden (dense or conv) layers of a ``hidden`` value such as ``"100,100"``."""
-    return len(str(hidden).split(","))
+    """Number of hidden (dense or conv) layers of a ``hidden`` value such as ``"100,100"`` (``""``: none).
+
+    >>> depth("100,100"), depth("")
+    (2, 0)
+    """
+    return len(str(hidden).split(",")) if str(hidden) else 0
 
 
 def verdict_breakdown(rows: pd.DataFrame, column: str, verdicts: list[str]) -> pd.DataFrame:

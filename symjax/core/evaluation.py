@@ -66,8 +66,8 @@ def evaluate(params: list, data: Slices, activation: str, task: str) -> Evaluati
         alive = tuple(a | alive_units(h, mask) for a, h in zip(alive, hidden))  # non-zero on some real example
         return (loss_sum, correct, alive), None
 
-    start = (jnp.float32(0), jnp.int32(0), alive0)
+    start = (jnp.zeros((), data.x.dtype), jnp.int32(0), alive0)  # float32, or float64 in a float64 group
     (loss_sum, correct, alive), _ = jax.lax.scan(one_slice, start, data)
-    accuracy = jnp.float32(jnp.nan) if task == "regression" else correct / n
+    accuracy = jnp.float32(jnp.nan) if task == "regression" else (correct / n).astype(jnp.float32)
     dead = jnp.stack([jnp.mean(~a) for a in alive]) if alive else jnp.zeros(0)
     return Evaluation(loss_sum / n, accuracy, dead.astype(jnp.float32))

@@ -1,7 +1,7 @@
 """The spec of a group: the static settings that decide one compiled program, and the runs it trains.
 
 A *group* is every run that shares dataset, model, widths, activation, optimizer, batch size,
-steps and log interval (``GroupConfig``); its runs differ only in per-run values (scheme,
+steps, log and rank intervals and float precision (``GroupConfig``); its runs differ only in per-run values (scheme,
 seed, learning rate: ``Run``) that vary along the vmapped run axis.
 Data-flow stage: **plan** (``symjax.matrix.spec.Matrix.groups`` makes them, ``symjax.engine.plan``
 numbers the runs); train and metrics read them too. Free of jax.
@@ -10,6 +10,9 @@ numbers the runs); train and metrics read them too. Free of jax.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+RANK_EVERY = 4  # default: weight snapshots at step 0, every 4th logged step and the end
+DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,13 @@ class GroupConfig:
     steps: int
     log_every: int
     model: str = "mlp"
+    rank_every: int = RANK_EVERY  # a weight snapshot (rank, effective rank) every rank_every logged steps
+    dtype: str = "float32"  # or "float64": the group trains with jax's 64-bit mode on
 
     def label(self, batch: bool = False) -> str:
         """For progress bars and messages, e.g. ``mnist1d mlp 100,100 tanh adam`` (``batch``: `` batch 128``)."""
-        text = f"{self.dataset} {self.model} {','.join(map(str, self.hidden))} {self.activation} {self.optimizer}"
+        text = f"{self.dataset} {self.model} {','.join(map(str, self.hidden)) or 'linear'} {self.activation} {self.optimizer}"
+        text += "" if self.dtype == "float32" else f" {self.dtype}"
         return f"{text} batch {self.batch_size or 'full'}" if batch else text
 
 

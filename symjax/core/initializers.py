@@ -73,9 +73,13 @@ WEIGHT_INITS: dict[str, Callable[..., Initializer]] = {
     "zeros": lambda: jinit.zeros,
     "constant": lambda c: jinit.constant(c),
     "lecun_normal": jinit.lecun_normal,
+    "lecun_uniform": jinit.lecun_uniform,
     "glorot_normal": jinit.glorot_normal,
     "glorot_uniform": jinit.glorot_uniform,
     "he_normal": jinit.he_normal,
+    "he_uniform": jinit.he_uniform,
+    # PyTorch's nn.Linear/nn.Conv1d default (kaiming_uniform_ with a = sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    "torch_default": lambda: jinit.variance_scaling(1 / 3, "fan_in", "uniform"),
     "orthogonal": jinit.orthogonal,
     "identity": lambda: _matrix_init(np.eye),  # (partial) identity eye(fan_in, fan_out)
     "zero_hadamard": lambda: _matrix_init(_zero_matrix),  # ZerO, see _zero_matrix
@@ -88,6 +92,19 @@ BIAS_INITS: dict[str, Callable[..., Initializer]] = {
     "normal": lambda sigma: jinit.normal(stddev=sigma),
     "uniform": _uniform_symmetric,
 }
+# bias inits that depend on the layer's fan-in: name -> factory taking the fan-in
+FAN_IN_BIAS_INITS: dict[str, Callable[[int], Initializer]] = {
+    "torch_default": lambda fan_in: _uniform_symmetric(1 / math.sqrt(fan_in)),  # PyTorch's default bias
+}
+
+
+def fan_in(shape: tuple[int, ...]) -> int:
+    """Inputs of one unit of a weight (fan_in, fan_out) or conv kernel (width, c_in, c_out), as PyTorch counts them.
+
+    >>> fan_in((40, 100)), fan_in((3, 25, 25))
+    (40, 75)
+    """
+    return math.prod(shape[:-1])
 
 
 def weight_init(scheme: Scheme) -> Initializer:
@@ -95,12 +112,14 @@ def weight_init(scheme: Scheme) -> Initializer:
     return WEIGHT_INITS[scheme.weight](*scheme.weight_args)
 
 
-def bias_init(scheme: Scheme) -> Initializer:
-    """The base bias initializer of ``scheme`` (its overrides ignored)."""
+def bias_init(scheme: Scheme, weight_shape: tuple[int, ...]) -> Initializer:
+    """The base bias initializer of ``scheme`` (its overrides ignored) for a layer whose weight has ``weight_shape``."""
+    if scheme.bias in FAN_IN_BIAS_INITS:
+        return FAN_IN_BIAS_INITS[scheme.bias](fan_in(weight_shape))
     return BIAS_INITS[scheme.bias](*scheme.bias_args)
 
 
-def layer_initializers(scheme: Scheme, layer: int, n_layers: int) -> tuple[Initializer, Initializer]:
-    """(weight init, bias init) of 0-based ``layer`` of ``n_layers`` (readout = n_layers - 1), overrides applied."""
-    plain = scheme.for_layer(layer, n_layers)
-    return weight_init(plain), bias_init(plain)
+def layer_initializers(scheme: Scheme, layer: int, shapes: list[tuple[int, ...]]) -> tuple[Initializer, Initializer]:
+    """(weight init, bias init) of 0-based ``layer`` of a network with weight ``shapes`` (readout last), overrides applied."""
+    plain = scheme.for_layer(layer, len(shapes))
+    return weight_init(plain), bias_init(plain, tuple(shapes[layer]))

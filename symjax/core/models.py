@@ -3,8 +3,8 @@
 Data-flow stage: **init** (``init_mlp``: params per run, scheme x seed) and **train** (``forward``, ``loss_fn``).
 Params are a plain pytree: a list with one ``{"w", "b"}`` dict per layer, readout last.
 A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D kernel
-``w`` of shape ``(KERNEL_WIDTH, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
-"SAME" padding). Every layer's bias has shape ``(fan_out,)``. The forward pass picks
+``w`` of shape ``(kernel_width, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
+"SAME" padding). With no hidden layer (``hidden = ()``) the MLP is multinomial logistic regression. Every layer's bias has shape ``(fan_out,)``. The forward pass picks
 dense or conv from ``w.ndim``, so the same code serves both models.
 """
 
@@ -26,9 +26,14 @@ ACTIVATIONS = {
     "gelu": jax.nn.gelu,
     "identity": lambda x: x,  # deep linear networks (Saxe et al. 2013)
 }
-MODELS = ("mlp", "cnn")  # cnn: conv layers of the `hidden` channel counts, then a dense readout
-CNN_DATASETS = ("mnist1d",)  # the CNN reads the features as one 1-D signal
+# cnn: conv layers of the `hidden` channel counts (kernel width 5, stride 2), then a dense readout;
+# cnn_paper: the same with kernel width 5 in the first conv layer and 3 in the others, as the small CNN of
+# MNIST-1D's paper (Greydanus 2020: 3 conv layers of 25 channels, kernels 5/3/3, stride 2, relu).
+MODELS = ("mlp", "cnn", "cnn_paper")
+CNN_MODELS = ("cnn", "cnn_paper")
+CNN_DATASETS = ("mnist1d",)  # a CNN reads the features as one 1-D signal
 KERNEL_WIDTH = 5
+LATER_KERNEL_WIDTH = 3  # cnn_paper's conv layers after the first
 CONV_STRIDE = 2
 MAX_HIDDEN_LAYERS = 8
 
@@ -42,13 +47,18 @@ def layer_sizes(n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[in
 
 
 def weight_shapes(model: str, n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[int, ...]]:
-    """Shape of every layer's weight, readout last: (fan_in, fan_out) or (KERNEL_WIDTH, c_in, c_out)."""
+    """Shape of every layer's weight, readout last: (fan_in, fan_out) or (kernel_width, c_in, c_out).
+
+    >>> weight_shapes("cnn_paper", 40, (25, 25, 25), 10)
+    [(5, 1, 25), (3, 25, 25), (3, 25, 25), (125, 10)]
+    """
     if model == "mlp":
         return layer_sizes(n_in, hidden, n_out)
-    if model != "cnn":
+    if model not in CNN_MODELS:
         raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
     channels = (1, *hidden)
-    conv = [(KERNEL_WIDTH, c_in, c_out) for c_in, c_out in zip(channels[:-1], channels[1:])]
+    widths = [KERNEL_WIDTH if model == "cnn" or i == 0 else LATER_KERNEL_WIDTH for i in range(len(hidden))]
+    conv = [(k, c_in, c_out) for k, c_in, c_out in zip(widths, channels[:-1], channels[1:])]
     length = output_lengths(conv, n_in)[-1] if conv else n_in
     return [*conv, (length * channels[-1], n_out)]
 
@@ -80,14 +90,14 @@ def init_mlp(key: jax.Array, scheme: Scheme, shapes: list[tuple[int, ...]], dtyp
     """
     params = []
     for index, shape in enumerate(shapes):
-        w_init, b_init = layer_initializers(scheme, index, len(shapes))
+        w_init, b_init = layer_initializers(scheme, index, shapes)
         w_key, b_key = jax.random.split(jax.random.fold_in(key, index))
         params.append({"w": w_init(w_key, tuple(shape), dtype), "b": b_init(b_key, (shape[-1],), dtype)})
     return params
 
 
 def _conv(h: jax.Array, w: jax.Array) -> jax.Array:
-    """1-D convolution of h (batch, length, c_in) with w (KERNEL_WIDTH, c_in, c_out)."""
+    """1-D convolution of h (batch, length, c_in) with w (kernel_width, c_in, c_out)."""
     return jax.lax.conv_general_dilated(h, w, (CONV_STRIDE,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
 
 

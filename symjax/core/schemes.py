@@ -4,7 +4,7 @@ Data-flow stage: **matrix** (names checked and made canonical, ``symjax.matrix.v
 **init** (``symjax.core.models.init_mlp``). Free of jax (the matrix, results and report stages
 read scheme names); the initializers that a name stands for are in ``symjax.core.initializers``.
 
-Scheme syntax: ``W/b``, optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
+Scheme syntax: ``W/b`` (or ``torch_default``, short for ``torch_default/torch_default``), optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
 1-based layer number or ``last``, the readout), e.g. ``lecun_normal/zeros@last=zeros/zeros``.
 ``expand_scheme`` turns a bracketed argument list, ``zeros/normal([0.1, 1.0])``, into one scheme per value.
 """
@@ -17,9 +17,12 @@ import re
 from dataclasses import dataclass
 
 # init name -> number of numeric arguments (symjax.core.initializers has the same names)
-WEIGHT_INIT_ARGS = {"zeros": 0, "constant": 1, "lecun_normal": 0, "glorot_normal": 0, "glorot_uniform": 0, "he_normal": 0,
-                    "orthogonal": 0, "identity": 0, "zero_hadamard": 0, "perturbed": 1}
-BIAS_INIT_ARGS = {"zeros": 0, "constant": 1, "normal": 1, "uniform": 1}
+WEIGHT_INIT_ARGS = {"zeros": 0, "constant": 1, "lecun_normal": 0, "lecun_uniform": 0, "glorot_normal": 0,
+                    "glorot_uniform": 0, "he_normal": 0, "he_uniform": 0, "torch_default": 0, "orthogonal": 0,
+                    "identity": 0, "zero_hadamard": 0, "perturbed": 1}
+BIAS_INIT_ARGS = {"zeros": 0, "constant": 1, "normal": 1, "uniform": 1, "torch_default": 0}
+# a whole scheme by one name: PyTorch's default init of nn.Linear / nn.Conv1d, W and b from U(-1/sqrt(fan_in), +)
+SCHEME_ALIASES = {"torch_default": "torch_default/torch_default"}
 POSITIVE_ARGUMENT = {"normal", "uniform", "perturbed"}  # their argument is a spread: sigma, a, eps > 0
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 _OVERRIDE = re.compile(r"^\s*(last|[0-9]+)\s*=(.*)$", re.S)
@@ -115,6 +118,7 @@ def check_depth(scheme: Scheme, n_layers: int) -> None:
 
 
 def _parse_pair(text: str) -> Scheme:
+    text = SCHEME_ALIASES.get(text.strip(), text)
     parts = text.split("/")
     if len(parts) != 2:
         raise ValueError(

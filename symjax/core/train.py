@@ -6,12 +6,13 @@ the engine (``symjax.engine.program``) vmaps it over a leading run axis, shards 
 over the devices and jits it, one program per group.
 Logs are taken at step 0 (before any update), every ``log_every`` steps and at the
 last step: training loss over the whole training set, test loss and test accuracy, the
-in-program diagnostics of ``symjax.core.diagnostics``, and (every ``RANK_EVERY`` logs, step 0
+in-program diagnostics of ``symjax.core.diagnostics``, and (every ``cfg.rank_every`` logs, step 0
 and the end) a snapshot of the weights from which the host computes ranks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import NamedTuple
 
@@ -28,8 +29,6 @@ from symjax.core.evaluation import slices
 from symjax.core.group import GroupConfig, minibatch_size
 from symjax.core.models import loss_fn
 from symjax.core.optimizers import make_optimizer
-
-RANK_EVERY = 4  # weight snapshots (for rank, effective rank) at step 0, every 4th logged step and the end
 
 
 class TrainState(NamedTuple):
@@ -71,9 +70,23 @@ def logged_steps(steps: int, log_every: int) -> np.ndarray:
     return _every(steps, log_every)
 
 
-def snapshot_steps(steps: int, log_every: int) -> np.ndarray:
-    """Steps with a weight snapshot: 0, every RANK_EVERY * log_every steps, and the last step."""
-    return _every(steps, RANK_EVERY * log_every)
+def snapshot_steps(steps: int, log_every: int, rank_every: int) -> np.ndarray:
+    """Steps with a weight snapshot: 0, every rank_every * log_every steps, and the last step.
+
+    >>> snapshot_steps(10, 1, 4).tolist(), snapshot_steps(10, 5, 1).tolist()
+    ([0, 4, 8, 10], [0, 5, 10])
+    """
+    return _every(steps, rank_every * log_every)
+
+
+def precision(dtype: str):
+    """The context a group of ``dtype`` is built and trained in: jax's 64-bit mode for "float64", none for "float32"."""
+    return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+
+
+def as_dtype(tree, dtype: str):
+    """``tree`` with its floating-point leaves cast to ``dtype`` (call inside ``precision(dtype)``)."""
+    return jax.tree.map(lambda v: v.astype(dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v, tree)
 
 
 def single(logs):
@@ -82,8 +95,8 @@ def single(logs):
 
 
 def weight_grad_norms(grads: list) -> jax.Array:
-    """(n_layers,) Frobenius norm of every layer's weight gradient."""
-    return jnp.stack([jnp.linalg.norm(g["w"]) for g in grads])
+    """(n_layers,) float32 Frobenius norm of every layer's weight gradient."""
+    return jnp.stack([jnp.linalg.norm(g["w"]) for g in grads]).astype(jnp.float32)
 
 
 def make_update(cfg: GroupConfig, n_train: int):
@@ -187,14 +200,14 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
             state = run_steps(state, start, cfg.log_every)
             return state, evaluate(state)
 
-        def block(state, start):  # RANK_EVERY logged intervals, then a weight snapshot
-            starts = start + cfg.log_every * jnp.arange(RANK_EVERY, dtype=jnp.int32)
+        def block(state, start):  # rank_every logged intervals, then a weight snapshot
+            starts = start + cfg.log_every * jnp.arange(cfg.rank_every, dtype=jnp.int32)
             state, logs = jax.lax.scan(interval, state, starts)
             return state, (logs, weights(state))
 
         n_intervals, remainder = divmod(cfg.steps, cfg.log_every)
-        n_blocks, extra = divmod(n_intervals, RANK_EVERY)
-        block_steps = RANK_EVERY * cfg.log_every
+        n_blocks, extra = divmod(n_intervals, cfg.rank_every)
+        block_steps = cfg.rank_every * cfg.log_every
         state = TrainState(params, optimizer.init(params), initial_perm(cfg, n_train),
                            jnp.full(n_layers, jnp.nan, jnp.float32), jnp.full(n_layers, -1, jnp.int32))
         logs, snapshots = [single(evaluate(state))], [single(weights(state))]

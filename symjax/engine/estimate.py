@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from symjax.core.data import TRAIN_SIZES, load_dataset
 from symjax.core.group import minibatch_size
-from symjax.core.models import output_lengths, weight_shapes
+from symjax.core.models import CNN_MODELS, output_lengths, weight_shapes
 from symjax.core.train import logged_steps
 from symjax.engine.memory import chunk_bytes
 from symjax.engine.plan import Plan
@@ -64,7 +64,7 @@ def group_costs(plan: Plan) -> list[GroupCost]:
 
 def estimate_seconds(plans: list[GroupCost], steps: int, cores: int) -> float:
     """Rough wall time of training every group on a CPU with ``cores`` cores."""
-    work = sum(p.flops * (CONV_SLOWDOWN if p.model == "cnn" else 1.0) for p in plans) / (CPU_FLOPS_PER_CORE * cores)
+    work = sum(p.flops * (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0) for p in plans) / (CPU_FLOPS_PER_CORE * cores)
     overhead = sum(p.chunks for p in plans) * steps * STEP_OVERHEAD_SECONDS
     return work + overhead + COMPILE_SECONDS * len(plans)
 

@@ -68,10 +68,11 @@ def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
     weights = sum(math.prod(s) for s in shapes)
     params = weights + sum(s[-1] for s in shapes)
     batch = minibatch_size(cfg.batch_size, n_train)
-    logs = len(snapshot_steps(cfg.steps, cfg.log_every)) * weights + len(logged_steps(cfg.steps, cfg.log_every)) * (3 + 4 * len(shapes))
+    logs = len(snapshot_steps(cfg.steps, cfg.log_every, cfg.rank_every)) * weights + len(logged_steps(cfg.steps, cfg.log_every)) * (3 + 4 * len(shapes))
     held = params * (2 + OPTIMIZER_SLOTS[cfg.optimizer]) + logs + n_train
     working = 2 * params + _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
-    return FLOAT_BYTES * held, FLOAT_BYTES * working
+    scale = FLOAT_BYTES * (2 if cfg.dtype == "float64" else 1)
+    return scale * held, scale * working
 
 
 def _block_limit() -> int | None:

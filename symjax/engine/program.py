@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec
 from symjax.core.group import GroupConfig, Run
 from symjax.core.models import init_mlp
 from symjax.core.schemes import parse_scheme
-from symjax.core.train import Arrays, make_train
+from symjax.core.train import Arrays, as_dtype, make_train
 from symjax.engine.devices import RUN_AXIS, run_mesh, run_sharding, runs_per_block
 
 
@@ -106,9 +106,10 @@ class Programs:
         inverse = np.argsort(order)
         return jax.tree.map(lambda *leaves: jnp.concatenate(leaves)[inverse], *blocks)
 
-    def chunk_inputs(self, chunk: list[Run], shapes: list[tuple[int, ...]]) -> tuple:
-        """(params, minibatch-order keys (n_runs,), learning rates (n_runs,) float32) of a chunk, each with a
-        leading run axis sharded over the devices (``run_sharding``)."""
-        inputs = (self.init_params(chunk, shapes), seed_keys(np.array([r.seed for r in chunk]), 1),
-                  jnp.asarray([r.lr for r in chunk], jnp.float32))
+    def chunk_inputs(self, chunk: list[Run], shapes: list[tuple[int, ...]], dtype: str = "float32") -> tuple:
+        """(params, minibatch-order keys (n_runs,), learning rates (n_runs,)) of a chunk, each with a leading run
+        axis sharded over the devices (``run_sharding``). Params are drawn in float32 and then cast to ``dtype``,
+        so a float64 run starts from exactly the weights of its float32 twin; call inside ``precision(dtype)``."""
+        inputs = (as_dtype(self.init_params(chunk, shapes), dtype), seed_keys(np.array([r.seed for r in chunk]), 1),
+                  jnp.asarray([r.lr for r in chunk], dtype))
         return jax.device_put(inputs, run_sharding().runs)

@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 from symjax.core.data import load_dataset
 from symjax.core.diagnostics import NAMES as DIAGNOSTIC_NAMES
 from symjax.core.diagnostics import as_matrix, rank_and_effective_rank
+from symjax.core.group import GroupConfig
 from symjax.core.models import weight_shapes
-from symjax.core.train import Arrays, Logs, logged_steps, snapshot_steps
+from symjax.core.train import Arrays, Logs, as_dtype, logged_steps, precision, snapshot_steps
 from symjax.engine.devices import run_sharding
 from symjax.engine.plan import ChunkPlan, GroupPlan, Plan
 from symjax.engine.program import Programs
@@ -28,12 +29,12 @@ from symjax.engine.resume import ChunkStore
 from symjax.results.metrics import GroupResult
 
 
-def chunk_arrays(logs: Logs, first_grad_step: np.ndarray, steps: int, log_every: int) -> dict[str, np.ndarray]:
+def chunk_arrays(logs: Logs, first_grad_step: np.ndarray, cfg: GroupConfig) -> dict[str, np.ndarray]:
     """Host arrays of one chunk: logs (n_runs, n_logs), diagnostics (n_runs, n_logs, n_layers) with rank and
     effective rank from the weight snapshots (NaN at logged steps without one), first_grad_step (n_runs, n_layers)."""
     out = {"train_loss": logs.train_loss, "test_loss": logs.test_loss, "test_acc": logs.test_acc,
            "first_grad_step": first_grad_step, **logs.diagnostics._asdict()}
-    columns = np.searchsorted(logged_steps(steps, log_every), snapshot_steps(steps, log_every))
+    columns = np.searchsorted(logged_steps(cfg.steps, cfg.log_every), snapshot_steps(cfg.steps, cfg.log_every, cfg.rank_every))
     # per layer: ((n_runs, n_snapshots),) * 2; snapshots (n_runs, n_snapshots, *weight shape)
     ranks = [rank_and_effective_rank(as_matrix(w, batch_dims=2)) for w in logs.weights]
     for index, name in enumerate(("rank", "effective_rank")):
@@ -63,16 +64,18 @@ class GroupTrainer:
         """Host arrays of the chunk's first ``stop - start`` runs (``chunk_arrays``, leading axis of that length), with
         ``seconds`` (wall time, compilation included) and ``compile_seconds`` (scalars)."""
         cfg, tic = self.group.config, time.perf_counter()
-        inputs = self.programs.chunk_inputs(list(chunk.runs), self.shapes)
-        if self.arrays is None:
-            self.arrays = jax.device_put(Arrays(*self.data[:4]), run_sharding().shared)
-        compiled_before = self.programs.compile_seconds
-        program = self.programs.group(cfg, len(self.data.y_train), inputs, self.arrays)
-        final_state, logs = program(*inputs, self.arrays)
-        _wait((final_state.first_grad_step, logs))
-        fetched = jax.device_get((logs, final_state.first_grad_step))  # one transfer per chunk
+        with precision(cfg.dtype):
+            inputs = self.programs.chunk_inputs(list(chunk.runs), self.shapes, cfg.dtype)
+            if self.arrays is None:
+                self.arrays = jax.device_put(as_dtype(Arrays(*map(np.asarray, self.data[:4])), cfg.dtype),
+                                             run_sharding().shared)
+            compiled_before = self.programs.compile_seconds
+            program = self.programs.group(cfg, len(self.data.y_train), inputs, self.arrays)
+            final_state, logs = program(*inputs, self.arrays)
+            _wait((final_state.first_grad_step, logs))
+            fetched = jax.device_get((logs, final_state.first_grad_step))  # one transfer per chunk
         n_real = chunk.stop - chunk.start
-        out = chunk_arrays(*jax.tree.map(lambda v: np.asarray(v)[:n_real], fetched), cfg.steps, cfg.log_every)
+        out = chunk_arrays(*jax.tree.map(lambda v: np.asarray(v)[:n_real], fetched), cfg)
         out.update(seconds=np.float64(time.perf_counter() - tic),
                    compile_seconds=np.float64(self.programs.compile_seconds - compiled_before))
         return out

@@ -39,6 +39,8 @@ _KEYS = {
     "seeds": ("seeds", "int"),
     "steps": ("steps", "int"),
     "log_every": ("log_every", "int"),
+    "rank_every": ("rank_every", "int"),
+    "dtype": ("dtypes", "strs"),
     "target_loss": ("target_loss", "float"),
     "reference": ("reference", "str"),
     "chunk_runs": ("chunk_runs", "int"),
@@ -52,12 +54,12 @@ _TYPE_NAMES = {
     "floats": "a number or a list of numbers",
     "lr_grid": "a table {from = 0.001, to = 0.1, count = 5}: count >= 2 log-spaced rates from 'from' to 'to'",
     "batch_sizes": 'an integer or "full", or a list of them',
-    "widths_list": "a list of layer widths or a list of such lists, e.g. [[100], [100, 100]]",
+    "widths_list": "a list of layer widths or a list of such lists, e.g. [[100], [100, 100]] ([] : no hidden layer)",
     "rules": "a list of tables, e.g. [[exclude]] optimizer = \"adam\", lr = [0.1, 0.5]",
 }
 # exclude-rule axis -> type of its values
 _RULE_KEYS = {"dataset": "strs", "model": "strs", "hidden": "widths_list", "activation": "strs", "optimizer": "strs",
-              "lr": "floats", "batch_size": "batch_sizes", "scheme": "strs"}
+              "lr": "floats", "batch_size": "batch_sizes", "dtype": "strs", "scheme": "strs"}
 
 
 
@@ -92,8 +94,8 @@ def _convert(key: str, kind: str, value):
         converted = log_grid(value["from"], value["to"], value["count"])
     elif kind == "batch_sizes" and items and all(v == "full" or is_int(v) for v in items):
         converted = tuple(None if v == "full" else v for v in items)
-    elif kind == "widths_list" and items:
-        lists = items if all(isinstance(v, list) for v in items) else [items]
+    elif kind == "widths_list" and isinstance(value, list):  # [] alone: no hidden layer (logistic regression)
+        lists = items if items and all(isinstance(v, list) for v in items) else [items]
         if all(is_int(w) for widths in lists for w in widths):
             converted = tuple(tuple(widths) for widths in lists)
     elif kind == "rules" and isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):

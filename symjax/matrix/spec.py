@@ -14,12 +14,12 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from symjax.core.group import GroupConfig
+from symjax.core.group import RANK_EVERY, GroupConfig
 
 REFERENCE_SCHEME = "lecun_normal/zeros"
 # Upper bounds (a matrix beyond them would not fit this kind of machine, or takes longer than anyone waits)
-LIMITS = {"seeds": 100_000, "steps": 10_000_000, "log_every": 10_000_000, "chunk_runs": 1_000_000, "hidden": 16_384,
-          "batch_size": 1_000_000}
+LIMITS = {"seeds": 100_000, "steps": 10_000_000, "log_every": 10_000_000, "rank_every": 10_000_000,
+          "chunk_runs": 1_000_000, "hidden": 16_384, "batch_size": 1_000_000}
 MAX_AXIS_VALUES = 1_000  # values on one axis, schemes after expanding bracketed lists
 MAX_GROUPS = 10_000  # compiled programs
 MAX_RUNS = 1_000_000  # runs after the exclude rules
@@ -52,6 +52,8 @@ class Matrix:
     seeds: int = 10
     steps: int = 1000
     log_every: int = 25
+    rank_every: int = RANK_EVERY  # weight ranks every rank_every logged steps (1: at every logged step)
+    dtypes: tuple[str, ...] = ("float32",)  # "float64" trains with jax's 64-bit mode on
     target_loss: float | None = None
     reference: str = REFERENCE_SCHEME
     chunk_runs: int = 256  # at most this many runs in one vmapped call
@@ -61,16 +63,16 @@ class Matrix:
     def groups(self) -> list[GroupConfig]:
         """One GroupConfig per combination of the static axes, in matrix order (exclusions not applied)."""
         return [
-            GroupConfig(d, h, a, o, b, self.steps, self.log_every, m)
-            for d, m, h, a, o, b in itertools.product(
-                self.datasets, self.models, self.hidden, self.activations, self.optimizers, self.batch_sizes
+            GroupConfig(d, h, a, o, b, self.steps, self.log_every, m, self.rank_every, t)
+            for d, m, h, a, o, b, t in itertools.product(
+                self.datasets, self.models, self.hidden, self.activations, self.optimizers, self.batch_sizes, self.dtypes
             )
         ]
 
     def excluded(self, cfg: GroupConfig, lr: float, scheme: str) -> bool:
         """Whether an ``exclude`` rule removes the run (cfg, lr, scheme): every axis of some rule matches."""
         axes = {"dataset": cfg.dataset, "model": cfg.model, "hidden": cfg.hidden, "activation": cfg.activation,
-                "optimizer": cfg.optimizer, "batch_size": cfg.batch_size, "lr": lr, "scheme": scheme}
+                "optimizer": cfg.optimizer, "batch_size": cfg.batch_size, "dtype": cfg.dtype, "lr": lr, "scheme": scheme}
         return any(all(axes[axis] in values for axis, values in rule) for rule in self.excludes)
 
     def kept_groups(self) -> list[tuple[GroupConfig, list[tuple[float, str]]]]:

@@ -11,7 +11,8 @@ import dataclasses
 import math
 
 from symjax.core.data import DATASETS, TRAIN_SIZES
-from symjax.core.models import ACTIVATIONS, CNN_DATASETS, MAX_HIDDEN_LAYERS, MODELS
+from symjax.core.group import DTYPES
+from symjax.core.models import ACTIVATIONS, CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, MODELS
 from symjax.core.optimizers import OPTIMIZERS
 from symjax.core.schemes import check_depth, count_schemes, expand_scheme, parse_scheme
 from symjax.matrix.spec import (FLOAT32_RANGE, LIMITS, MAX_AXIS_VALUES, MAX_GROUPS, MAX_RUNS, ConfigError, Matrix,
@@ -29,6 +30,7 @@ def validate(matrix: Matrix) -> Matrix:
         ("model", matrix.models, MODELS),
         ("activation", matrix.activations, ACTIVATIONS),
         ("optimizer", matrix.optimizers, OPTIMIZERS),
+        ("dtype", matrix.dtypes, DTYPES),
     ):
         for value in values:
             if value not in registry:
@@ -44,6 +46,7 @@ def validate(matrix: Matrix) -> Matrix:
             "or give target_loss / --target-loss"
         )
     integers = (("seeds", [matrix.seeds]), ("steps", [matrix.steps]), ("log_every", [matrix.log_every]),
+                ("rank_every", [matrix.rank_every]),
                 ("chunk_runs", [matrix.chunk_runs]), ("hidden", [w for ws in matrix.hidden for w in ws]),
                 ("batch_size", [b for b in matrix.batch_sizes if b is not None]))
     for key, values in integers:
@@ -60,15 +63,17 @@ def validate(matrix: Matrix) -> Matrix:
     axes = (("dataset", matrix.datasets), ("model", matrix.models), ("hidden", [list(h) for h in matrix.hidden]),
             ("activation", matrix.activations), ("optimizer", matrix.optimizers),
             ("lr", [float(f"{lr:.8g}") for lr in matrix.lrs]),  # float32 keeps ~7 digits: 0.1 and 0.100000001 are one rate
-            ("batch_size", ["full" if b is None else b for b in matrix.batch_sizes]), ("schemes", schemes))
+            ("batch_size", ["full" if b is None else b for b in matrix.batch_sizes]), ("dtype", matrix.dtypes),
+            ("schemes", schemes))
     for key, values in axes:
         twice = [v for i, v in enumerate(values) if v in values[:i]]
         if twice:
             raise ConfigError(f"{key}: {shown(twice[0])} is listed twice; allowed: each value once (runs would be "
                               "trained and counted twice)")
-    depths = [ws for ws in matrix.hidden if not 1 <= len(ws) <= MAX_HIDDEN_LAYERS]
+    depths = [ws for ws in matrix.hidden if not len(ws) <= MAX_HIDDEN_LAYERS]
     if depths:
-        raise ConfigError(f"hidden: every architecture needs 1 to {MAX_HIDDEN_LAYERS} hidden layer widths, got {list(depths[0])}")
+        raise ConfigError(f"hidden: every architecture has 0 to {MAX_HIDDEN_LAYERS} hidden layer widths ([]: logistic "
+                          f"regression), got {len(depths[0])}")
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
     _validate_plan(canonical)
@@ -79,7 +84,7 @@ def _check_sizes(matrix: Matrix) -> None:
     """ConfigError when an axis, the schemes after expansion or the groups exceed their bounds (checked before
     anything is expanded, so planning never grows with a huge matrix)."""
     axes = {"dataset": matrix.datasets, "model": matrix.models, "hidden": matrix.hidden, "activation": matrix.activations,
-            "optimizer": matrix.optimizers, "lr": matrix.lrs, "batch_size": matrix.batch_sizes}
+            "optimizer": matrix.optimizers, "lr": matrix.lrs, "batch_size": matrix.batch_sizes, "dtype": matrix.dtypes}
     counts = {**{key: len(values) for key, values in axes.items()},
               "schemes": sum(count_schemes(s) for s in matrix.schemes if isinstance(s, str))}
     for key, count in counts.items():
@@ -109,9 +114,10 @@ def _validate_plan(matrix: Matrix) -> None:
         raise ConfigError(f"seeds: the matrix has {runs:,} runs; allowed at most {MAX_RUNS:,} (fewer seeds, schemes or settings)")
     for cfg, pairs in plan:
         where = f"{cfg.dataset}, {cfg.model} {list(cfg.hidden)}, {cfg.activation}, {cfg.optimizer}"
-        if cfg.model == "cnn" and cfg.dataset not in CNN_DATASETS:
-            raise ConfigError(f"model: cnn reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
-                              f"(exclude the others with [[exclude]] model = \"cnn\", dataset = [...]), got {cfg.dataset}")
+        if cfg.model in CNN_MODELS and cfg.dataset not in CNN_DATASETS:
+            raise ConfigError(f"model: {cfg.model} reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
+                              f"(exclude the others with [[exclude]] model = \"{cfg.model}\", dataset = [...]), "
+                              f"got {cfg.dataset}")
         if cfg.batch_size is not None and cfg.batch_size > TRAIN_SIZES[cfg.dataset]:
             raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {TRAIN_SIZES[cfg.dataset]} training examples "
                               f"of {cfg.dataset}; allowed 1..{TRAIN_SIZES[cfg.dataset]} or \"full\"")

@@ -86,15 +86,17 @@ def setting_section(index: int, key: tuple, rows: pd.DataFrame, data: dict, out:
              for scheme in schemes}
     curves = {c: rows_of(key) for c, rows_of in data["quantiles"].items()}
     plot_setting_curves(curves, schemes, label, float(first["target_loss"]), steps, out / name / f"{slug}.png", regression)
-    plot_mechanism({c: rows_of(key) for c, rows_of in data["layer_quantiles"].items()}, schemes, label,
-                   out / name / f"{slug}-mechanism.png")
+    layers = {c: rows_of(key) for c, rows_of in data["layer_quantiles"].items()}
+    mechanism = ["Mechanism: no hidden layer (a linear model has no units whose symmetry could matter).", ""]
+    if len(layers["effective_rank"]):
+        plot_mechanism(layers, schemes, label, out / name / f"{slug}-mechanism.png")
+        mechanism = ["Mechanism:", "", f"![effective rank and dead units per hidden layer, median and interquartile band]"
+                     f"({name}/{slug}-mechanism.png)", "", mechanism_markdown(data["mechanism"](key)), ""]
     panels = "training and test MSE" if regression else "training loss and test accuracy"
     return [f"### {label}", "", f"Target {loss_name(first['task'])} {fmt_loss(first['target_loss'])}; late target (the reference's median "
             f"final training {loss_name(first['task'])}) {fmt_loss(first['late_target_loss'])}.", "",
             f"![{panels}, median and interquartile band]({name}/{slug}.png)", "",
-            detail_table(rows), "", "Mechanism:", "",
-            f"![effective rank and dead units per hidden layer, median and interquartile band]({name}/{slug}-mechanism.png)", "",
-            mechanism_markdown(data["mechanism"](key)), ""]
+            detail_table(rows), "", *mechanism]
 
 
 def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports") -> Path:

@@ -50,21 +50,35 @@ def markdown(rows: list[dict]) -> str:
 
 
 def architecture(row) -> str:
-    """``100,100`` for an MLP (the default model), ``cnn 16,16`` for any other model."""
-    model = row.get("model", "mlp")
-    return str(row["hidden"]) if model == "mlp" else f"{model} {row['hidden']}"
+    """``100,100`` for an MLP (the default model), ``linear`` for one without hidden layers, ``cnn 16,16`` for any other model.
+
+    >>> architecture({"hidden": "100,100"}), architecture({"hidden": ""}), architecture({"model": "cnn", "hidden": "16,16"})
+    ('100,100', 'linear', 'cnn 16,16')
+    """
+    model, hidden = row.get("model", "mlp"), str(row["hidden"])
+    return (hidden or "linear") if model == "mlp" else f"{model} {hidden}"
+
+
+def _precision(row) -> str:
+    """`` · float64`` for a float64 setting, nothing for float32 (the default)."""
+    dtype = row.get("dtype", "float32")
+    return "" if dtype == "float32" else f" · {dtype}"
 
 
 def setting_label(row, lr: bool = True) -> str:
-    """e.g. ``mnist1d · 100,100 · relu · adam · lr 0.01 · batch 128`` (``cnn 16,16`` for a CNN); no lr with ``lr=False``."""
+    """e.g. ``mnist1d · 100,100 · relu · adam · lr 0.01 · batch 128`` (``cnn 16,16`` for a CNN, `` · float64`` in
+    64-bit precision); no lr with ``lr=False``."""
     rate = f" · lr {row['lr']:g}" if lr else ""
-    return f"{row['dataset']} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · batch {row['batch_size']}"
+    return (f"{row['dataset']} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · "
+            f"batch {row['batch_size']}{_precision(row)}")
 
 
 def setting_slug(index: int, row) -> str:
-    """A file name stem for one setting, e.g. ``setting03-mnist1d-cnn-16x16-relu-adam-lr0.01-b128``."""
+    """A file name stem for one setting, e.g. ``setting03-mnist1d-cnn-16x16-relu-adam-lr0.01-b128`` (``-float64`` added
+    in 64-bit precision)."""
     hidden = architecture(row).replace(",", "x").replace(" ", "-")
-    return f"setting{index:02d}-{row['dataset']}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}-b{row['batch_size']}"
+    return (f"setting{index:02d}-{row['dataset']}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}"
+            f"-b{row['batch_size']}{_precision(row).replace(' · ', '-')}")
 
 
 def loss_name(task: str) -> str:

@@ -78,7 +78,7 @@ def width_lines(h: Headline, curves: pd.DataFrame, reference: str, out: Path, na
     pairs = width_pairs(h.runs, curves, reference, h.by)
     if pairs.empty:
         return []
-    single = h.summary[~h.summary["hidden"].astype(str).str.contains(",") & h.summary["scheme"].isin([reference, QUESTION])]
+    single = h.summary[h.summary["hidden"].astype(str).str.fullmatch(r"[0-9]+") & h.summary["scheme"].isin([reference, QUESTION])]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = scheme_colors([reference, QUESTION])
     for (activation, scheme), rows in single.groupby(["activation", "scheme"], sort=False):

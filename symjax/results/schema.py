@@ -20,13 +20,15 @@ RUNS = {"run_id": INT, "dataset": STR, "model": STR, "task": STR, "hidden": STR,
         "lr": FLOAT, "batch_size": INT, "steps": INT, "scheme": STR, "seed": INT, "final_train_loss": FLOAT,
         "final_test_loss": FLOAT, "final_test_acc": FLOAT, "target_loss": FLOAT, "steps_to_target": FLOAT,
         "reached": BOOL, "diverged": BOOL, "train_loss_auc": FLOAT, "late_target_loss": FLOAT,
-        "steps_to_late_target": FLOAT, "reached_late_target": BOOL}  # the columns the report reads
+        "steps_to_late_target": FLOAT, "reached_late_target": BOOL, "dtype": STR}  # the columns the report reads
 NEW_IN_3 = ("model", "task")
 NEW_IN_4 = ("late_target_loss", "steps_to_late_target", "reached_late_target")
+NEW_IN_5 = ("dtype",)
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effective_rank": FLOAT, "distinct_units": FLOAT,
                "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
-SETTING_COLUMNS = ["dataset", "model", "hidden", "activation", "optimizer", "lr", "batch_size", "steps"]  # a setting
+SETTING_COLUMNS = ["dataset", "model", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "dtype"]  # a setting
+DTYPES = ("float32", "float64")
 PATH_LABELS = ("dataset", "model", "activation", "optimizer")  # parts of the report's plot file names
 TASKS = ("classification", "regression")
 
@@ -79,7 +81,8 @@ def _check_columns(where: str, table: pd.DataFrame, columns: dict[str, str]) -> 
 def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
     """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain labels."""
     version = config["format_version"]
-    expected = {k: v for k, v in RUNS.items() if (version >= 3 or k not in NEW_IN_3) and (version >= 4 or k not in NEW_IN_4)}
+    expected = {k: v for k, v in RUNS.items() if (version >= 3 or k not in NEW_IN_3) and (version >= 4 or k not in NEW_IN_4)
+                and (version >= 5 or k not in NEW_IN_5)}
     for name, table, columns in (("runs", runs, expected), ("curves", curves, CURVES), ("diagnostics", diagnostics, DIAGNOSTICS)):
         _check_columns(f"{folder}/{name}.parquet", table, columns)
     where = f"{folder}/runs.parquet"
@@ -96,7 +99,8 @@ def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame,
                 check_name(column, value, reserved=False)
             except ConfigError as error:
                 raise ValueError(f"{where}: {error}") from None
-    bad = [(c, ok) for c, ok in (("hidden", runs["hidden"].str.fullmatch(r"[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
+    bad = [(c, ok) for c, ok in (("hidden", runs["hidden"].str.fullmatch(r"|[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
+                                 ("dtype", runs["dtype"].isin(DTYPES).all() if version >= 5 else True),
                                  ("lr", ((runs["lr"] > 0) & (runs["lr"] < math.inf)).all()),
                                  ("batch_size", (runs["batch_size"] > 0).all()), ("steps", (runs["steps"] > 0).all()),
                                  ("task", runs["task"].isin(TASKS).all() if version >= 3 else True)) if not ok]

@@ -20,8 +20,8 @@ import pandas as pd
 
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
 
-FORMAT_VERSION = 4  # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns
-READABLE_VERSIONS = (2, 3, 4)
+FORMAT_VERSION = 5  # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype
+READABLE_VERSIONS = (2, 3, 4, 5)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 2**20
@@ -139,6 +139,8 @@ def load_results(folder: str | os.PathLike) -> Results:
         runs["diverged_step"] = pd.array([pd.NA] * len(runs), dtype="Int64")  # format 2 did not record it
         config["matrix"].setdefault("models", ["mlp"])
         config["matrix"].setdefault("excludes", [])
+    if config["format_version"] < 5:  # every run before format 5 trained in float32
+        runs["dtype"] = "float32"
     if config["format_version"] < 4:  # derivable from the curves
         from symjax.results.metrics import with_late_target
         from symjax.results.schema import SETTING_COLUMNS
