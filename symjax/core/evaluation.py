@@ -62,7 +62,7 @@ def evaluate(params: list, data: Slices, activation: str, task: str) -> Evaluati
         outputs, hidden = forward(params, x, activation)
         loss_sum += jnp.sum(jnp.where(mask, example_losses(outputs, y, task), 0.0))
         if task != "regression":
-            correct += jnp.sum(mask & (outputs.argmax(-1) == y))
+            correct += jnp.sum(mask & (outputs.argmax(-1) == y), dtype=jnp.int32)
         alive = tuple(a | alive_units(h, mask) for a, h in zip(alive, hidden))  # non-zero on some real example
         return (loss_sum, correct, alive), None
 
