@@ -164,6 +164,22 @@ def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFra
     return table.reset_index()
 
 
+def first_update_ranks(runs: pd.DataFrame, diagnostics: pd.DataFrame, updates: int = 5) -> pd.DataFrame:
+    """Median rank of the first layer's W after each of the first ``updates`` updates, where the diagnostics hold it
+    (``rank_every = 1`` with ``log_every = 1``); empty otherwise.
+
+    Returns:
+        One row per (setting, scheme): SETTING_COLUMNS, ``scheme``, then one column per logged step 0..updates
+        with a rank (median over runs; NaN where no run has a rank at that step).
+    """
+    early = diagnostics[(diagnostics["layer"] == 1) & (diagnostics["step"] <= updates) & diagnostics["rank"].notna()]
+    if not (early["step"] > 0).any():
+        return pd.DataFrame()
+    keyed = early.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
+    table = keyed.pivot_table(index=[*SETTING_COLUMNS, "scheme"], columns="step", values="rank", aggfunc="median", sort=False)
+    return table.reset_index()
+
+
 def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
     """Per scheme, across settings (rliable style): IQM of steps to target divided by the reference's
     median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""

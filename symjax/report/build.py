@@ -26,15 +26,17 @@ import pandas as pd
 from symjax.analysis import stats
 from symjax.analysis.answer import Headline, catch_up_table, headline, learns
 from symjax.analysis.best_lr import LR_FREE_COLUMNS
-from symjax.analysis.tables import (aggregate_table, chance_losses, mechanism_table, median_curves, split_by_setting,
-                                    summarize)
+from symjax.analysis.tables import (aggregate_table, chance_losses, first_update_ranks, mechanism_table, median_curves,
+                                    split_by_setting, summarize)
 from symjax.core.files import atomic_write_text, check_written
 from symjax.report.format import (detail_table, fmt_loss, headline_table, loss_name, mechanism_markdown,
                                   setting_label, setting_slug, verdict_grid)
 from symjax.report.plots import plot_mechanism, plot_setting_curves
 from symjax.report.answer import answer_lines
-from symjax.report.sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, axis_lines, profile_lines,
-                                    scheme_lines, setup_lines, verdict_counts)
+from symjax.report.sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, axis_lines, first_update_lines,
+                                    profile_lines, scheme_lines, setup_lines, verdict_counts)
+from symjax.report.precision import precision_lines
+from symjax.report.published import published_lines
 from symjax.report.sweeps import sweep_lines
 from symjax.results.schema import SETTING_COLUMNS
 from symjax.results.store import load_results
@@ -196,6 +198,7 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
              verdict_grid(summary, SETTING_COLUMNS, reference), "",
              *(best_lr_lines(h.summary, h.choices, reference) if h.choices is not None else []),
              *axis_lines(summary),
+             *precision_lines(runs, summary),
              "## Verdicts with confidence intervals", "",
              *(["For regression settings the loss is the mean squared error (MSE) and there is no accuracy (n/a).", ""]
                if len(regression) else []),
@@ -204,7 +207,9 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
              "## Across settings", "",
              *profile_lines(summary, schemes, out, name),
              *aggregate_lines(aggregate_table(runs, summary, schemes, reference)),
-             "## Mechanism", "", MECHANISM, "", "The per-setting sections below hold the numbers.", "",
+             *published_lines(summary),
+             "## Mechanism", "", MECHANISM, "", *first_update_lines(first_update_ranks(runs, loaded.diagnostics)),
+             "The per-setting sections below hold the numbers.", "",
              "## Setup", "", *setup_lines(config, runs), "", "## Per setting", ""]
     data = {"runs": split_by_setting(runs), "mechanism": split_by_setting(mechanism),
             **{group: {c: split_by_setting(q) for c, q in tables.items()}

@@ -14,8 +14,9 @@ import pandas as pd
 from symjax.analysis import stats
 from symjax.analysis.answer import is_question_scheme, learns  # noqa: F401  (learns: re-exported)
 from symjax.report.plots import plot_performance_profile
-from symjax.report.format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, span, with_ci
+from symjax.report.format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, setting_label, span, with_ci
 from symjax.analysis.tables import depth, verdict_breakdown
+from symjax.core.group import RANK_EVERY
 from symjax.results.metrics import TARGET_FRACTION
 from symjax.results.schema import SETTING_COLUMNS
 
@@ -34,6 +35,18 @@ Medians over runs; layers are numbered from the input, the readout last; *first 
 0-based update whose weight gradient was first non-zero; rank and effective rank (Roy & Vetterli
 2007) are those of the weight matrix at step 0 and at the last step; distinct units and mean |cos|
 are defined in `symjax/core/diagnostics.py`."""
+
+
+def first_update_lines(ranks: pd.DataFrame) -> list[str]:
+    """Markdown of ``tables.first_update_ranks``: W1's rank after each of the first updates, per setting and scheme."""
+    if ranks.empty:
+        return []
+    steps = [c for c in ranks.columns if isinstance(c, (int, np.integer))]
+    rows = [{"setting": setting_label(r), "scheme": code(r["scheme"]),
+             **{f"step {s}": "n/a" if pd.isna(r[s]) else f"{r[s]:g}" for s in steps}} for _, r in ranks.iterrows()]
+    return ["Rank of the first layer's W over the first updates (median over runs; the data has a rank at every "
+            "one of these steps). Theory, for zero W and a random b under full-batch SGD with one hidden layer: 0 at "
+            "step 0 and after the first update, exactly 1 after the second, and higher only later.", "", markdown(rows), ""]
 
 
 def verdict_counts(rows: pd.DataFrame, bold: bool = False) -> str:
@@ -62,7 +75,8 @@ def scheme_lines(summary: pd.DataFrame, reference: str) -> list[str]:
 
 
 AXES = {"dataset": "dataset", "model": "model", "depth": "hidden layers", "hidden": "architecture",
-        "activation": "activation", "optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size"}
+        "activation": "activation", "optimizer": "optimizer", "lr": "learning rate", "batch_size": "batch size",
+        "dtype": "precision"}
 
 
 def axis_lines(summary: pd.DataFrame) -> list[str]:
@@ -111,6 +125,10 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
         f"- Loss: {loss}. {m['steps']} steps; training loss (whole training set), test loss"
         f"{' and test accuracy' if (runs['task'] != 'regression').any() else ''} logged "
         f"at step 0, every {m['log_every']} steps and at the end. Every scheme sees the same minibatches for the same seed.",
+        *([f"- Weight ranks at step 0, every {m['rank_every'] * m['log_every']} steps and at the end."]
+          if m.get("rank_every", RANK_EVERY) != RANK_EVERY else []),
+        *([f"- Precision: {', '.join(first('dtype'))} (float64: jax's 64-bit mode, from the float32 twin's initial "
+           "weights)."] if set(runs["dtype"]) != {"float32"} else []),
         f"- Target loss: {target}. *Steps to target* is the first logged step at or below it; runs that never reach "
         "it are censored (counted as never, not dropped).",
         f"- Statistics: median, IQM and mean over seeds; {int(CONFIDENCE_PERCENT)}% percentile-bootstrap CIs "
