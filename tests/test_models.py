@@ -19,10 +19,11 @@ from symjax.engine.program import Programs, group_program, seed_keys
 def numpy_conv(h, w):
     """'SAME' 1-D convolution with stride CONV_STRIDE, written out (h (n, L, c_in), w (k, c_in, c_out))."""
     n, length, _ = h.shape
+    width = w.shape[0]
     out_length = -(-length // CONV_STRIDE)
-    pad_total = max((out_length - 1) * CONV_STRIDE + KERNEL_WIDTH - length, 0)
+    pad_total = max((out_length - 1) * CONV_STRIDE + width - length, 0)
     padded = np.pad(h, ((0, 0), (pad_total // 2, pad_total - pad_total // 2), (0, 0)))
-    return np.stack([np.einsum("nkc,kcd->nd", padded[:, i * CONV_STRIDE:i * CONV_STRIDE + KERNEL_WIDTH], w)
+    return np.stack([np.einsum("nkc,kcd->nd", padded[:, i * CONV_STRIDE:i * CONV_STRIDE + width], w)
                      for i in range(out_length)], axis=1)
 
 
@@ -33,8 +34,21 @@ def test_cnn_shapes():
         weight_shapes("rnn", 40, (16,), 10)
 
 
-def test_cnn_forward_matches_numpy():
-    shapes = weight_shapes("cnn", 40, (6, 4), 3)
+def test_paper_cnn_shapes_and_linear_model():
+    """cnn_paper: MNIST-1D's CNN (kernels 5, 3, 3, stride 2: lengths 20, 10, 5, so 125 features reach the readout);
+    no hidden layer: one (n_in, n_out) readout, multinomial logistic regression."""
+    assert weight_shapes("cnn_paper", 40, (25, 25, 25), 10) == [(5, 1, 25), (3, 25, 25), (3, 25, 25), (125, 10)]
+    assert weight_shapes("mlp", 40, (), 10) == [(40, 10)]
+    params = init_mlp(jax.random.key(0), parse_scheme("lecun_normal/normal(0.5)"), [(40, 10)])
+    x = np.random.default_rng(0).normal(size=(7, 40)).astype(np.float32)
+    outputs, hidden = forward(params, jnp.asarray(x), "relu")  # the activation is never applied
+    assert hidden == []
+    np.testing.assert_allclose(outputs, x @ np.asarray(params[0]["w"]) + np.asarray(params[0]["b"]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["cnn", "cnn_paper"])
+def test_cnn_forward_matches_numpy(model):
+    shapes = weight_shapes(model, 40, (6, 4), 3)
     params = init_mlp(jax.random.key(0), parse_scheme("lecun_normal/normal(0.5)"), shapes)
     x = np.random.default_rng(0).normal(size=(7, 40)).astype(np.float32)
     outputs, hidden = forward(params, jnp.asarray(x), "tanh")
@@ -65,7 +79,7 @@ def test_regression_loss_is_mean_squared_error_and_has_no_accuracy():
     assert np.isnan(acc)
 
 
-CASES = [("mnist1d", "cnn"), *[(name, "mlp") for name in DATASETS]]
+CASES = [("mnist1d", "cnn"), ("mnist1d", "cnn_paper"), *[(name, "mlp") for name in DATASETS]]
 
 
 @pytest.mark.parametrize("dataset,model", CASES, ids=[f"{d}-{m}" for d, m in CASES])
@@ -77,7 +91,7 @@ def test_group_of_every_model_and_dataset_equals_runs_alone(dataset, model):
     layer's random initializers takes about a second per scheme, and the properties do not depend on depth."""
     data = load_dataset(dataset)
     arrays = Arrays(*(jnp.asarray(a) for a in data[:4]))
-    cfg = GroupConfig(dataset, (6, 6) if model == "cnn" else (6,), "relu", "sgd", 32, 6, 3, model)
+    cfg = GroupConfig(dataset, (6,) if model == "mlp" else (6, 6), "relu", "sgd", 32, 6, 3, model)
     shapes = weight_shapes(model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
     runs = [Run(i, 0, s, 0, 0.05) for i, s in enumerate(["zeros/zeros", "lecun_normal/zeros", "zero_hadamard/normal(1.0)", "perturbed(0.01)/zeros"])]
     params = Programs().init_params(runs, shapes)

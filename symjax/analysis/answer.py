@@ -37,7 +37,7 @@ CATCH_UP_COLUMNS = ["late_target_loss", "late_reached", "late_multiple", "late_l
 def is_question_scheme(scheme: str) -> bool:
     """Zero or constant W with a random bias in the hidden layers (an ``@`` override of some layer is ignored)."""
     parsed = parse_scheme(scheme)
-    return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform")
+    return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform", "torch_default")
 
 
 def learns(summary: pd.DataFrame, chance: np.ndarray) -> np.ndarray:

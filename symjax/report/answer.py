@@ -185,6 +185,10 @@ def verdict_map_lines(h: Headline, reference: str, out: Path, name: str) -> list
 def answer_lines(h: Headline, same: pd.DataFrame, mechanism: pd.DataFrame, steps: int,
                  horizon: tuple[Headline, int] | None, reference: str, out: Path, name: str) -> list[str]:
     """The whole ``## Answer`` section: short answer, the three questions, the verdict map."""
+    if _pairs(h.summary).empty:
+        return ["## Answer", "", "**Short answer:** none here: this matrix has no scheme with zero or constant W and a "
+                "random b (e.g. `zeros/normal(1.0)`), so the question does not arise; the sections below compare its "
+                f"schemes with `{reference}`.", ""]
     symmetry, q1 = symmetry_lines(h, mechanism)
     fast, q2 = speed_lines(h, same, reference)
     good, q3 = end_lines(h, steps, horizon)
