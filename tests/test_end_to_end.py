@@ -10,7 +10,7 @@ import symjax
 import symjax.analysis.stats
 from symjax.cli import main
 
-RUN_COLUMNS = ["run_id", "dataset", "model", "task", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "scheme", "seed",
+RUN_COLUMNS = ["run_id", "dataset", "model", "task", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "dtype", "scheme", "seed",
                "final_train_loss", "final_test_loss", "final_test_acc", "target_loss", "steps_to_target",
                "late_target_loss", "steps_to_late_target", "reached", "reached_late_target", "diverged", "diverged_step",
                "train_loss_auc"]

@@ -35,7 +35,7 @@ BAD_VALUES = {
     "model": st.one_of(not_a_name, wrong_type, st.just([])),
     "activation": st.one_of(not_a_name, wrong_type, st.just([])),
     "optimizer": st.one_of(not_a_name, wrong_type, st.just([])),
-    "hidden": st.one_of(st.lists(non_positive, min_size=1, max_size=3), st.just([]), st.just([[]]),
+    "hidden": st.one_of(st.lists(non_positive, min_size=1, max_size=3), st.just([[-1]]),
                         st.lists(st.just(4), min_size=9, max_size=12), wrong_type, not_a_name),
     "lr": st.one_of(non_positive, st.just(float("inf")), st.just(float("nan")), not_a_name, st.just([])),
     "batch_size": st.one_of(non_positive, st.integers(min_value=4001), not_a_name.filter(lambda t: t != "full"), st.just(1.5)),

@@ -24,7 +24,7 @@ from symjax.results.schema import NEW_IN_4, SETTING_COLUMNS
 REFERENCE = "lecun_normal/zeros"
 SCHEMES = ["zeros/zeros", REFERENCE, "zeros/normal(1.0)"]
 SETTING = {"dataset": "mnist1d", "model": "mlp", "hidden": "8", "activation": "tanh", "optimizer": "adam",
-           "batch_size": 128, "steps": 40}
+           "batch_size": 128, "steps": 40, "dtype": "float32"}
 STEPS = np.array([0, 10, 20, 30, 40])
 
 
