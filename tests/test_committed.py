@@ -14,3 +14,21 @@ def test_committed_default_report_regenerates_byte_for_byte(tmp_path):
     the same code; regenerating all three would add minutes to the suite)."""
     text = build_report(ROOT / "results" / "default", tmp_path).read_bytes()
     assert text == (ROOT / "reports" / "default.md").read_bytes()
+
+
+def test_committed_paper_results_reproduce_the_published_baselines():
+    """``symjax run --matrix paper``: PyTorch's default init lands in the band of every published MNIST-1D baseline
+    (logistic 29-35%, MLP 60-70%, CNN >= 85% test accuracy, medians over seeds), at the published setting."""
+    from symjax.analysis.tables import summarize
+    from symjax.report.published import PUBLISHED, PUBLISHED_SCHEME, published_rows
+    from symjax.results.store import load_results
+
+    loaded = load_results(ROOT / "results" / "paper")
+    m = loaded.config["matrix"]
+    rows = published_rows(summarize(loaded.runs, m["schemes"], m["reference"]))
+    rows = rows[rows["scheme"] == PUBLISHED_SCHEME]
+    assert sorted(r.hidden for r in rows["baseline"]) == sorted(p.hidden for p in PUBLISHED)
+    for _, row in rows.iterrows():
+        low, high = row["baseline"].band
+        assert low <= row["acc_median"] <= high, (row["baseline"].name, row["acc_median"])
+        assert row["differences"] == "", row["differences"]  # the published setting, step for step
