@@ -106,3 +106,4 @@ def test_published_section_holds_the_published_init_to_its_band():
     assert "mnist1d · 32 ·" not in text  # a setting without a published model is not shown
     assert [p.hidden for p in PUBLISHED] == ["", "100,100", "25,25,25"]
     assert published_lines(rows.iloc[4:]) == []
+    assert published_lines(rows.iloc[3:4]) == []  # a published model without the published init: not compared
