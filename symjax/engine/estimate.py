@@ -22,6 +22,7 @@ from symjax.matrix.spec import Matrix
 
 CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
 CONV_SLOWDOWN = 12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
+FLOAT64_SLOWDOWN = 2.7  # a float64 group against its float32 twin (results/float64/config.json: 240.6 s and 88.3 s)
 STEP_OVERHEAD_SECONDS = 40e-6  # fixed cost of one scan step of one chunk (small networks are bound by it)
 COMPILE_SECONDS = 5.0  # one group's compilation, measured on the default matrix
 
@@ -32,6 +33,7 @@ class GroupCost:
 
     label: str
     model: str
+    dtype: str
     settings: int  # learning rates in the group
     schemes: int
     runs: int
@@ -56,7 +58,7 @@ def group_costs(plan: Plan) -> list[GroupCost]:
         macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = 2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)
-        costs.append(GroupCost(cfg.label(batch=True), cfg.model, len({r.lr for r in group.runs}),
+        costs.append(GroupCost(cfg.label(batch=True), cfg.model, cfg.dtype, len({r.lr for r in group.runs}),
                                len({r.scheme for r in group.runs}), n_runs, len(group.chunks), group.chunk_size,
                                flops_per_run * n_runs, chunk_bytes(cfg, group.chunk_size, plan.n_devices)))
     return costs
@@ -64,7 +66,8 @@ def group_costs(plan: Plan) -> list[GroupCost]:
 
 def estimate_seconds(plans: list[GroupCost], steps: int, cores: int) -> float:
     """Rough wall time of training every group on a CPU with ``cores`` cores."""
-    work = sum(p.flops * (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0) for p in plans) / (CPU_FLOPS_PER_CORE * cores)
+    work = sum(p.flops * (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0) * (FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0)
+               for p in plans) / (CPU_FLOPS_PER_CORE * cores)
     overhead = sum(p.chunks for p in plans) * steps * STEP_OVERHEAD_SECONDS
     return work + overhead + COMPILE_SECONDS * len(plans)
 
