@@ -86,6 +86,7 @@ def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list
     limit = "" if budget is None else f" (budget {budget / 2**30:.2f} GiB)"
     lines.append(f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory ~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB "
                  f"per chunk{limit}, ~{seconds / 60:.0f} min on this {cores}-core CPU "
-                 f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for convolutions; "
+                 f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for convolutions, "
+                 f"{FLOAT64_SLOWDOWN:g}x for float64; "
                  "GPUs and TPUs are faster)")
     return lines
