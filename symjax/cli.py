@@ -1,4 +1,4 @@
-"""Command line: ``symjax run | report | list | bench-compare | bench-ab``, ``--version``.
+"""Command line: ``symjax run | report | controls | list | bench-compare | bench-ab``, ``--version``.
 
 Data-flow stage: the front door; ``run`` = matrix -> plan -> init -> train -> store (chunks) ->
 metrics -> results tables, ``report`` = stored tables -> analysis -> report (never trains). Bad input ends in one line on stderr saying what is wrong and what
@@ -123,6 +123,35 @@ def _report(args) -> None:
         raise UsageError(_os_message(error)) from None
 
 
+def _controls(args) -> None:
+    """``symjax controls``: train the exact controls (unless --report-only), store their rows as
+    ``<results>/controls.json``, render ``<out>/controls.md`` from that file and refresh the report index."""
+    from pathlib import Path
+
+    from symjax.core.files import atomic_write_text, check_written
+    from symjax.report.build import check_outputs
+    from symjax.report.controls import JSON_HEADER, NAME, controls_json, load_controls, write_controls_report
+
+    stored = Path(args.results) / f"{NAME}.json"
+    try:
+        if args.report_only:
+            load_controls(stored)  # a missing or malformed file: fail before writing anything
+        else:
+            check_outputs(Path(args.out), NAME)  # refuse before training, not after
+            check_written(stored, JSON_HEADER)
+            from symjax.engine.controls import run_controls
+
+            rows = run_controls()
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(stored, controls_json(rows))
+            print(f"wrote {stored}")
+        print(f"wrote {write_controls_report(stored, Path(args.out))}")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(_os_message(error)) from None
+
+
 def _bench_compare(args) -> int:
     """``symjax bench-compare``: print one line per metric; 0 when none regressed, 1 otherwise."""
     from symjax.report.bench import compare_bench
@@ -202,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--quick", action="store_true", help="the quick workload (SYMJAX_BENCH_QUICK=1)")
     ab.add_argument("--tolerance", type=float, default=0.10, help="regression when the CI lies above 1 + this; default 0.10")
     ab.add_argument("--max-pairs", type=int, default=40, help="add ABBA blocks while inconclusive, up to this many pairs; default 40")
+    controls = sub.add_parser("controls", help="train the exact controls (seconds) and write their report",
+                              description="Train tiny networks whose outcome theory predicts exactly, store the rows as "
+                                          "RESULTS/controls.json and write OUT/controls.md from them.")
+    controls.add_argument("--results", default="results/controls", help="folder of controls.json; default results/controls")
+    controls.add_argument("--out", default="reports", help="report folder; default reports")
+    controls.add_argument("--report-only", action="store_true",
+                          help="only render OUT/controls.md from the stored RESULTS/controls.json (no training)")
     sub.add_parser("list", help="list schemes, datasets, optimizers, activations and matrices",
                    description="List what a matrix can name.")
     return parser
@@ -317,6 +353,8 @@ def main(argv=None) -> int:
             timing = read_config(folder)["timing"]
             print(f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
                   f"({timing['groups']} groups; {timing['compilations']} compiled by this call)")
+        elif args.command == "controls":
+            _controls(args)
         elif args.command == "bench-compare":
             return _bench_compare(args)
         elif args.command == "bench-ab":
