@@ -18,7 +18,8 @@ import numpy as np
 from jax.nn import initializers as jinit
 from scipy.linalg import hadamard
 
-from symjax.core.schemes import Scheme
+from symjax.core.plugins import plugin_init
+from symjax.core.schemes import Scheme, is_plugin
 
 Initializer = Callable[..., jax.Array]
 
@@ -109,11 +110,15 @@ def fan_in(shape: tuple[int, ...]) -> int:
 
 def weight_init(scheme: Scheme) -> Initializer:
     """The base weight initializer of ``scheme`` (its overrides ignored)."""
+    if is_plugin(scheme.weight):
+        return plugin_init(scheme.weight)
     return WEIGHT_INITS[scheme.weight](*scheme.weight_args)
 
 
 def bias_init(scheme: Scheme, weight_shape: tuple[int, ...]) -> Initializer:
     """The base bias initializer of ``scheme`` (its overrides ignored) for a layer whose weight has ``weight_shape``."""
+    if is_plugin(scheme.bias):
+        return plugin_init(scheme.bias)
     if scheme.bias in FAN_IN_BIAS_INITS:
         return FAN_IN_BIAS_INITS[scheme.bias](fan_in(weight_shape))
     return BIAS_INITS[scheme.bias](*scheme.bias_args)

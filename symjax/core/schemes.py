@@ -4,7 +4,8 @@ Data-flow stage: **matrix** (names checked and made canonical, ``symjax.matrix.v
 **init** (``symjax.core.models.init_mlp``). Free of jax (the matrix, results and report stages
 read scheme names); the initializers that a name stands for are in ``symjax.core.initializers``.
 
-Scheme syntax: ``W/b`` (or ``torch_default``, short for ``torch_default/torch_default``), optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
+Scheme syntax: ``W/b`` where W and b are init names or plug-ins (``module.path:function``, or a name given to
+``register_scheme``) (or ``torch_default``, short for ``torch_default/torch_default``), optionally followed by per-layer overrides ``@LAYER=W/b`` (LAYER is a
 1-based layer number or ``last``, the readout), e.g. ``lecun_normal/zeros@last=zeros/zeros``.
 ``expand_scheme`` turns a bracketed argument list, ``zeros/normal([0.1, 1.0])``, into one scheme per value.
 """
@@ -15,6 +16,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 # init name -> number of numeric arguments (symjax.core.initializers has the same names)
 WEIGHT_INIT_ARGS = {"zeros": 0, "constant": 1, "lecun_normal": 0, "lecun_uniform": 0, "glorot_normal": 0,
@@ -24,10 +26,48 @@ BIAS_INIT_ARGS = {"zeros": 0, "constant": 1, "normal": 1, "uniform": 1, "torch_d
 # a whole scheme by one name: PyTorch's default init of nn.Linear / nn.Conv1d, W and b from U(-1/sqrt(fan_in), +)
 SCHEME_ALIASES = {"torch_default": "torch_default/torch_default"}
 POSITIVE_ARGUMENT = {"normal", "uniform", "perturbed"}  # their argument is a spread: sigma, a, eps > 0
+# A plug-in init: an import path ``module.path:function`` to a function with the ``jax.nn.initializers``
+# signature ``(key, shape, dtype) -> Array``, usable as a weight or a bias init (importing it runs its code).
+PLUGIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+# Inits registered by name from Python (``register_scheme``, for notebooks): the one registry users extend.
+REGISTERED_INITS: dict[str, Callable] = {}
+_REGISTERED_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 _OVERRIDE = re.compile(r"^\s*(last|[0-9]+)\s*=(.*)$", re.S)
 OVERRIDE_SYNTAX = ("write overrides as @LAYER=WEIGHT/BIAS where LAYER is a 1-based layer number or 'last' "
                    "(the readout), e.g. lecun_normal/zeros@last=zeros/zeros")
+
+
+def is_plugin(name: str) -> bool:
+    """Whether an init name is a plug-in: an import path ``module:function`` or a name given to ``register_scheme``.
+
+    >>> is_plugin("mypkg.inits:orthogonal_small"), is_plugin("normal")
+    (True, False)
+    """
+    return bool(PLUGIN_PATH.fullmatch(name)) or name in REGISTERED_INITS
+
+
+def register_scheme(name: str, fn: Callable) -> None:
+    """Make ``fn`` (``(key, shape, dtype) -> Array``, as ``jax.nn.initializers``) a weight and bias init called
+    ``name``, e.g. ``register_scheme("small_orthogonal", fn)`` then ``"small_orthogonal/normal(1.0)"``.
+
+    Registering a name again replaces its function (a notebook cell run twice). Raises ValueError for a name that
+    is not lowercase letters, digits and ``_`` or that a built-in init already has, and for a non-callable ``fn``.
+    """
+    if not (isinstance(name, str) and _REGISTERED_NAME.fullmatch(name)):
+        raise ValueError(f"register_scheme: name {name!r} must be 1 to 64 lowercase letters, digits or '_', "
+                         "starting with a letter")
+    if name in WEIGHT_INIT_ARGS or name in BIAS_INIT_ARGS or name in SCHEME_ALIASES:
+        raise ValueError(f"register_scheme: {name!r} is a built-in init; choose another name")
+    if not callable(fn):
+        raise ValueError(f"register_scheme: {name!r} needs a function (key, shape, dtype) -> Array, got {type(fn).__name__}")
+    REGISTERED_INITS[name] = fn
+
+
+def plugin_names(scheme: Scheme) -> list[str]:
+    """The plug-in init names of a scheme, overrides included, in order, once each."""
+    parts = [scheme, *(override for _, override in scheme.overrides)]
+    return list(dict.fromkeys(name for part in parts for name in (part.weight, part.bias) if is_plugin(name)))
 
 
 def describe(registry: dict[str, int]) -> str:
@@ -40,9 +80,11 @@ def describe(registry: dict[str, int]) -> str:
 
 
 def _parse_term(text: str, registry: dict, kind: str) -> tuple[str, tuple[float, ...]]:
-    """Parse ``name`` or ``name(arg)`` against a registry; raise ValueError listing valid names."""
+    """Parse ``name``, ``name(arg)`` or a plug-in (``is_plugin``) against a registry; raise ValueError listing valid names."""
+    if is_plugin(text.strip()):
+        return text.strip(), ()
     match = _TERM.match(text.strip())
-    allowed = f"allowed {kind} inits: {describe(registry)}"
+    allowed = f"allowed {kind} inits: {describe(registry)}, or a plug-in module.path:function"
     if not match or match.group(1) not in registry:
         raise ValueError(f"unknown {kind} init {text.strip()!r}; {allowed}")
     name, arg_text = match.group(1), match.group(2)

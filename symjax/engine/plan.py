@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from symjax.core.files import digest
 from symjax.core.group import GroupConfig, Run
+from symjax.core.plugins import plugin_digest
 from symjax.engine.devices import chunk_multiple
 from symjax.engine.memory import chunk_limit
 from symjax.engine.resume import code_hash
@@ -111,7 +112,7 @@ def make_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> Plan
     """The plan of a validated matrix on ``n_devices`` devices, each chunk within ``budget`` bytes of device
     memory (``symjax.engine.memory``; None: only ``matrix.chunk_runs`` bounds a chunk). A budget too small
     for one run per device is a ConfigError, raised here, before anything is written."""
-    groups, code, first = [], code_hash(), 0
+    groups, code, first = [], code_hash() + plugin_digest([*matrix.schemes, matrix.reference]), 0
     for cfg, runs in expand(matrix):
         groups.append(group_plan(cfg, runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices, first, code))
         first += len(groups[-1].chunks)

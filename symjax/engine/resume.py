@@ -34,7 +34,7 @@ CHUNKS, LOCK = "chunks", ".lock"
 KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
 # the modules whose code decides what a chunk's training computes (tests/test_layout.py holds this list complete)
 TRAINING_MODULES = ("symjax.core.data", "symjax.core.data_order", "symjax.core.diagnostics", "symjax.core.evaluation",
-                    "symjax.core.group", "symjax.core.initializers", "symjax.core.models", "symjax.core.optimizers",
+                    "symjax.core.group", "symjax.core.initializers", "symjax.core.models", "symjax.core.optimizers", "symjax.core.plugins",
                     "symjax.core.schemes", "symjax.core.train", "symjax.engine.devices", "symjax.engine.program",
                     "symjax.engine.runner")
 

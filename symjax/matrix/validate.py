@@ -14,7 +14,7 @@ from symjax.core.data import DATASETS, TRAIN_SIZES
 from symjax.core.group import DTYPES
 from symjax.core.models import ACTIVATIONS, CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, MODELS
 from symjax.core.optimizers import OPTIMIZERS
-from symjax.core.schemes import check_depth, count_schemes, expand_scheme, parse_scheme
+from symjax.core.schemes import check_depth, count_schemes, expand_scheme, is_plugin, parse_scheme
 from symjax.matrix.spec import (FLOAT32_RANGE, LIMITS, MAX_AXIS_VALUES, MAX_GROUPS, MAX_RUNS, ConfigError, Matrix,
                                 check_name, is_int, is_number, shown)
 
@@ -77,7 +77,33 @@ def validate(matrix: Matrix) -> Matrix:
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
     _validate_plan(canonical)
+    _check_plugins(canonical)
     return canonical
+
+
+def _check_plugins(matrix: Matrix) -> None:
+    """ConfigError (one line) for a plug-in init that cannot be imported, is not callable, or returns the wrong
+    shape or dtype for a weight (dense, and a conv kernel if the matrix has a CNN) or a bias. Imports jax only
+    when the matrix names a plug-in."""
+    weights, biases = {}, {}  # plug-in name -> the first scheme that names it
+    for scheme in dict.fromkeys([*matrix.schemes, matrix.reference]):
+        parsed = parse_scheme(scheme)
+        for part in [parsed, *(override for _, override in parsed.overrides)]:
+            if is_plugin(part.weight):
+                weights.setdefault(part.weight, scheme)
+            if is_plugin(part.bias):
+                biases.setdefault(part.bias, scheme)
+    if not weights and not biases:
+        return
+    from symjax.core.plugins import check_plugin
+
+    weight_shapes = [(3, 4), *([(5, 2, 4)] if set(matrix.models) & set(CNN_MODELS) else [])]
+    for names, shapes in ((weights, weight_shapes), (biases, [(4,)])):
+        for name, scheme in names.items():
+            try:
+                check_plugin(name, shapes)
+            except ValueError as error:
+                raise ConfigError(f"schemes: {scheme}: {error}") from None
 
 
 def _check_sizes(matrix: Matrix) -> None:
