@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from symjax.core.diagnostics import alive_units
-from symjax.core.models import example_losses, forward
+from symjax.core.models import MODELS, example_losses, forward
 
 EVAL_SLICE = 500
 
@@ -50,16 +50,17 @@ class Evaluation(NamedTuple):
     dead_fraction: jax.Array  # (n_hidden,) units whose output is 0 on every example
 
 
-def evaluate(params: list, data: Slices, activation: str, task: str) -> Evaluation:
+def evaluate(params: list, data: Slices, activation: str, task: str, model: str = "mlp") -> Evaluation:
     """Mean loss, accuracy and dead-unit fractions of one network (params: list of ``{"w", "b"}``) over
-    every example of ``data`` (padding masked out)."""
+    every example of ``data`` (padding masked out); a plug-in model's dead fractions are NaN."""
     n = data.mask.sum()
-    alive0 = tuple(jnp.zeros(layer["b"].shape, bool) for layer in params[:-1])
+    alive0 = tuple(jnp.zeros(layer["b"].shape, bool) for layer in params[:-1]) if model in MODELS else ()
 
     def one_slice(carry, part):
         loss_sum, correct, alive = carry
         x, y, mask = part
-        outputs, hidden = forward(params, x, activation)
+        outputs, hidden = forward(params, x, activation, model)
+        hidden = [] if hidden is None else hidden
         loss_sum += jnp.sum(jnp.where(mask, example_losses(outputs, y, task), 0.0))
         if task != "regression":
             correct += jnp.sum(mask & (outputs.argmax(-1) == y), dtype=jnp.int32)
@@ -69,5 +70,8 @@ def evaluate(params: list, data: Slices, activation: str, task: str) -> Evaluati
     start = (jnp.zeros((), data.x.dtype), jnp.int32(0), alive0)  # float32, or float64 in a float64 group
     (loss_sum, correct, alive), _ = jax.lax.scan(one_slice, start, data)
     accuracy = jnp.float32(jnp.nan) if task == "regression" else (correct / n).astype(jnp.float32)
-    dead = jnp.stack([jnp.mean(~a) for a in alive]) if alive else jnp.zeros(0)
+    if model not in MODELS:  # its hidden layers are its own: no dead fraction
+        dead = jnp.full(len(params) - 1, jnp.nan)
+    else:
+        dead = jnp.stack([jnp.mean(~a) for a in alive]) if alive else jnp.zeros(0)
     return Evaluation(loss_sum / n, accuracy, dead.astype(jnp.float32))

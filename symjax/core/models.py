@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from symjax.core.initializers import layer_initializers
+from symjax.core.plugins import is_plugin_model, plugin_model
 from symjax.core.schemes import Scheme
 
 ACTIVATIONS = {
@@ -54,8 +55,10 @@ def weight_shapes(model: str, n_in: int, hidden: tuple[int, ...], n_out: int) ->
     """
     if model == "mlp":
         return layer_sizes(n_in, hidden, n_out)
+    if is_plugin_model(model):
+        return [tuple(int(d) for d in shape) for shape in plugin_model(model).shapes(n_in, tuple(hidden), n_out)]
     if model not in CNN_MODELS:
-        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}, or a plug-in module.path:name")
     channels = (1, *hidden)
     widths = [KERNEL_WIDTH if model == "cnn" or i == 0 else LATER_KERNEL_WIDTH for i in range(len(hidden))]
     conv = [(k, c_in, c_out) for k, c_in, c_out in zip(widths, channels[:-1], channels[1:])]
@@ -101,9 +104,12 @@ def _conv(h: jax.Array, w: jax.Array) -> jax.Array:
     return jax.lax.conv_general_dilated(h, w, (CONV_STRIDE,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
 
 
-def forward(params: Params, x: jax.Array, activation: str) -> tuple[jax.Array, list[jax.Array]]:
-    """(outputs (batch, n_out), post-activation output of each hidden layer: (batch, width) or (batch, length, channels))."""
+def forward(params: Params, x: jax.Array, activation: str, model: str = "mlp") -> tuple[jax.Array, list[jax.Array] | None]:
+    """(outputs (batch, n_out), post-activation output of each hidden layer: (batch, width) or (batch, length,
+    channels)); a plug-in model gives its outputs and None (its hidden layers are its own)."""
     phi = ACTIVATIONS[activation]
+    if model not in MODELS:
+        return plugin_model(model).apply(params, x, phi), None
     hidden, h = [], x
     for layer in params[:-1]:
         if layer["w"].ndim == 3:
@@ -114,9 +120,9 @@ def forward(params: Params, x: jax.Array, activation: str) -> tuple[jax.Array, l
     return h.reshape(h.shape[0], -1) @ params[-1]["w"] + params[-1]["b"], hidden
 
 
-def apply_mlp(params: Params, x: jax.Array, activation: str) -> jax.Array:
+def apply_model(params: Params, x: jax.Array, activation: str, model: str = "mlp") -> jax.Array:
     """Outputs (batch, n_out) for inputs x (batch, n_in)."""
-    return forward(params, x, activation)[0]
+    return forward(params, x, activation, model)[0]
 
 
 def example_losses(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
@@ -131,7 +137,8 @@ def mean_loss(outputs: jax.Array, y: jax.Array, task: str = "classification") ->
     return example_losses(outputs, y, task).mean()
 
 
-def loss_fn(params: Params, x: jax.Array, y: jax.Array, activation: str, task: str = "classification") -> jax.Array:
+def loss_fn(params: Params, x: jax.Array, y: jax.Array, activation: str, task: str = "classification",
+            model: str = "mlp") -> jax.Array:
     """The training loss (scalar) of one minibatch; no accuracy is computed on this hot path."""
-    return mean_loss(apply_mlp(params, x, activation), y, task)
+    return mean_loss(apply_model(params, x, activation, model), y, task)
 

@@ -1,8 +1,14 @@
-"""Plug-in inits: ``module.path:function`` imports and names given to ``register_scheme``.
+"""Plug-ins: inits and models given as import paths ``module.path:name`` or registered by name from Python.
 
-Data-flow stage: **matrix** (``check_plugin``: a plug-in that cannot be imported, is not callable or returns
-the wrong shape or dtype is refused before anything is written) and **init** (``plugin_init``); the
-engine's resume key includes ``plugin_digest`` so that editing a plug-in retrains its runs. Importing a
+An init is a function ``(key, shape, dtype) -> Array`` (as ``jax.nn.initializers``): ``register_scheme``
+(``symjax.core.schemes``) or a path. A model is a ``Model``: ``shapes(n_in, hidden, n_out)`` gives the
+weight shape of every layer (readout last; symjax draws each layer's ``{"w", "b"}`` with the run's scheme,
+per-layer overrides included) and ``apply(params, x, phi)`` the outputs (batch, n_out) of inputs x (batch,
+n_in), ``phi`` the matrix's activation function: ``register_model`` or a path to a ``Model`` object.
+Data-flow stage: **matrix** (``check_plugin``, ``check_model``: a plug-in that cannot be imported, is not
+callable or returns the wrong shape or dtype is refused before anything is written), **init** and
+**train** (``plugin_init``, ``plugin_model``); the engine's resume key includes ``plugin_digest`` so that
+editing a plug-in retrains its runs. Importing a
 plug-in runs its module's code, as pytest plugins do. The current directory is searched first, as
 ``python -m`` does, so ``mypkg/inits.py`` beside the command works.
 """
@@ -15,18 +21,60 @@ import inspect
 import marshal
 import os
 import sys
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from symjax.core.schemes import REGISTERED_INITS, parse_scheme, plugin_names
+from symjax.core.schemes import PLUGIN_NAME, PLUGIN_PATH, REGISTERED_INITS, parse_scheme, plugin_names
+
+
+class Model(NamedTuple):
+    """A user's functional model (see the module docstring): two pure functions."""
+
+    shapes: Callable  # (n_in, hidden: tuple[int, ...], n_out) -> list of weight shapes, readout last
+    apply: Callable  # (params: list of {"w", "b"}, x (batch, n_in), phi) -> outputs (batch, n_out)
+
+
+REGISTERED_MODELS: dict[str, Model] = {}  # register_model; with REGISTERED_INITS, the registries users extend
+
+
+def register_model(name: str, model: Model) -> None:
+    """Make ``model`` (a ``Model``) trainable as ``model = name`` in a matrix; registering a name again replaces it."""
+    if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):
+        raise ValueError(f"register_model: name {name!r} must be 1 to 64 lowercase letters, digits or '_', starting with a letter")
+    from symjax.core.models import MODELS  # models imports this module
+
+    if name in MODELS:
+        raise ValueError(f"register_model: {name!r} is a built-in model; choose another name")
+    if not (isinstance(model, Model) and callable(model.shapes) and callable(model.apply)):
+        raise ValueError(f"register_model: {name!r} needs symjax.Model(shapes, apply) with two functions")
+    REGISTERED_MODELS[name] = model
+
+
+def is_plugin_model(name: str) -> bool:
+    """Whether a model name is a plug-in (an import path or a registered name) rather than a built-in one."""
+    return bool(PLUGIN_PATH.fullmatch(name)) or name in REGISTERED_MODELS
+
+
+def plugin_model(name: str) -> Model:
+    """The ``Model`` a plug-in model name stands for; ValueError (one line) if it is not one."""
+    model = REGISTERED_MODELS.get(name) or _import(name)
+    if not (isinstance(model, tuple) and len(model) == 2 and all(map(callable, model))):
+        raise ValueError(f"plug-in model {name}: is a {type(model).__name__}, not symjax.Model(shapes, apply)")
+    return Model(*model)
 
 
 def plugin_init(name: str) -> Callable:
     """The function a plug-in name stands for; ValueError (one line) if it cannot be imported or is not callable."""
-    if name in REGISTERED_INITS:
-        return REGISTERED_INITS[name]
+    fn = REGISTERED_INITS.get(name) or _import(name)
+    if not callable(fn):
+        raise ValueError(f"plug-in {name}: is a {type(fn).__name__}, not a function (key, shape, dtype) -> Array")
+    return fn
+
+
+def _import(name: str):
+    """The object an import path ``module.path:name`` names, importing the module (the current directory first)."""
     module_name, _, attribute = name.partition(":")
     added = os.getcwd() not in sys.path
     if added:
@@ -39,12 +87,9 @@ def plugin_init(name: str) -> Callable:
     finally:
         if added:
             sys.path.remove(os.getcwd())
-    fn = getattr(module, attribute, None)
-    if fn is None:
+    if not hasattr(module, attribute):
         raise ValueError(f"plug-in {name}: module {module_name} has no {attribute!r}")
-    if not callable(fn):
-        raise ValueError(f"plug-in {name}: {attribute!r} is a {type(fn).__name__}, not a function (key, shape, dtype) -> Array")
-    return fn
+    return getattr(module, attribute)
 
 
 def check_plugin(name: str, shapes: list[tuple[int, ...]]) -> None:
@@ -75,13 +120,16 @@ def _source(fn: Callable) -> bytes:
         return text + (marshal.dumps(code) if code is not None else repr(fn).encode())
 
 
-def plugin_digest(schemes: list[str]) -> str:
-    """Hash of the source of every plug-in of ``schemes`` ("" without plug-ins): part of the resume key."""
-    names = sorted({name for scheme in schemes for name in plugin_names(parse_scheme(scheme))})
-    if not names:
+def plugin_digest(schemes: list[str], models: list[str] = ()) -> str:
+    """Hash of the source of every plug-in init of ``schemes`` and plug-in model of ``models`` ("" without
+    plug-ins): part of the resume key."""
+    inits = sorted({name for scheme in schemes for name in plugin_names(parse_scheme(scheme))})
+    functions = [(name, plugin_init(name)) for name in inits]
+    functions += [(name, fn) for name in sorted(set(filter(is_plugin_model, models))) for fn in plugin_model(name)]
+    if not functions:
         return ""
     sha = hashlib.sha256()
-    for name in names:
-        sha.update(name.encode() + b"\0" + _source(plugin_init(name)))
+    for name, fn in functions:
+        sha.update(name.encode() + b"\0" + _source(fn))
     return sha.hexdigest()[:24]
 

@@ -31,7 +31,7 @@ POSITIVE_ARGUMENT = {"normal", "uniform", "perturbed"}  # their argument is a sp
 PLUGIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 # Inits registered by name from Python (``register_scheme``, for notebooks): the one registry users extend.
 REGISTERED_INITS: dict[str, Callable] = {}
-_REGISTERED_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a name given to register_scheme or register_model
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 _OVERRIDE = re.compile(r"^\s*(last|[0-9]+)\s*=(.*)$", re.S)
 OVERRIDE_SYNTAX = ("write overrides as @LAYER=WEIGHT/BIAS where LAYER is a 1-based layer number or 'last' "
@@ -54,7 +54,7 @@ def register_scheme(name: str, fn: Callable) -> None:
     Registering a name again replaces its function (a notebook cell run twice). Raises ValueError for a name that
     is not lowercase letters, digits and ``_`` or that a built-in init already has, and for a non-callable ``fn``.
     """
-    if not (isinstance(name, str) and _REGISTERED_NAME.fullmatch(name)):
+    if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):
         raise ValueError(f"register_scheme: name {name!r} must be 1 to 64 lowercase letters, digits or '_', "
                          "starting with a letter")
     if name in WEIGHT_INIT_ARGS or name in BIAS_INIT_ARGS or name in SCHEME_ALIASES:

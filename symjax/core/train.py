@@ -123,7 +123,7 @@ def make_update(cfg: GroupConfig, n_train: int):
                 index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
                 x, y = arrays.x_train[index], arrays.y_train[index]
         with jax.named_scope("gradient"):
-            grads = jax.grad(loss_fn)(params, x, y, cfg.activation, task)
+            grads = jax.grad(loss_fn)(params, x, y, cfg.activation, task, cfg.model)
         with jax.named_scope("optimizer"):
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state, perm, grads
@@ -173,8 +173,8 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
 
         @jax.named_scope("evaluate")
         def evaluate(state):  # slice by slice: a chunk's memory does not grow with the dataset
-            on_train = evaluate_on(state.params, train_slices, cfg.activation, task)
-            on_test = evaluate_on(state.params, test_slices, cfg.activation, task)
+            on_train = evaluate_on(state.params, train_slices, cfg.activation, task, cfg.model)
+            on_test = evaluate_on(state.params, test_slices, cfg.activation, task, cfg.model)
             diagnostics = layer_diagnostics(state.params, on_train.dead_fraction, state.grad_norms)
             return on_train.loss, on_test.loss, on_test.accuracy, diagnostics
 
