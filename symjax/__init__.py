@@ -36,6 +36,9 @@ _PUBLIC = {  # name -> module; imported on first use, so `symjax report` never l
     "load_results": "symjax.results.store",
     "build_report": "symjax.report.build",
     "summarize": "symjax.analysis.tables",
+    "register_scheme": "symjax.core.schemes",  # your own init, by name (or write module.path:function)
+    "Model": "symjax.core.plugins",  # your own model: Model(shapes, apply)
+    "register_model": "symjax.core.plugins",
 }
 
 

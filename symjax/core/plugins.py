@@ -65,6 +65,32 @@ def plugin_model(name: str) -> Model:
     return Model(*model)
 
 
+def check_model(name: str, n_in: int, hidden: tuple[int, ...], n_out: int) -> None:
+    """ValueError (one line) unless the plug-in model ``name`` gives weight shapes (2-D, or 3-D conv kernels) for
+    (n_in, hidden, n_out) and maps float32 inputs (2, n_in) to float32 outputs (2, n_out) with such params."""
+    model = plugin_model(name)
+    try:
+        shapes = [tuple(shape) for shape in model.shapes(n_in, tuple(hidden), n_out)]
+    except Exception as error:
+        raise ValueError(f"plug-in model {name}: shapes({n_in}, {tuple(hidden)}, {n_out}) failed: {_first_line(error)}") from None
+    if not shapes or not all(len(s) in (2, 3) and all(isinstance(d, int) and d > 0 for d in s) for s in shapes):
+        raise ValueError(f"plug-in model {name}: shapes({n_in}, {tuple(hidden)}, {n_out}) gave {shapes!r}; allowed: a "
+                         "non-empty list of (fan_in, fan_out) or (width, c_in, c_out) tuples of positive integers")
+    params = [{"w": jax.ShapeDtypeStruct(s, jnp.float32), "b": jax.ShapeDtypeStruct(s[-1:], jnp.float32)} for s in shapes]
+    try:
+        out = jax.eval_shape(lambda p, x: model.apply(p, x, jnp.tanh), params, jax.ShapeDtypeStruct((2, n_in), jnp.float32))
+    except Exception as error:
+        raise ValueError(f"plug-in model {name}: apply failed on inputs (2, {n_in}): {_first_line(error)}") from None
+    if getattr(out, "shape", None) != (2, n_out) or getattr(out, "dtype", None) != jnp.float32:
+        raise ValueError(f"plug-in model {name}: apply gave {getattr(out, 'shape', type(out).__name__)} "
+                         f"{getattr(out, 'dtype', '')} for inputs (2, {n_in}); allowed: float32 outputs (2, {n_out})")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no message'}"
+
+
 def plugin_init(name: str) -> Callable:
     """The function a plug-in name stands for; ValueError (one line) if it cannot be imported or is not callable."""
     fn = REGISTERED_INITS.get(name) or _import(name)
@@ -82,8 +108,7 @@ def _import(name: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # ImportError, or anything the module raises while it runs
-        raise ValueError(f"plug-in {name}: cannot import {module_name} ({type(error).__name__}: "
-                         f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no message'})") from None
+        raise ValueError(f"plug-in {name}: cannot import {module_name} ({_first_line(error)})") from None
     finally:
         if added:
             sys.path.remove(os.getcwd())
@@ -99,8 +124,7 @@ def check_plugin(name: str, shapes: list[tuple[int, ...]]) -> None:
         try:
             value = fn(jax.random.key(0), shape, jnp.float32)
         except Exception as error:
-            raise ValueError(f"plug-in {name} failed on shape {shape}: {type(error).__name__}: "
-                             f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no message'}") from None
+            raise ValueError(f"plug-in {name} failed on shape {shape}: {_first_line(error)}") from None
         got_shape, got_dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         if got_shape != shape or got_dtype != jnp.float32:
             raise ValueError(f"plug-in {name} returned shape {got_shape} and dtype {got_dtype} for shape {shape} and "

@@ -7,6 +7,7 @@ fixed formats (no locale, no timestamps), so the same numbers give the same byte
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -73,11 +74,21 @@ def setting_label(row, lr: bool = True) -> str:
             f"batch {row['batch_size']}{_precision(row)}")
 
 
+def safe_name(text: str, limit: int = 60) -> str:
+    """``text`` as a file-name part: characters other than letters, digits, ``.``, ``_`` and ``-`` become ``-``
+    (plug-in models and file datasets name paths), cut to ``limit`` characters.
+
+    >>> safe_name("file:data/my set.npz"), safe_name("mymodels:resmlp")
+    ('file-data-my-set.npz', 'mymodels-resmlp')
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "-", str(text)).strip(".")[:limit] or "x"
+
+
 def setting_slug(index: int, row) -> str:
     """A file name stem for one setting, e.g. ``setting03-mnist1d-cnn-16x16-relu-adam-lr0.01-b128`` (``-float64`` added
-    in 64-bit precision)."""
-    hidden = architecture(row).replace(",", "x").replace(" ", "-")
-    return (f"setting{index:02d}-{row['dataset']}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}"
+    in 64-bit precision); the setting's number keeps stems of sanitized names apart."""
+    hidden = safe_name(architecture(row).replace(",", "x").replace(" ", "-"))
+    return (f"setting{index:02d}-{safe_name(row['dataset'])}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}"
             f"-b{row['batch_size']}{_precision(row).replace(' · ', '-')}")
 
 
