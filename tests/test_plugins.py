@@ -1,0 +1,119 @@
+"""Plug-ins (issue 16): your own init as module.path:function or by name, your own model as symjax.Model."""
+
+from __future__ import annotations
+
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import symjax
+from symjax.cli import main
+from symjax.core.plugins import plugin_digest
+from symjax.core.schemes import REGISTERED_INITS, canonical_scheme
+
+SMALL = ["--matrix", "smoke", "--quiet", "--steps", "40", "--seeds", "2"]
+
+
+def _module(folder, name: str, source: str) -> None:
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+
+
+INITS = """
+    import jax
+    import jax.numpy as jnp
+
+
+    def orthogonal_small(key, shape, dtype=jnp.float32):
+        return 0.1 * jax.nn.initializers.orthogonal()(key, shape, dtype)
+
+
+    def half(key, shape, dtype=jnp.float32):
+        return jnp.full(shape, 0.5, dtype)
+
+
+    def wrong_shape(key, shape, dtype=jnp.float32):
+        return jnp.zeros((2,), dtype)
+
+
+    def wrong_dtype(key, shape, dtype=jnp.float32):
+        return jnp.zeros(shape, jnp.int32)
+
+
+    def raises(key, shape, dtype=jnp.float32):
+        raise RuntimeError("boom")
+
+
+    NOT_A_FUNCTION = 3
+"""
+
+
+def test_import_path_init_trains_and_keeps_its_name(tmp_path, monkeypatch, capsys):
+    _module(tmp_path, "inits_a", INITS)
+    monkeypatch.chdir(tmp_path)  # the current directory is searched first, as `python -m` does
+    scheme = "inits_a:orthogonal_small/normal(1.0)"
+    assert main(["run", *SMALL, "--out", "res", "--schemes", f"lecun_normal/zeros,{scheme},zeros/inits_a:half"]) == 0
+    runs = pd.read_parquet(tmp_path / "res" / "runs.parquet")
+    assert set(runs["scheme"]) == {"lecun_normal/zeros", scheme, "zeros/inits_a:half"}
+    assert main(["report", "--results", "res", "--out", "reports"]) == 0
+    assert f"`{scheme}`" in (tmp_path / "reports" / "smoke.md").read_text()
+    diagnostics = pd.read_parquet(tmp_path / "res" / "diagnostics.parquet").merge(runs[["run_id", "scheme"]])
+    start = diagnostics[(diagnostics["step"] == 0) & (diagnostics["layer"] == 1)]
+    assert (start.loc[start["scheme"] == scheme, "rank"] == 16).all()  # orthogonal: full rank
+    assert (start.loc[start["scheme"] == "zeros/inits_a:half", "rank"] == 0).all()  # zero W, the plug-in bias
+
+
+@pytest.mark.parametrize("init,words", [
+    ("inits_b:wrong_shape/zeros", "returned shape (2,)"),
+    ("zeros/inits_b:wrong_shape", "for shape (4,)"),
+    ("inits_b:wrong_dtype/zeros", "dtype int32"),
+    ("inits_b:raises/zeros", "RuntimeError: boom"),
+    ("inits_b:NOT_A_FUNCTION/zeros", "not a function"),
+    ("inits_b:missing/zeros", "has no 'missing'"),
+    ("no_such_module_x:f/zeros", "cannot import no_such_module_x"),
+    ("inits_b:/zeros", "unknown weight init"),
+])
+def test_a_bad_plugin_is_one_line_exit_2_and_no_files(init, words, tmp_path, monkeypatch, capsys):
+    _module(tmp_path, "inits_b", INITS)
+    monkeypatch.chdir(tmp_path)
+    for extra in ([], ["--dry-run"]):
+        assert main(["run", *SMALL, "--out", "res", "--schemes", f"lecun_normal/zeros,{init}", *extra]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("symjax: error: ") and words in err, err
+        assert not (tmp_path / "res").exists()
+
+
+def test_editing_a_plugin_changes_the_resume_key(tmp_path, monkeypatch):
+    _module(tmp_path, "inits_c", INITS)
+    monkeypatch.chdir(tmp_path)
+    schemes = ["lecun_normal/zeros", "inits_c:half/zeros"]
+    before = plugin_digest(schemes)
+    assert before and plugin_digest(["lecun_normal/zeros"]) == ""
+    _module(tmp_path, "inits_c", INITS.replace("0.5", "0.25"))  # the module file is hashed, not the loaded code
+    assert plugin_digest(schemes) != before
+
+
+def test_register_scheme_from_python(tmp_path):
+    def tiny_normal(key, shape, dtype=jnp.float32):
+        return 0.01 * jax.random.normal(key, shape, dtype)
+
+    symjax.register_scheme("tiny_normal", tiny_normal)
+    try:
+        assert canonical_scheme("tiny_normal/zeros") == "tiny_normal/zeros"
+        matrix = symjax.matrix_from_dict({"name": "reg", "hidden": [8], "steps": 20, "log_every": 10, "seeds": 2,
+                                          "batch_size": 64, "schemes": ["lecun_normal/zeros", "tiny_normal/zeros"]}, "reg")
+        runs = symjax.load_results(symjax.run_matrix(matrix, tmp_path / "reg", show_progress=False)).runs
+        assert set(runs["scheme"]) == {"lecun_normal/zeros", "tiny_normal/zeros"}
+        assert np.isfinite(runs["final_train_loss"]).all()
+    finally:
+        REGISTERED_INITS.pop("tiny_normal")
+
+
+@pytest.mark.parametrize("name,fn,words", [("Bad Name", lambda k, s, d: None, "lowercase"),
+                                           ("normal", lambda k, s, d: None, "built-in"), ("ok_name", 3, "needs a function")])
+def test_register_scheme_refuses_bad_names_and_non_functions(name, fn, words):
+    with pytest.raises(ValueError, match=words):
+        symjax.register_scheme(name, fn)
