@@ -60,6 +60,19 @@ def _csv(kind):
     return parse
 
 
+def _datasets(text):
+    """Built-in names and file:PATH datasets separated by commas; a comma inside a path is refused (say where)."""
+    from symjax.core.data import DATASETS
+
+    items = _csv(str)(text)
+    after_file = [item for i, item in enumerate(items) if any(p.startswith("file:") for p in items[:i])
+                  and item not in DATASETS and not item.startswith("file:")]
+    if after_file:
+        raise argparse.ArgumentTypeError(f"{text!r}: a file path cannot hold a comma here (commas separate datasets); "
+                                         "allowed: rename the file, or name it in a matrix file: dataset = [\"file:...\"]")
+    return items
+
+
 def _hidden(text):
     """Hidden widths ``100,100``, or ``none`` (also an empty string) for no hidden layer."""
     return () if text.strip().lower() in ("", "none") else _csv(int)(text)
@@ -190,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="weight ranks every K logged steps (1: at every logged step); default 4")
     run.add_argument("--dtype", type=_csv(str), help="float32 (default) or float64 (jax's 64-bit mode), or both: float32,float64")
     single = run.add_argument_group("single-setting overrides (replace the matrix axis)")
-    single.add_argument("--dataset", type=_csv(str), help="e.g. mnist1d")
+    single.add_argument("--dataset", type=_datasets, help="e.g. mnist1d, or file:PATH.npz (your own data)")
     single.add_argument("--model", type=_csv(str), help="mlp, cnn or cnn_paper (a cnn: --hidden gives conv channels)")
     single.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 100,100; none: no hidden layer (logistic regression)")
     single.add_argument("--activation", type=_csv(str), help="e.g. tanh")
@@ -293,7 +306,7 @@ def _list() -> None:
     print(f"weight inits:  {describe(WEIGHT_INIT_ARGS)}")
     print(f"bias inits:    {describe(BIAS_INIT_ARGS)}")
     print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0)")
-    print(f"datasets:      {', '.join(DATASETS)}")
+    print(f"datasets:      {', '.join(DATASETS)}, file:PATH.npz (your own data; README)")
     print(f"models:        {', '.join(MODELS)}")
     print(f"activations:   {', '.join(ACTIVATIONS)}")
     print(f"optimizers:    {', '.join(OPTIMIZERS)}")

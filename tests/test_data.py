@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from symjax.core.data import DATASETS, TASKS, TRAIN_SIZES, Dataset, load_dataset, standardize
+from symjax.core.data import DATASETS, TASKS, TRAIN_SIZES, Dataset, _load_builtin, dataset_task, load_dataset, standardize, train_size
 
 CLASSIFICATION = [name for name in DATASETS if TASKS[name] == "classification"]
 REGRESSION = [name for name in DATASETS if TASKS[name] == "regression"]
@@ -50,8 +50,8 @@ def test_synthetic_sizes(name, shape):
 @pytest.mark.parametrize("name", DATASETS)
 def test_shapes_dtypes_and_registries_match_the_data(name):
     data = load_dataset(name)
-    assert TRAIN_SIZES[name] == len(data.y_train), "TRAIN_SIZES is used to validate batch sizes"
-    assert TASKS[name] == data.task
+    assert TRAIN_SIZES[name] == train_size(name) == len(data.y_train), "train_size is used to validate batch sizes"
+    assert TASKS[name] == dataset_task(name) == data.task
     assert data.x_train.dtype == data.x_test.dtype == np.float32
     assert data.x_train.ndim == 2 and data.x_test.shape[1] == data.x_train.shape[1]
     assert len(data.x_train) == len(data.y_train) and len(data.x_test) == len(data.y_test)
@@ -77,9 +77,9 @@ def test_standardized_with_training_statistics(name):
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_generation_is_deterministic_and_leaves_numpy_global_state_alone(name, numpy_random_state):
-    """Generated twice (``load_dataset.__wrapped__``: past the process-wide cache, which this test neither reads
+    """Generated twice (``_load_builtin.__wrapped__``: past the process-wide cache, which this test neither reads
     first nor clears) to equal arrays, without moving numpy's global generator; the cache returns the same values."""
-    generate = load_dataset.__wrapped__
+    generate = _load_builtin.__wrapped__
     np.random.seed(123)
     expected = np.random.rand()
     np.random.seed(123)

@@ -239,7 +239,9 @@ TAMPERED = {
     "curves with 0 rows": (_table("curves", lambda t: t.iloc[:0]), "holds no rows"),
     "runs with other columns": (_table("runs", lambda t: t.rename(columns={"scheme": "init"})), "lacks the column 'scheme'"),
     "diagnostics with other columns": (_table("diagnostics", lambda t: t[["run_id"]]), "lacks the column"),
-    "a path as dataset": (_table("runs", lambda t: t.assign(dataset="../../x")), "plain name"),
+    "a path as activation": (_table("runs", lambda t: t.assign(activation="../../x")), "plain name"),
+    "a two-line dataset": (_table("runs", lambda t: t.assign(dataset="mnist1d\n../../x")), "printable characters on one line"),
+    "a huge model label": (_table("runs", lambda t: t.assign(model="m" * 301)), "1 to 300 printable"),
     "losses as text": (_table("runs", lambda t: t.assign(final_train_loss="low")), "final_train_loss"),
 }
 

@@ -151,7 +151,8 @@ def bad_command_line(draw) -> list[str]:
         return [*args, flag, draw(BAD_FLAGS[flag])]
     unknown = draw(st.text("abcdefghijklmnopqrstuvwxyz-", min_size=2, max_size=10)).strip("-")
     known = {"seeds", "steps", "log-every", "dataset", "model", "activation", "optimizer", "hidden", "lr", "batch-size",
-             "schemes", "target-loss", "matrix", "quiet", "out", "fresh", "dry-run", "help", "max-memory", "coordinator", "num-processes", "process-id"}
+             "schemes", "target-loss", "matrix", "quiet", "out", "fresh", "dry-run", "help", "max-memory", "coordinator", "num-processes", "process-id",
+             "rank-every", "dtype"}
     if not unknown or any(k.startswith(unknown) for k in known):  # argparse accepts unique prefixes
         unknown = "bogus"
     return [*args, f"--{unknown}", "1"]

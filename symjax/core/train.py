@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from symjax.core.data import TASKS
+from symjax.core.data import dataset_task
 from symjax.core.data_order import epoch_order
 from symjax.core.diagnostics import Diagnostics, layer_diagnostics
 from symjax.core.evaluation import evaluate as evaluate_on
@@ -108,7 +108,7 @@ def make_update(cfg: GroupConfig, n_train: int):
     is the update's index, unbatched (from the ``lax.scan`` that runs the steps), so under
     ``vmap`` the new epoch's order is a real branch, computed once per epoch.
     """
-    task = TASKS[cfg.dataset]
+    task = dataset_task(cfg.dataset)
     batch_size = minibatch_size(cfg.batch_size, n_train)
     full_batch = batch_size == n_train
     steps_per_epoch = max(n_train // batch_size, 1)
@@ -159,7 +159,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
     the check for ``first_grad_step`` only while some run of the batch still waits for a
     layer's first non-zero weight gradient.
     """
-    task = TASKS[cfg.dataset]
+    task = dataset_task(cfg.dataset)
     update = make_update(cfg, n_train)
 
     def any_run(flag):  # one flag for the whole vmapped batch of runs: a real branch, not a select

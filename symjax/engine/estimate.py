@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from symjax.core.data import TRAIN_SIZES, load_dataset
+from symjax.core.data import load_dataset, train_size
 from symjax.core.group import minibatch_size
 from symjax.core.models import CNN_MODELS, output_lengths, weight_shapes
 from symjax.core.train import logged_steps
@@ -54,7 +54,7 @@ def group_costs(plan: Plan) -> list[GroupCost]:
     for group in plan.groups:
         cfg, n_runs = group.config, len(group.runs)
         data = load_dataset(cfg.dataset)
-        n_in, n_train, n_test = data.x_train.shape[1], TRAIN_SIZES[cfg.dataset], len(data.x_test)
+        n_in, n_train, n_test = data.x_train.shape[1], train_size(cfg.dataset), len(data.x_test)
         macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = 2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)

@@ -14,7 +14,7 @@ import re
 
 import jax
 
-from symjax.core.data import TRAIN_SIZES, load_dataset
+from symjax.core.data import load_dataset, train_size
 from symjax.core.evaluation import EVAL_SLICE
 from symjax.core.group import GroupConfig, minibatch_size
 from symjax.core.models import output_lengths, weight_shapes
@@ -63,7 +63,7 @@ def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
     Working only while the run's block trains (``symjax.engine.devices.runs_per_block``): gradients,
     updates, and the activations of a minibatch (forward and backward) and of an evaluation slice."""
     data = load_dataset(cfg.dataset)
-    n_in, n_train = data.x_train.shape[1], TRAIN_SIZES[cfg.dataset]
+    n_in, n_train = data.x_train.shape[1], train_size(cfg.dataset)
     shapes = weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs)
     weights = sum(math.prod(s) for s in shapes)
     params = weights + sum(s[-1] for s in shapes)

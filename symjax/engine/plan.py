@@ -16,13 +16,14 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from symjax.core.data import file_version
 from symjax.core.files import digest
 from symjax.core.group import GroupConfig, Run
 from symjax.core.plugins import plugin_digest
 from symjax.engine.devices import chunk_multiple
 from symjax.engine.memory import chunk_limit
 from symjax.engine.resume import code_hash
-from symjax.matrix.spec import Matrix
+from symjax.matrix.spec import ConfigError, Matrix
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
 
 def chunk_key(cfg: GroupConfig, runs: tuple[Run, ...], size: int, n_devices: int, code: str) -> str:
     """Content hash of one chunk's work: (group config, (scheme, seed, lr) of each run, size, devices, ``code``
-    = ``code_hash()`` of the training code)."""
+    = ``code_hash()`` of the training code, with the plug-ins' digest and a file dataset's sha256)."""
     return digest([dataclasses.asdict(cfg), [(r.scheme, r.seed, r.lr) for r in runs], size, n_devices, code])
 
 
@@ -111,9 +112,16 @@ def group_plan(cfg: GroupConfig, runs: list[Run], max_chunk: int, n_devices: int
 def make_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> Plan:
     """The plan of a validated matrix on ``n_devices`` devices, each chunk within ``budget`` bytes of device
     memory (``symjax.engine.memory``; None: only ``matrix.chunk_runs`` bounds a chunk). A budget too small
-    for one run per device is a ConfigError, raised here, before anything is written."""
+    for one run per device is a ConfigError, raised here, before anything is written. A file dataset is read as it
+    is now, and its sha256 enters the keys of its groups' chunks (an edited file is trained again)."""
     groups, code, first = [], code_hash() + plugin_digest([*matrix.schemes, matrix.reference]), 0
+    try:
+        versions = {name: file_version(name) for name in matrix.datasets}
+    except ValueError as error:  # the file changed since the matrix was validated
+        raise ConfigError(str(error)) from None
     for cfg, runs in expand(matrix):
-        groups.append(group_plan(cfg, runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices, first, code))
+        data = versions[cfg.dataset]["sha256"] if versions[cfg.dataset] else ""
+        groups.append(group_plan(cfg, runs, chunk_limit(cfg, matrix.chunk_runs, budget, n_devices), n_devices, first,
+                                 code + data))
         first += len(groups[-1].chunks)
     return Plan(tuple(groups), n_devices)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symjax.core.data import file_versions
 from symjax.core.files import atomic_write, digest, read_bytes
 from symjax.matrix.spec import ConfigError, Matrix
 from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, read_manifest, write_manifest
@@ -33,10 +34,10 @@ from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, read_manifest,
 CHUNKS, LOCK = "chunks", ".lock"
 KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
 # the modules whose code decides what a chunk's training computes (tests/test_layout.py holds this list complete)
-TRAINING_MODULES = ("symjax.core.data", "symjax.core.data_order", "symjax.core.diagnostics", "symjax.core.evaluation",
-                    "symjax.core.group", "symjax.core.initializers", "symjax.core.models", "symjax.core.optimizers", "symjax.core.plugins",
-                    "symjax.core.schemes", "symjax.core.train", "symjax.engine.devices", "symjax.engine.program",
-                    "symjax.engine.runner")
+TRAINING_MODULES = ("symjax.core.data", "symjax.core.data_files", "symjax.core.data_order", "symjax.core.diagnostics",
+                    "symjax.core.evaluation", "symjax.core.group", "symjax.core.initializers", "symjax.core.models",
+                    "symjax.core.optimizers", "symjax.core.plugins", "symjax.core.schemes", "symjax.core.train",
+                    "symjax.engine.devices", "symjax.engine.program", "symjax.engine.runner")
 
 
 class FolderInUse(ConfigError):
@@ -56,10 +57,12 @@ def matrix_hash(matrix: Matrix) -> str:
 
 
 class ChunkStore:
-    """The chunk files of one results folder."""
+    """The chunk files of one results folder; ``data_files`` (``symjax.core.data.file_versions``): the versions of
+    the file datasets this run trains on, checked before each save."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, data_files: dict | None = None):
         self.folder = Path(folder) / CHUNKS
+        self.data_files = data_files or {}
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
@@ -90,7 +93,14 @@ class ChunkStore:
         return arrays
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> None:
-        """Write a chunk atomically (a reader sees the whole file or none), with its key inside."""
+        """Write a chunk atomically (a reader sees the whole file or none), with its key inside; ConfigError if a file
+        dataset was read again in another version than the run started with (it changed while training)."""
+        now = file_versions(self.data_files)
+        changed = [name for name in self.data_files if now[name] != self.data_files[name]]
+        if changed:
+            raise ConfigError(f"{changed[0]} changed while symjax was training (its sha256 differs from the one this run "
+                              "started with); nothing trained on the new version was saved: run the same command again "
+                              "to train on it")
         self.folder.mkdir(parents=True, exist_ok=True)
 
         def write(tmp):
@@ -133,12 +143,15 @@ def check_folder(folder: Path, matrix: Matrix, fresh: bool) -> dict | None:
 
 def prepare_folder(folder: Path, matrix: Matrix, fresh: bool) -> ChunkStore:
     """Check the folder (``check_folder``), with ``fresh`` delete the chunks and result files symjax wrote there,
-    and write the manifest of this matrix (the published files stay named while they are this matrix's)."""
+    and write the manifest of this matrix (the published files stay named while they are this matrix's) with the
+    versions of its file datasets as this process loaded them (for ``make_plan``: the versions in the chunk keys)."""
     manifest = check_folder(folder, matrix, fresh)
     folder.mkdir(parents=True, exist_ok=True)
     keep = {"files": manifest["files"]} if manifest and not fresh and "files" in manifest else {}
-    write_manifest(folder, {"matrix_hash": matrix_hash(matrix), "matrix": matrix.to_dict(), **keep})
-    chunks = ChunkStore(folder)
+    data_files = file_versions(matrix.datasets)
+    write_manifest(folder, {"matrix_hash": matrix_hash(matrix), "matrix": matrix.to_dict(), **keep,
+                            **({"data_files": data_files} if data_files else {})})
+    chunks = ChunkStore(folder, data_files)
     if fresh and manifest is not None:
         chunks.prune()
         for name in FILES:

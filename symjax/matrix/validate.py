@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from symjax.core.data import DATASETS, TRAIN_SIZES
+from symjax.core.data import DATASETS, is_file_dataset, load_dataset, train_size
 from symjax.core.group import DTYPES
 from symjax.core.models import ACTIVATIONS, CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, MODELS
 from symjax.core.optimizers import OPTIMIZERS
@@ -33,8 +33,9 @@ def validate(matrix: Matrix) -> Matrix:
         ("dtype", matrix.dtypes, DTYPES),
     ):
         for value in values:
-            if value not in registry:
-                raise ConfigError(f"{key}: unknown {key} {shown(value)}; allowed: {', '.join(registry)}")
+            if value not in registry and not (key == "dataset" and is_file_dataset(value)):
+                more = ", or file:PATH.npz (your own data)" if key == "dataset" else ""
+                raise ConfigError(f"{key}: unknown {key} {shown(value)}; allowed: {', '.join(registry)}{more}")
     _check_sizes(matrix)
     canonical = dataclasses.replace(matrix, schemes=tuple(_canonical_schemes(matrix.schemes)),
                                     reference=_canonical_schemes([matrix.reference], "reference")[0],
@@ -76,6 +77,7 @@ def validate(matrix: Matrix) -> Matrix:
                           f"regression), got {len(depths[0])}")
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
+    _check_files(canonical)
     _validate_plan(canonical)
     _check_plugins(canonical)
     return canonical
@@ -104,6 +106,17 @@ def _check_plugins(matrix: Matrix) -> None:
                 check_plugin(name, shapes)
             except ValueError as error:
                 raise ConfigError(f"schemes: {scheme}: {error}") from None
+
+
+def _check_files(matrix: Matrix) -> None:
+    """ConfigError (one line) for a file dataset that cannot be read or used (``symjax.core.data_files``); reads
+    each file as it is now."""
+    for name in matrix.datasets:
+        if is_file_dataset(name):
+            try:
+                load_dataset(name)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
 
 
 def _check_sizes(matrix: Matrix) -> None:
@@ -144,9 +157,9 @@ def _validate_plan(matrix: Matrix) -> None:
             raise ConfigError(f"model: {cfg.model} reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
                               f"(exclude the others with [[exclude]] model = \"{cfg.model}\", dataset = [...]), "
                               f"got {cfg.dataset}")
-        if cfg.batch_size is not None and cfg.batch_size > TRAIN_SIZES[cfg.dataset]:
-            raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {TRAIN_SIZES[cfg.dataset]} training examples "
-                              f"of {cfg.dataset}; allowed 1..{TRAIN_SIZES[cfg.dataset]} or \"full\"")
+        if cfg.batch_size is not None and cfg.batch_size > train_size(cfg.dataset):
+            raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {train_size(cfg.dataset)} training examples "
+                              f"of {cfg.dataset}; allowed 1..{train_size(cfg.dataset)} or \"full\"")
         for scheme in dict.fromkeys(s for _, s in pairs):
             try:
                 check_depth(parse_scheme(scheme), len(cfg.hidden) + 1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from symjax.core.data import TASKS
+from symjax.core.data import dataset_task
 from symjax.core.group import GroupConfig, Run, minibatch_size
 from symjax.matrix.spec import Matrix
 
@@ -85,7 +85,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             "run_id": [r.run_id for r in group.runs],
             "dataset": cfg.dataset,
             "model": cfg.model,
-            "task": TASKS[cfg.dataset],
+            "task": dataset_task(cfg.dataset),
             "hidden": ",".join(map(str, cfg.hidden)),
             "activation": cfg.activation,
             "optimizer": cfg.optimizer,

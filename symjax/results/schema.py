@@ -2,8 +2,9 @@
 
 Data-flow stage: **store** (checks on reading) -> analysis -> report. ``store.load_results`` calls
 these after the hash check, so a folder whose files were edited consistently (or written by
-other software) still ends in one line naming what is wrong, never in a traceback. Labels
-that become file names in the report (dataset, model, activation, optimizer) must be plain names.
+other software) still ends in one line naming what is wrong, never in a traceback. Activation and
+optimizer must be plain names; dataset and model labels (``file:PATH.npz``, a plug-in's import path), which
+the report sanitizes where they become file names, printable single lines of at most 300 characters.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import pandas as pd
 from pandas.api import types
 
-from symjax.matrix.spec import ConfigError, check_name
+from symjax.matrix.spec import ConfigError, check_name, shown
 
 INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
 RUNS = {"run_id": INT, "dataset": STR, "model": STR, "task": STR, "hidden": STR, "activation": STR, "optimizer": STR,
@@ -29,7 +30,9 @@ DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effecti
                "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
 SETTING_COLUMNS = ["dataset", "model", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "dtype"]  # a setting
 DTYPES = ("float32", "float64")
-PATH_LABELS = ("dataset", "model", "activation", "optimizer")  # parts of the report's plot file names
+NAME_LABELS = ("activation", "optimizer")  # plain names (parts of the report's plot file names)
+FREE_LABELS = ("dataset", "model")  # any printable line: file datasets and plug-in models (sanitized in file names)
+MAX_LABEL_CHARS = 300
 TASKS = ("classification", "regression")
 
 
@@ -93,7 +96,12 @@ def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame,
     for table, name in ((curves, "curves"), (diagnostics, "diagnostics")):
         if not table["run_id"].isin(runs["run_id"]).all():
             raise ValueError(f"{folder}/{name}.parquet names runs that runs.parquet does not hold")
-    for column in PATH_LABELS if version >= 3 else ("dataset", "activation", "optimizer"):
+    for column in FREE_LABELS if version >= 3 else ("dataset",):
+        for value in runs[column].unique():
+            if not (0 < len(value) <= MAX_LABEL_CHARS and value.isprintable()):
+                raise ValueError(f"{where}: {column}: {shown(value)} is not a label symjax writes; allowed: 1 to "
+                                 f"{MAX_LABEL_CHARS} printable characters on one line")
+    for column in NAME_LABELS:
         for value in runs[column].unique():
             try:
                 check_name(column, value, reserved=False)

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from symjax.core.data import file_versions
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
 
 FORMAT_VERSION = 5  # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype
@@ -70,9 +71,15 @@ def _first_line(error: BaseException) -> str:
 
 def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
                   config: dict) -> Path:
-    """Write the result files atomically into ``folder`` (created if needed), then publish them (``seal``)."""
+    """Write the result files atomically into ``folder`` (created if needed), then publish them (``seal``).
+    config.json gains ``data_files``, ``{dataset: {"path", "sha256"}}`` of the file datasets trained on: the versions
+    the manifest names (the run's, ``symjax.engine.resume.prepare_folder``), else those this process loaded."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    datasets = config.get("matrix", {}).get("datasets", [])
+    data_files = (read_manifest(folder) or {}).get("data_files") or file_versions(datasets)
+    if data_files:
+        config = {**config, "data_files": data_files}
     atomic_write(folder / "runs.parquet", lambda p: runs.to_parquet(p, index=False))
     atomic_write(folder / "curves.parquet", lambda p: curves.to_parquet(p, index=False))
     atomic_write(folder / "diagnostics.parquet", lambda p: diagnostics.to_parquet(p, index=False))
