@@ -38,7 +38,7 @@ _PUBLIC = {  # name -> module; imported on first use, so `symjax report` never l
     "summarize": "symjax.analysis.tables",
     "register_scheme": "symjax.core.schemes",  # your own init, by name (or write module.path:function)
     "Model": "symjax.core.plugins",  # your own model: Model(shapes, apply)
-    "register_model": "symjax.core.plugins",
+    "register_model": "symjax.core.models",
 }
 
 

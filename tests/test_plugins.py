@@ -117,3 +117,78 @@ def test_register_scheme_from_python(tmp_path):
 def test_register_scheme_refuses_bad_names_and_non_functions(name, fn, words):
     with pytest.raises(ValueError, match=words):
         symjax.register_scheme(name, fn)
+
+
+def _linear_shapes(n_in, hidden, n_out):
+    return [(n_in, hidden[0]), (hidden[0], n_out)]
+
+
+def _linear_apply(params, x, phi):
+    return phi(x @ params[0]["w"] + params[0]["b"]) @ params[1]["w"] + params[1]["b"]
+
+
+def test_registered_model_trains_in_a_group_and_reports(tmp_path):
+    from symjax.core.plugins import REGISTERED_MODELS
+
+    symjax.register_model("twolayer", symjax.Model(_linear_shapes, _linear_apply))
+    try:
+        matrix = symjax.matrix_from_dict({"name": "own", "model": "twolayer", "hidden": [8], "steps": 20, "log_every": 10,
+                                          "seeds": 2, "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"]},
+                                         "own")
+        folder = symjax.run_matrix(matrix, tmp_path / "own", show_progress=False)
+        loaded = symjax.load_results(folder)
+        assert set(loaded.runs["model"]) == {"twolayer"} and np.isfinite(loaded.runs["final_train_loss"]).all()
+        # the same network as the built-in one-hidden-layer MLP: the same losses, run for run
+        mlp = symjax.matrix_from_dict({"name": "own", "hidden": [8], "steps": 20, "log_every": 10, "seeds": 2,
+                                       "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"]}, "own")
+        twin = symjax.load_results(symjax.run_matrix(mlp, tmp_path / "mlp", show_progress=False)).runs
+        np.testing.assert_allclose(loaded.runs["final_train_loss"], twin["final_train_loss"], rtol=1e-5)
+        assert loaded.diagnostics["dead_fraction"].isna().all()  # its hidden layers are its own
+        assert symjax.build_report(folder, tmp_path / "reports").exists()
+    finally:
+        REGISTERED_MODELS.pop("twolayer")
+
+
+MODELS = """
+    import symjax
+
+
+    def shapes(n_in, hidden, n_out):
+        return [(n_in, hidden[0]), (hidden[0], n_out)]
+
+
+    def apply(params, x, phi):
+        return phi(x @ params[0]["w"] + params[0]["b"]) @ params[1]["w"] + params[1]["b"]
+
+
+    def bad_apply(params, x, phi):
+        return x @ params[0]["w"]
+
+
+    good = symjax.Model(shapes, apply)
+    wrong_outputs = symjax.Model(shapes, bad_apply)
+    bad_shapes = symjax.Model(lambda n_in, hidden, n_out: [(n_in, 0)], apply)
+    not_a_model = 3
+"""
+
+
+def test_import_path_model_through_the_cli(tmp_path, monkeypatch):
+    _module(tmp_path, "models_a", MODELS)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *SMALL, "--out", "res", "--model", "models_a:good", "--hidden", "8"]) == 0
+    assert main(["report", "--results", "res", "--out", "reports"]) == 0
+    assert set(pd.read_parquet(tmp_path / "res" / "runs.parquet")["model"]) == {"models_a:good"}
+    assert any("models_a-good" in p.name for p in (tmp_path / "reports" / "smoke").iterdir())  # sanitized file names
+
+
+@pytest.mark.parametrize("model,words", [("models_b:wrong_outputs", "allowed: float32 outputs (2, 10)"),
+                                         ("models_b:bad_shapes", "positive integers"),
+                                         ("models_b:not_a_model", "not symjax.Model"),
+                                         ("models_b:missing", "has no 'missing'")])
+def test_a_bad_model_is_one_line_exit_2_and_no_files(model, words, tmp_path, monkeypatch, capsys):
+    _module(tmp_path, "models_b", MODELS)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *SMALL, "--out", "res", "--model", model, "--hidden", "8"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "res").exists()

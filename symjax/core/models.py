@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import optax
 
 from symjax.core.initializers import layer_initializers
-from symjax.core.plugins import is_plugin_model, plugin_model
-from symjax.core.schemes import Scheme
+from symjax.core.plugins import REGISTERED_MODELS, Model, is_plugin_model, plugin_model
+from symjax.core.schemes import PLUGIN_NAME, Scheme
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -39,6 +39,17 @@ CONV_STRIDE = 2
 MAX_HIDDEN_LAYERS = 8
 
 Params = list  # list[dict[str, jax.Array]]
+
+
+def register_model(name: str, model: Model) -> None:
+    """Make ``model`` (a ``Model``) trainable as ``model = name`` in a matrix; registering a name again replaces it."""
+    if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):
+        raise ValueError(f"register_model: name {name!r} must be 1 to 64 lowercase letters, digits or '_', starting with a letter")
+    if name in MODELS:
+        raise ValueError(f"register_model: {name!r} is a built-in model; choose another name")
+    if not (isinstance(model, Model) and callable(model.shapes) and callable(model.apply)):
+        raise ValueError(f"register_model: {name!r} needs symjax.Model(shapes, apply) with two functions")
+    REGISTERED_MODELS[name] = model
 
 
 def layer_sizes(n_in: int, hidden: tuple[int, ...], n_out: int) -> list[tuple[int, int]]:

@@ -4,7 +4,7 @@ An init is a function ``(key, shape, dtype) -> Array`` (as ``jax.nn.initializers
 (``symjax.core.schemes``) or a path. A model is a ``Model``: ``shapes(n_in, hidden, n_out)`` gives the
 weight shape of every layer (readout last; symjax draws each layer's ``{"w", "b"}`` with the run's scheme,
 per-layer overrides included) and ``apply(params, x, phi)`` the outputs (batch, n_out) of inputs x (batch,
-n_in), ``phi`` the matrix's activation function: ``register_model`` or a path to a ``Model`` object.
+n_in), ``phi`` the matrix's activation function: ``symjax.core.models.register_model`` or a path to a ``Model`` object.
 Data-flow stage: **matrix** (``check_plugin``, ``check_model``: a plug-in that cannot be imported, is not
 callable or returns the wrong shape or dtype is refused before anything is written), **init** and
 **train** (``plugin_init``, ``plugin_model``); the engine's resume key includes ``plugin_digest`` so that
@@ -36,20 +36,7 @@ class Model(NamedTuple):
     apply: Callable  # (params: list of {"w", "b"}, x (batch, n_in), phi) -> outputs (batch, n_out)
 
 
-REGISTERED_MODELS: dict[str, Model] = {}  # register_model; with REGISTERED_INITS, the registries users extend
-
-
-def register_model(name: str, model: Model) -> None:
-    """Make ``model`` (a ``Model``) trainable as ``model = name`` in a matrix; registering a name again replaces it."""
-    if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):
-        raise ValueError(f"register_model: name {name!r} must be 1 to 64 lowercase letters, digits or '_', starting with a letter")
-    from symjax.core.models import MODELS  # models imports this module
-
-    if name in MODELS:
-        raise ValueError(f"register_model: {name!r} is a built-in model; choose another name")
-    if not (isinstance(model, Model) and callable(model.shapes) and callable(model.apply)):
-        raise ValueError(f"register_model: {name!r} needs symjax.Model(shapes, apply) with two functions")
-    REGISTERED_MODELS[name] = model
+REGISTERED_MODELS: dict[str, Model] = {}  # models.register_model; with REGISTERED_INITS, the registries users extend
 
 
 def is_plugin_model(name: str) -> bool:

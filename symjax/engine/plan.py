@@ -114,7 +114,7 @@ def make_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> Plan
     memory (``symjax.engine.memory``; None: only ``matrix.chunk_runs`` bounds a chunk). A budget too small
     for one run per device is a ConfigError, raised here, before anything is written. A file dataset is read as it
     is now, and its sha256 enters the keys of its groups' chunks (an edited file is trained again)."""
-    groups, code, first = [], code_hash() + plugin_digest([*matrix.schemes, matrix.reference]), 0
+    groups, code, first = [], code_hash() + plugin_digest([*matrix.schemes, matrix.reference], matrix.models), 0
     try:
         versions = {name: file_version(name) for name in matrix.datasets}
     except ValueError as error:  # the file changed since the matrix was validated

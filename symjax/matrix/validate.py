@@ -14,6 +14,7 @@ from symjax.core.data import DATASETS, is_file_dataset, load_dataset, train_size
 from symjax.core.group import DTYPES
 from symjax.core.models import ACTIVATIONS, CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, MODELS
 from symjax.core.optimizers import OPTIMIZERS
+from symjax.core.plugins import is_plugin_model
 from symjax.core.schemes import check_depth, count_schemes, expand_scheme, is_plugin, parse_scheme
 from symjax.matrix.spec import (FLOAT32_RANGE, LIMITS, MAX_AXIS_VALUES, MAX_GROUPS, MAX_RUNS, ConfigError, Matrix,
                                 check_name, is_int, is_number, shown)
@@ -33,8 +34,10 @@ def validate(matrix: Matrix) -> Matrix:
         ("dtype", matrix.dtypes, DTYPES),
     ):
         for value in values:
-            if value not in registry and not (key == "dataset" and is_file_dataset(value)):
-                more = ", or file:PATH.npz (your own data)" if key == "dataset" else ""
+            if value not in registry and not (key == "dataset" and is_file_dataset(value)) and not (
+                    key == "model" and is_plugin_model(value)):
+                more = {"dataset": ", or file:PATH.npz (your own data)",
+                        "model": ", or a plug-in module.path:name (a symjax.Model)"}.get(key, "")
                 raise ConfigError(f"{key}: unknown {key} {shown(value)}; allowed: {', '.join(registry)}{more}")
     _check_sizes(matrix)
     canonical = dataclasses.replace(matrix, schemes=tuple(_canonical_schemes(matrix.schemes)),
@@ -160,9 +163,10 @@ def _validate_plan(matrix: Matrix) -> None:
         if cfg.batch_size is not None and cfg.batch_size > train_size(cfg.dataset):
             raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {train_size(cfg.dataset)} training examples "
                               f"of {cfg.dataset}; allowed 1..{train_size(cfg.dataset)} or \"full\"")
+        n_layers = _plugin_model_layers(cfg) if is_plugin_model(cfg.model) else len(cfg.hidden) + 1
         for scheme in dict.fromkeys(s for _, s in pairs):
             try:
-                check_depth(parse_scheme(scheme), len(cfg.hidden) + 1)
+                check_depth(parse_scheme(scheme), n_layers)
             except ValueError as error:
                 raise ConfigError(f"schemes: {error}") from None
         lrs = {lr for lr, _ in pairs}
@@ -170,6 +174,20 @@ def _validate_plan(matrix: Matrix) -> None:
         if missing and matrix.target_loss is None:
             raise ConfigError(f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), "
                               "which then has no target loss; exclude the whole setting or give target_loss")
+
+
+def _plugin_model_layers(cfg) -> int:
+    """Layers of a plug-in model at the group's sizes, after checking it (``check_model``); ConfigError in one line."""
+    from symjax.core.data import load_dataset
+    from symjax.core.models import weight_shapes
+    from symjax.core.plugins import check_model
+
+    data = load_dataset(cfg.dataset)
+    try:
+        check_model(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
+    except ValueError as error:
+        raise ConfigError(f"model: {error}") from None
+    return len(weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs))
 
 
 def checked(matrix: Matrix) -> Matrix:
