@@ -305,9 +305,11 @@ def _list() -> None:
 
     print(f"weight inits:  {describe(WEIGHT_INIT_ARGS)}")
     print(f"bias inits:    {describe(BIAS_INIT_ARGS)}")
-    print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0)")
+    print("schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0); "
+          "torch_default; a plug-in init module.path:function (README: Your own scheme, data or model)")
     print(f"datasets:      {', '.join(DATASETS)}, file:PATH.npz (your own data; README)")
-    print(f"models:        {', '.join(MODELS)}")
+    print(f"models:        {', '.join(MODELS)}, or a plug-in module.path:name (a symjax.Model); hidden = [] for none")
+    print("precision:     float32 (default), float64 (dtype = [...] or --dtype)")
     print(f"activations:   {', '.join(ACTIVATIONS)}")
     print(f"optimizers:    {', '.join(OPTIMIZERS)}")
     print(f"matrices:      {', '.join(builtin_matrices())}")

@@ -26,6 +26,7 @@ from symjax.engine.devices import run_sharding
 from symjax.engine.plan import ChunkPlan, GroupPlan, Plan
 from symjax.engine.program import Programs
 from symjax.engine.resume import ChunkStore
+from symjax.matrix.spec import ConfigError
 from symjax.results.metrics import GroupResult
 
 
@@ -56,7 +57,10 @@ class GroupTrainer:
 
     def __init__(self, group: GroupPlan, programs: Programs):
         self.group, self.programs, self.arrays = group, programs, None
-        self.data = load_dataset(group.config.dataset)
+        try:
+            self.data = load_dataset(group.config.dataset)
+        except ValueError as error:  # a data file deleted or damaged since the matrix was checked: one line
+            raise ConfigError(str(error)) from None
         cfg = group.config
         self.shapes = weight_shapes(cfg.model, self.data.x_train.shape[1], cfg.hidden, self.data.n_outputs)
 
