@@ -13,7 +13,7 @@ from symjax.cli import main
 from symjax.core.group import GroupConfig, Run
 from symjax.core.models import weight_shapes
 from symjax.core.train import logged_steps, make_train, precision, snapshot_steps
-from symjax.engine.program import Programs, seed_keys
+from symjax.engine.program import Programs
 from symjax.matrix.load import matrix_from_dict
 from symjax.matrix.spec import ConfigError
 from symjax.report.published import PUBLISHED, PUBLISHED_SCHEME, published_lines

@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from symjax.core.schemes import PLUGIN_NAME, PLUGIN_PATH, REGISTERED_INITS, parse_scheme, plugin_names
+from symjax.core.schemes import PLUGIN_PATH, REGISTERED_INITS, parse_scheme, plugin_names
 
 
 class Model(NamedTuple):
