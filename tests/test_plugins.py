@@ -192,3 +192,37 @@ def test_a_bad_model_is_one_line_exit_2_and_no_files(model, words, tmp_path, mon
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err, err
     assert not (tmp_path / "res").exists()
+
+
+def test_an_edited_plugin_is_retrained_with_its_new_code_in_the_same_process(tmp_path, monkeypatch):
+    """A notebook edits its plug-in module and runs again: the runs of the plug-in scheme train again, with the new
+    code (the module is imported again), and the built-in scheme's runs resume."""
+    _module(tmp_path, "inits_d", INITS)
+    monkeypatch.chdir(tmp_path)
+    matrix = symjax.matrix_from_dict({"name": "edit", "hidden": [8], "steps": 20, "log_every": 10, "seeds": 2,
+                                      "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/inits_d:half"]}, "edit")
+    first = symjax.load_results(symjax.run_matrix(matrix, tmp_path / "r", show_progress=False)).runs
+    _module(tmp_path, "inits_d", INITS.replace("0.5", "0.25"))
+    second = symjax.load_results(symjax.run_matrix(matrix, tmp_path / "r", show_progress=False)).runs
+    changed = first["final_train_loss"].to_numpy() != second["final_train_loss"].to_numpy()
+    assert (changed == (first["scheme"] == "zeros/inits_d:half").to_numpy()).all()
+
+
+def test_plugins_work_in_toml_grids_and_overrides(tmp_path, monkeypatch):
+    _module(tmp_path, "inits_e", INITS)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.toml").write_text(textwrap.dedent("""
+        name = "own"
+        hidden = [[8, 8]]
+        batch_size = 64
+        weights = ["zeros", "inits_e:orthogonal_small"]
+        biases = ["inits_e:half"]
+        schemes = ["lecun_normal/zeros", "lecun_normal/zeros@last=inits_e:orthogonal_small/zeros"]
+        seeds = 1
+        steps = 20
+        log_every = 10
+    """))
+    assert main(["run", "--matrix", "m.toml", "--out", "res", "--quiet", "--seeds", "2"]) == 0
+    assert set(pd.read_parquet(tmp_path / "res" / "runs.parquet")["scheme"]) == {
+        "zeros/inits_e:half", "inits_e:orthogonal_small/inits_e:half", "lecun_normal/zeros",
+        "lecun_normal/zeros@last=inits_e:orthogonal_small/zeros"}

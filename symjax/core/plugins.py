@@ -87,13 +87,17 @@ def plugin_init(name: str) -> Callable:
 
 
 def _import(name: str):
-    """The object an import path ``module.path:name`` names, importing the module (the current directory first)."""
+    """The object an import path ``module.path:name`` names, importing the module (the current directory first) and
+    importing it again if its file changed since (so a notebook trains the code that the resume key hashes)."""
     module_name, _, attribute = name.partition(":")
     added = os.getcwd() not in sys.path
     if added:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+        if _file_bytes(module) != getattr(module, "__symjax_source__", None):  # edited since imported (a notebook)
+            module = importlib.reload(module) if hasattr(module, "__symjax_source__") else module
+            module.__symjax_source__ = _file_bytes(module)
     except Exception as error:  # ImportError, or anything the module raises while it runs
         raise ValueError(f"plug-in {name}: cannot import {module_name} ({_first_line(error)})") from None
     finally:
@@ -102,6 +106,12 @@ def _import(name: str):
     if not hasattr(module, attribute):
         raise ValueError(f"plug-in {name}: module {module_name} has no {attribute!r}")
     return getattr(module, attribute)
+
+
+def _file_bytes(module) -> bytes | None:
+    """The bytes of a module's source file now (None without one): what its plug-ins' results depend on."""
+    path = getattr(module, "__file__", None)
+    return open(path, "rb").read() if path and os.path.isfile(path) else None
 
 
 def check_plugin(name: str, shapes: list[tuple[int, ...]]) -> None:
@@ -121,9 +131,7 @@ def check_plugin(name: str, shapes: list[tuple[int, ...]]) -> None:
 def _source(fn: Callable) -> bytes:
     """What a plug-in's results depend on: its module's file (helpers included) and its own source, or its
     compiled code when there is no source (a function defined in a notebook)."""
-    module = inspect.getmodule(fn)
-    path = getattr(module, "__file__", None)
-    text = open(path, "rb").read() if path and os.path.isfile(path) else b""
+    text = _file_bytes(inspect.getmodule(fn)) or b""
     try:
         return text + inspect.getsource(fn).encode()
     except (OSError, TypeError):
