@@ -29,7 +29,7 @@ import numpy as np
 from symjax.core.data import file_versions
 from symjax.core.files import atomic_write, digest, read_bytes
 from symjax.matrix.spec import ConfigError, Matrix
-from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, read_manifest, write_manifest
+from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, matrix_digest, read_manifest, write_manifest
 
 CHUNKS, LOCK = "chunks", ".lock"
 KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
@@ -53,7 +53,7 @@ def code_hash() -> str:
 
 
 def matrix_hash(matrix: Matrix) -> str:
-    return digest(matrix.to_dict())
+    return matrix_digest(matrix.to_dict())
 
 
 class ChunkStore:

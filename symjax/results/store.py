@@ -57,12 +57,23 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     atomic_write_text(Path(folder) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+# Matrix keys added after results were first committed, with the value every earlier matrix had: left out of the
+# matrix hash at that value, so results written before them still belong to the same matrix (resume, reports).
+LATER_MATRIX_KEYS = {"rank_every": 4, "dtypes": ["float32"]}
+
+
+def matrix_digest(matrix: dict) -> str:
+    """The hash of a matrix (``Matrix.to_dict()`` or config.json's ``matrix``) that names its results."""
+    plain = json.loads(json.dumps(matrix, default=str))  # tuples as lists, as config.json holds them
+    return digest({k: v for k, v in plain.items() if LATER_MATRIX_KEYS.get(k, object()) != v})
+
+
 def seal(folder: str | os.PathLike) -> None:
     """Publish the result files of ``folder``: write the manifest (last) with the sha256 of each file."""
     folder = Path(folder)
     files = {name: hashlib.sha256(read_bytes(folder / name)).hexdigest() for name in FILES}
     matrix = json.loads(read_bytes(folder / "config.json"))["matrix"]
-    write_manifest(folder, {**(read_manifest(folder) or {}), "matrix_hash": digest(matrix), "matrix": matrix, "files": files})
+    write_manifest(folder, {**(read_manifest(folder) or {}), "matrix_hash": matrix_digest(matrix), "matrix": matrix, "files": files})
 
 
 def _first_line(error: BaseException) -> str:
