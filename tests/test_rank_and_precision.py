@@ -4,7 +4,6 @@ models without hidden layers (``hidden = []``), and the report sections they fee
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,27 +11,27 @@ import pytest
 from symjax.cli import main
 from symjax.core.group import GroupConfig, Run
 from symjax.core.models import weight_shapes
-from symjax.core.train import logged_steps, make_train, precision, snapshot_steps
+from symjax.core.train import as_dtype, logged_steps, make_train, precision, snapshot_steps
 from symjax.engine.program import Programs
 from symjax.matrix.load import matrix_from_dict
 from symjax.matrix.spec import ConfigError
 from symjax.report.published import PUBLISHED, PUBLISHED_SCHEME, published_lines
 
 
-def _train(mnist1d, arrays, **fields):
+def _train(arrays, **fields):
     cfg = GroupConfig("mnist1d", (8,), "tanh", "sgd", 64, 12, 2, **fields)
     shapes = weight_shapes("mlp", 40, cfg.hidden, 10)
     with precision(cfg.dtype):
         runs = [Run(i, 0, "zeros/normal(1.0)", 3 + i, 0.1) for i in range(2)]  # a multiple of the 2 CPU devices
         params, keys, lrs = Programs().chunk_inputs(runs, shapes, cfg.dtype)
-        data = jax.tree.map(lambda v: v.astype(cfg.dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v, arrays)
-        _, logs = jax.jit(make_train(cfg, 4000))(jax.tree.map(lambda v: v[0], params), keys[0], lrs[0], data)
+        _, logs = jax.jit(make_train(cfg, 4000))(jax.tree.map(lambda v: v[0], params), keys[0], lrs[0],
+                                                 as_dtype(arrays, cfg.dtype))
         return cfg, jax.device_get(logs)
 
 
-def test_rank_every_one_snapshots_every_logged_step_and_changes_nothing_else(mnist1d, mnist1d_arrays):
-    cfg, every = _train(mnist1d, mnist1d_arrays, rank_every=1)
-    _, default = _train(mnist1d, mnist1d_arrays)
+def test_rank_every_one_snapshots_every_logged_step_and_changes_nothing_else(mnist1d_arrays):
+    cfg, every = _train(mnist1d_arrays, rank_every=1)
+    _, default = _train(mnist1d_arrays)
     steps = logged_steps(cfg.steps, cfg.log_every)
     assert every.weights[0].shape[0] == len(steps) == 7
     assert default.weights[0].shape[0] == len(snapshot_steps(cfg.steps, cfg.log_every, 4)) == 3  # 0, 8, 12
@@ -41,9 +40,9 @@ def test_rank_every_one_snapshots_every_logged_step_and_changes_nothing_else(mni
     np.testing.assert_array_equal(every.weights[0][common], default.weights[0])
 
 
-def test_float64_group_trains_in_float64_from_the_float32_start(mnist1d, mnist1d_arrays):
-    _, single = _train(mnist1d, mnist1d_arrays, rank_every=1)
-    _, double = _train(mnist1d, mnist1d_arrays, rank_every=1, dtype="float64")
+def test_float64_group_trains_in_float64_from_the_float32_start(mnist1d_arrays):
+    _, single = _train(mnist1d_arrays, rank_every=1)
+    _, double = _train(mnist1d_arrays, rank_every=1, dtype="float64")
     assert double.train_loss.dtype == np.float64 and double.weights[0].dtype == np.float64
     assert single.train_loss.dtype == np.float32  # 64-bit mode stays inside the float64 group
     np.testing.assert_array_equal(double.weights[1][0], single.weights[1][0].astype(np.float64))  # same start

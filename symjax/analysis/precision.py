@@ -16,11 +16,6 @@ from symjax.results.schema import SETTING_COLUMNS
 TWIN_COLUMNS = [c for c in SETTING_COLUMNS if c != "dtype"]  # a setting up to its precision
 
 
-def has_twins(runs: pd.DataFrame) -> bool:
-    """Whether some setting was trained in both float32 and float64."""
-    return {"float32", "float64"} <= set(runs["dtype"]) and not precision_table(runs, None).empty
-
-
 def precision_table(runs: pd.DataFrame, summary: pd.DataFrame | None) -> pd.DataFrame:
     """One row per (setting, scheme) trained in both precisions.
 

@@ -95,9 +95,10 @@ def _import(name: str):
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-        if _file_bytes(module) != getattr(module, "__symjax_source__", None):  # edited since imported (a notebook)
-            module = importlib.reload(module) if hasattr(module, "__symjax_source__") else module
-            module.__symjax_source__ = _file_bytes(module)
+        source = _file_bytes(module)
+        if hasattr(module, "__symjax_source__") and module.__symjax_source__ != source:  # edited since (a notebook)
+            module = importlib.reload(module)
+        module.__symjax_source__ = source
     except Exception as error:  # ImportError, or anything the module raises while it runs
         raise ValueError(f"plug-in {name}: cannot import {module_name} ({_first_line(error)})") from None
     finally:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from symjax.core.data import file_versions
-from symjax.core.files import atomic_write, digest, read_bytes
+from symjax.core.files import atomic_write, read_bytes
 from symjax.matrix.spec import ConfigError, Matrix
 from symjax.results.store import FILES, FORMAT_VERSION, MANIFEST, matrix_digest, read_manifest, write_manifest
 
