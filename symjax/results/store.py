@@ -65,7 +65,9 @@ LATER_MATRIX_KEYS = {"rank_every": 4, "dtypes": ["float32"]}
 def matrix_digest(matrix: dict) -> str:
     """The hash of a matrix (``Matrix.to_dict()`` or config.json's ``matrix``) that names its results."""
     plain = json.loads(json.dumps(matrix, default=str))  # tuples as lists, as config.json holds them
-    return digest({k: v for k, v in plain.items() if LATER_MATRIX_KEYS.get(k, object()) != v})
+    if isinstance(plain, dict):  # anything else (a damaged config.json) is hashed as it is
+        plain = {k: v for k, v in plain.items() if LATER_MATRIX_KEYS.get(k, object()) != v}
+    return digest(plain)
 
 
 def seal(folder: str | os.PathLike) -> None:
