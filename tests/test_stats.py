@@ -485,7 +485,8 @@ def test_equivalence_verdict_boundaries():
 
 
 def test_verdict_rules_cover_every_outcome():
-    assert set(VERDICT_RULES) == {"no target", "fails", "equivalent", "slower", "faster", "worse", "better", "inconclusive"}
+    assert set(VERDICT_RULES) == {"no target", "too few runs", "fails", "equivalent", "slower", "faster", "worse", "better",
+                                  "inconclusive"}
     assert all(isinstance(v, str) and v for v in VERDICT_RULES.values())
     assert "0.80" in VERDICT_RULES["equivalent"] and "1.25" in VERDICT_RULES["equivalent"]
     assert (SPEED_MARGIN, LOSS_MARGIN) == (0.25, 0.05)

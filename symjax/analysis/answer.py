@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from symjax.analysis import stats
+from symjax.analysis import speed, stats
 from symjax.analysis.best_lr import LR_FREE_COLUMNS, best_lr_runs, has_lr_grid
 from symjax.analysis.tables import chance_losses, median_curves, runs_by_setting, summarize
 from symjax.core.schemes import parse_scheme
@@ -27,9 +27,9 @@ END_ACC_MARGIN = 0.02  # "as good": the test-accuracy difference's CI lies above
 END_VERDICTS = {
     "as good": (f"the CI of the final training-loss difference (scheme − reference) lies below +{stats.LOSS_MARGIN:g} "
                 f"and that of the test-accuracy difference above −{100 * END_ACC_MARGIN:g} points"),
-    "worse": (f"the CI of the final training-loss difference lies above +{stats.LOSS_MARGIN:g}, or that of the "
+    "falls short": (f"the CI of the final training-loss difference lies above +{stats.LOSS_MARGIN:g}, or that of the "
               f"test-accuracy difference below −{100 * END_ACC_MARGIN:g} points"),
-    "inconclusive": "neither is established",
+    "undecided": "neither is established",
 }
 CATCH_UP_COLUMNS = ["late_target_loss", "late_reached", "late_multiple", "late_lo", "late_hi"]
 
@@ -50,12 +50,12 @@ def end_verdict(row) -> str:
     accuracy bounds in regression, where the loss decides alone)."""
     loss_lo, loss_hi, acc_lo, acc_hi = (float(row[k]) for k in ("loss_diff_lo", "loss_diff_hi", "acc_diff_lo", "acc_diff_hi"))
     if np.isnan(loss_lo) or np.isnan(loss_hi):
-        return "inconclusive"
+        return "undecided"
     if loss_lo > stats.LOSS_MARGIN or acc_hi < -END_ACC_MARGIN:
-        return "worse"
+        return "falls short"
     if loss_hi <= stats.LOSS_MARGIN and (np.isnan(acc_lo) or acc_lo >= -END_ACC_MARGIN):
         return "as good"
-    return "inconclusive"
+    return "undecided"
 
 
 def _curves(losses: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
@@ -101,6 +101,10 @@ class Headline(NamedTuple):
     runs: pd.DataFrame  # the runs behind them
     by: list[str]  # the setting columns: LR_FREE_COLUMNS (best rates) or SETTING_COLUMNS
     choices: pd.DataFrame | None  # best_lr.choose_lrs (with ``at_edge``), None without a grid
+    loss_range: pd.DataFrame  # speed.loss_range_table: speed ratios across the reference's loss drop
+    censored: pd.DataFrame  # speed.censored_table: Kaplan-Meier view of steps to target
+    matched: pd.DataFrame  # speed.matched_table: cost of zero W against the matched-bias control
+    log_every: float  # the log interval of the curves
 
 
 def headline(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], reference: str) -> Headline:
@@ -110,9 +114,13 @@ def headline(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], refer
         by = LR_FREE_COLUMNS
     else:
         view, choices, by = runs, None, SETTING_COLUMNS
-    summary = summarize(view, schemes, reference, by=by)
+    log_every = speed.log_interval(curves)
+    summary = summarize(view, schemes, reference, by=by, log_every=log_every)
     start = median_curves(view[view["scheme"] == reference], curves, "train_loss")
     summary["learns"] = learns(summary, chance_losses(summary, start, reference, by))
     summary["end_verdict"] = [end_verdict(row) if row["scheme"] != reference else "reference"
                               for _, row in summary.iterrows()]
-    return Headline(summary, catch_up_table(view, curves, schemes, reference, by), view, by, choices)
+    return Headline(summary, catch_up_table(view, curves, schemes, reference, by), view, by, choices,
+                    speed.loss_range_table(view, curves, schemes, reference, by),
+                    speed.censored_table(view, schemes, reference, by, log_every),
+                    speed.matched_table(view, schemes, reference, by), log_every)

@@ -64,6 +64,9 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return np.asarray(numerator, np.float64) / np.asarray(denominator, np.float64)
 
 
+ratio = _ratio  # public name: a ``combine`` for paired CIs of ratios
+
+
 def _paired(values: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """float64 copies of two (n,) arrays paired by seed; ValueError if the shapes differ."""
     values, reference = np.asarray(values, np.float64), np.asarray(reference, np.float64)
@@ -135,26 +138,36 @@ def probability_of_improvement(values: np.ndarray, reference: np.ndarray,
 
 SPEED_MARGIN = 0.25
 LOSS_MARGIN = 0.05
+MIN_PAIRS = 6  # fewer seed pairs: no 95% interval of a median exists (order statistics need 6), so no verdict
 VERDICT_RULES: dict[str, str] = {
     "no target": "most of the reference's runs diverged, so the setting has no target loss to compare against",
-    "fails": "fewer than half of the runs ever reach the target loss",
+    "too few runs": (f"fewer than {MIN_PAIRS} seed pairs: at this sample size no 95% interval of a median exists, so "
+                     "no verdict is given"),
+    "fails": ("the 95% Wilson interval of the share of its runs that ever reach the target lies entirely below one "
+              "half: most runs never get there"),
     "equivalent": (f"the CI of the steps-to-target ratio (scheme / reference) lies within "
                    f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "
-                   f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}"),
-    "slower": "the CI of the steps-to-target ratio lies entirely above 1: the scheme needs more steps",
+                   f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}, and the log interval is at most "
+                   f"{100 * SPEED_MARGIN / 2:g}% of the reference's median steps to target (half the band; coarser logs "
+                   "cannot resolve the band)"),
+    "slower": ("the median steps-to-target ratio is finite and its CI lies entirely above 1: the scheme needs more "
+               "steps"),
     "worse": ("not slower, but the CI of the final-loss difference lies entirely above 0: the scheme ends at a "
               "higher loss (even where it reaches the early target sooner)"),
     "faster": ("the CI of the steps-to-target ratio lies entirely below 1 and the scheme does not end worse: "
                "it needs fewer steps"),
     "better": ("the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
                "lies entirely below 0: the scheme ends at a lower loss"),
-    "inconclusive": "none of the above is established: the CIs are too wide or undefined",
+    "inconclusive": ("none of the above is established: the CIs are too wide or undefined (e.g. half or more of the "
+                     "runs never reach the target, yet not clearly most)"),
 }
 
 
 def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_diff_lo: float,
                         loss_diff_hi: float, margin: float = SPEED_MARGIN,
-                        loss_margin: float = LOSS_MARGIN) -> str:
+                        loss_margin: float = LOSS_MARGIN, *, reached_hi: float | None = None,
+                        n: int | None = None, resolution: float = float("nan"),
+                        ratio: float | None = None) -> str:
     """Verdict (a key of ``VERDICT_RULES``) of one scheme against the reference in one setting.
 
     Args:
@@ -163,18 +176,27 @@ def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_d
         loss_diff_lo, loss_diff_hi: CI of the final-loss difference scheme - reference.
         margin: speed equivalence band [1 / (1 + margin), 1 + margin] (bounds inclusive).
         loss_margin: loss equivalence band [-loss_margin, loss_margin] (bounds inclusive).
-    Checked in order: fails, equivalent, slower, worse, faster, better, else inconclusive, so a
+        reached_hi: upper bound of the Wilson interval of ``reached``: "fails" when it is below 0.5; without it,
+            when ``reached`` itself is.
+        n: seed pairs behind the CIs ("too few runs" below MIN_PAIRS); None: not checked.
+        resolution: log interval / the reference's median steps to target; "equivalent" needs it at most
+            margin / 2 (NaN: unknown, not checked).
+        ratio: the point ratio; "slower" needs it finite (None: not checked).
+    Checked in order: too few runs, fails, equivalent, slower, worse, faster, better, else inconclusive, so a
     verdict names a shortcoming (slower, worse) before a strength.
     Any NaN bound (or NaN ``reached``) gives "inconclusive" once "fails" is ruled out.
     """
-    if reached < 0.5:
+    if n is not None and n < MIN_PAIRS:
+        return "too few runs"
+    if (reached if reached_hi is None or np.isnan(reached_hi) else reached_hi) < 0.5:
         return "fails"
     if np.isnan([reached, ratio_lo, ratio_hi, loss_diff_lo, loss_diff_hi]).any():
         return "inconclusive"
     if (1 / (1 + margin) <= ratio_lo and ratio_hi <= 1 + margin
-            and -loss_margin <= loss_diff_lo and loss_diff_hi <= loss_margin):
+            and -loss_margin <= loss_diff_lo and loss_diff_hi <= loss_margin and not resolution > margin / 2):
         return "equivalent"
-    for verdict, holds in (("slower", ratio_lo > 1), ("worse", loss_diff_lo > 0),
+    slower = ratio_lo > 1 and (ratio is None or np.isfinite(ratio))
+    for verdict, holds in (("slower", slower), ("worse", loss_diff_lo > 0),
                            ("faster", ratio_hi < 1), ("better", loss_diff_hi < 0)):
         if holds:
             return verdict

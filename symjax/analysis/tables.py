@@ -20,7 +20,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from symjax.analysis import stats
+from symjax.analysis import stats, survival
 from symjax.results.schema import SETTING_COLUMNS
 
 METRICS = {  # summary prefix -> runs column
@@ -46,14 +46,15 @@ def _metric_summary(values: np.ndarray, prefix: str) -> dict:
 
 @functools.lru_cache(maxsize=4096)
 def _cached_summary(data: bytes, prefix: str) -> dict:
-    """``_metric_summary`` of the float64 values in ``data``; cached because the bootstrap is seeded per call, so the
+    """``_metric_summary`` of the float64 values in ``data``: the median with its order-statistic CI (NaN bounds below
+    6 runs), IQM and mean with percentile-bootstrap CIs; cached because the bootstrap is seeded per call, so the
     same runs give the same numbers (the best-learning-rate view summarizes most runs a second time)."""
     values = np.frombuffer(data, np.float64)
     if np.isnan(values).all():  # e.g. the test accuracy of a regression run
         keys = ["median", "lo", "hi", *(f"{name}{end}" for name in ("iqm", "mean") for end in ("", "_lo", "_hi"))]
         return {f"{prefix}_{key}": np.nan for key in keys}
-    lo, hi = stats.bootstrap_ci(values, stats.median)
-    out = {f"{prefix}_median": float(stats.median(values)), f"{prefix}_lo": lo, f"{prefix}_hi": hi}
+    point, lo, hi = survival.median_ci(values)  # order statistics: distribution-free, no resampling
+    out = {f"{prefix}_median": float(point), f"{prefix}_lo": lo, f"{prefix}_hi": hi}
     for name, statistic in (("iqm", stats.iqm), ("mean", stats.mean)):
         with np.errstate(invalid="ignore"):  # inf - inf inside a resample is fine: its CI bound is inf
             out[f"{prefix}_{name}"] = float(statistic(values))
@@ -70,22 +71,27 @@ def censored(runs: pd.DataFrame, column: str) -> np.ndarray:
     return stats.as_censored(np.where(runs["diverged"].to_numpy(), np.nan, values))
 
 
-COMPARISON_COLUMNS = ["speed_ratio", "speed_lo", "speed_hi", "loss_diff", "loss_diff_lo", "loss_diff_hi",
-                      "acc_diff", "acc_diff_lo", "acc_diff_hi", "p_faster", "p_faster_lo", "p_faster_hi"]
+COMPARISON_COLUMNS = ["pairs", "speed_ratio", "speed_lo", "speed_hi", "loss_diff", "loss_diff_lo", "loss_diff_hi",
+                      "acc_diff", "acc_diff_lo", "acc_diff_hi", "p_faster", "p_faster_lo", "p_faster_hi",
+                      "reached_lo", "reached_hi"]
 
 
 def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
-    """Paired-by-seed comparison with the reference: speed ratio, final-loss and test-accuracy
-    differences (scheme - reference) and P(scheme reaches the target sooner), each with a 95% CI."""
+    """Paired-by-seed comparison with the reference: ``pairs`` (seeds both have), the speed ratio (median steps to
+    target, scheme / reference), final-loss and test-accuracy differences of medians (scheme - reference), each with
+    a paired BCa CI (percentile where a resampled median is infinite), P(scheme reaches the target sooner) with a
+    percentile CI, and the Wilson interval of the scheme's share of runs reaching the target (``reached_lo``/``_hi``)."""
     seeds = np.intersect1d(scheme_runs["seed"], reference_runs["seed"])
     a, b = (r.set_index("seed").loc[seeds].reset_index() for r in (scheme_runs, reference_runs))
     pairs = {prefix: (censored(a, column), censored(b, column)) for prefix, column in (("steps", "steps_to_target"), ("loss", "final_train_loss"), ("acc", "final_test_acc"))}
-    out = dict(zip(["speed_ratio", "speed_lo", "speed_hi"], stats.paired_ratio_ci(*pairs["steps"])))
-    out.update(zip(["loss_diff", "loss_diff_lo", "loss_diff_hi"], stats.paired_difference_ci(*pairs["loss"])))
+    out = {"pairs": len(seeds)}
+    out.update(zip(["speed_ratio", "speed_lo", "speed_hi"], survival.paired_bca_ci(*pairs["steps"], stats.median, stats.ratio)))
+    out.update(zip(["loss_diff", "loss_diff_lo", "loss_diff_hi"], survival.paired_bca_ci(*pairs["loss"], stats.median, np.subtract)))
     defined = not np.isnan(pairs["acc"][0]).all()  # no accuracy in regression
     out.update(zip(["acc_diff", "acc_diff_lo", "acc_diff_hi"],
-                   stats.paired_difference_ci(*pairs["acc"]) if defined else (np.nan,) * 3))
+                   survival.paired_bca_ci(*pairs["acc"], stats.median, np.subtract) if defined else (np.nan,) * 3))
     out.update(zip(["p_faster", "p_faster_lo", "p_faster_hi"], stats.probability_of_improvement(*pairs["steps"])))
+    out.update(zip(["reached_lo", "reached_hi"], survival.reached_ci(np.isfinite(censored(scheme_runs, "steps_to_target")))[1:]))
     return out
 
 
@@ -98,7 +104,8 @@ def runs_by_setting(runs: pd.DataFrame, schemes: list[str], reference: str, by: 
             yield key, scheme, by_scheme[scheme], by_scheme.get(reference)
 
 
-def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str] | None = None) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str] | None = None,
+              log_every: float | None = None) -> pd.DataFrame:
     """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order.
 
     Args:
@@ -106,6 +113,8 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
         by: the columns that define a setting, default SETTING_COLUMNS. With fewer (e.g. without ``lr``,
             for the best-learning-rate view of ``symjax.analysis.best_lr``) each row takes the other setting
             columns from its scheme's first run, so every scheme shows its own learning rate.
+        log_every: the log interval; with it each row has ``resolution`` (log_every / the reference's median steps to
+            target), and "equivalent" is refused where that exceeds ``survival.MAX_RESOLUTION``.
     Returns:
         One row per (setting, scheme): SETTING_COLUMNS, ``task``, ``scheme``, counts, metric summaries,
         the comparison with the reference (COMPARISON_COLUMNS), ``verdict`` and ``generalization``.
@@ -117,11 +126,14 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
                    reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
         for prefix, column in METRICS.items():
             row.update(_metric_summary(censored(scheme_runs, column), prefix))
-        row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="")
+        row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="", resolution=np.nan)
+        if ref is not None and log_every is not None:
+            row["resolution"] = survival.resolution(log_every, censored(ref, "steps_to_target"))
         if ref is not None and scheme != reference:
             row.update(compare(scheme_runs, ref))
             row["verdict"] = "no target" if ref["diverged"].mean() > 0.5 else stats.equivalence_verdict(
-                row["reached"], row["speed_lo"], row["speed_hi"], row["loss_diff_lo"], row["loss_diff_hi"])
+                row["reached"], row["speed_lo"], row["speed_hi"], row["loss_diff_lo"], row["loss_diff_hi"],
+                reached_hi=row["reached_hi"], n=row["pairs"], resolution=row["resolution"], ratio=row["speed_ratio"])
             row["generalization"] = generalization(row["acc_diff_lo"], row["acc_diff_hi"])
         elif scheme != reference:
             row["verdict"] = "no reference"
@@ -181,7 +193,8 @@ def first_update_ranks(runs: pd.DataFrame, diagnostics: pd.DataFrame, updates: i
 
 
 def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
-    """Per scheme, across settings (rliable style): IQM of steps to target divided by the reference's
+    """Per scheme, across settings (rliable style): IQM of restricted steps to target (a run that never reaches the
+    target counts as its last step, so the IQM stays finite however many are censored) divided by the reference's
     median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""
     reference_median = summary[summary["scheme"] == reference].set_index(SETTING_COLUMNS)["steps_median"]
     rows = []
@@ -190,7 +203,8 @@ def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str
         for key, setting_runs in runs[runs["scheme"] == scheme].groupby(SETTING_COLUMNS, sort=False):
             scale = reference_median.get(key, np.nan)
             if np.isfinite(scale) and scale > 0:
-                groups.append(censored(setting_runs, "steps_to_target") / scale)
+                restricted = np.minimum(censored(setting_runs, "steps_to_target"), setting_runs["steps"].to_numpy(np.float64))
+                groups.append(restricted / scale)
         if groups:
             point, lo, hi = stats.stratified_bootstrap_ci(groups, stats.iqm)
             rows.append({"scheme": scheme, "settings": len(groups), "iqm": point, "lo": lo, "hi": hi})

@@ -17,10 +17,13 @@ import numpy as np
 import pandas as pd
 
 from symjax.analysis.answer import END_VERDICTS, Headline, is_question_scheme
+from symjax.analysis.stats import LOSS_MARGIN
+from symjax.analysis.survival import LOSS_DROP_FRACTIONS
 from symjax.analysis.tables import CONTROL
 from symjax.report.format import code, fmt_loss, fmt_ratio, markdown, setting_label, span, verdict_cell, with_ci
 from symjax.report.plots import plot_verdict_map
 from symjax.report.sections import verdict_counts
+from symjax.report.speed import censored_lines, loss_range_lines, loss_range_cell, matched_lines, paired_cell
 
 MAX_LISTED = 12  # settings named in "where it differs" before "and N more"
 MAX_TABLE_ROWS = 40  # longer per-pair tables are left to the verdict map and the per-setting sections
@@ -28,8 +31,9 @@ AS_FAST = ("equivalent", "faster", "better")
 
 
 def _pairs(summary: pd.DataFrame) -> pd.DataFrame:
-    """The rows with zero or constant W and a random b: the schemes the question is about."""
-    return summary[summary["scheme"].map(is_question_scheme)]
+    """The rows with zero or constant W and a random b in a model with hidden units: the pairs the question is about
+    (a model without hidden layers, logistic regression, has no units whose symmetry could break)."""
+    return summary[summary["scheme"].map(is_question_scheme) & (summary["hidden"].astype(str) != "")]
 
 
 def _label(row, by: list[str]) -> str:
@@ -77,8 +81,9 @@ def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]
     return word, lines
 
 
-def speed_lines(h: Headline, same: pd.DataFrame, reference: str) -> tuple[str, list[str]]:
-    """(verdict word, lines) of question 2; ``same``: the same-rate summary (one row per setting with lr, scheme)."""
+def speed_lines(h: Headline, same: pd.DataFrame, reference: str, out: Path, name: str) -> tuple[str, list[str]]:
+    """(verdict word, lines) of question 2; ``same``: the same-rate summary (one row per setting with lr, scheme);
+    its plots are written under ``out/name/``."""
     rows = _pairs(h.summary)
     word = _word(rows["verdict"].isin(AS_FAST).mean())
     finite = rows[np.isfinite(rows["speed_ratio"])]
@@ -99,11 +104,20 @@ def speed_lines(h: Headline, same: pd.DataFrame, reference: str) -> tuple[str, l
     if len(exceptions):
         lines.append(f"{'As fast' if word != 'Yes' else 'Not as fast'} in {len(exceptions)}: "
                      f"{_listed(exceptions, h.by, verdict_cell)}.")
+    fractions = "/".join(f"{100 * f:g}" for f in LOSS_DROP_FRACTIONS)
     if len(rows) <= MAX_TABLE_ROWS:
         lines += ["", markdown([{"setting": _label(r, h.by), "scheme": code(r["scheme"]), "verdict": f"**{r['verdict']}**",
                                  "× reference steps to target [95% CI]": with_ci(*(fmt_ratio(r[k]) for k in
                                                                                     ("speed_ratio", "speed_lo", "speed_hi"))),
+                                 "paired: median per-seed ratio [95% CI]": paired_cell(h.censored, r, h.by),
+                                 f"× at {fractions}% of the loss drop": loss_range_cell(h.loss_range, r, h.by),
                                  **_rates(h, r)} for _, r in rows.iterrows()])]
+    lines += ["", "The ratio of medians compares the two schemes' median runs; the paired column is the Hodges–Lehmann "
+              "median of per-seed ratios (seeds share their data order), over the pairs that both reach the target, with "
+              "its Wilcoxon order-statistic 95% CI.", "",
+              *loss_range_lines(h, list(dict.fromkeys(h.summary["scheme"])), out, name),
+              *matched_lines(h, "speed"),
+              *censored_lines(h, list(dict.fromkeys(h.summary["scheme"])), reference, out, name)]
     return word, lines
 
 
@@ -145,10 +159,23 @@ def end_summary(h: Headline, steps: int) -> str:
     finite = rows[np.isfinite(rows["late_multiple"])]
     multiple = (f"; where its median curve gets there, it takes {span(finite['late_multiple'], fmt_ratio)} the "
                 f"reference's steps" if len(finite) else "")
-    return (f"after {steps} steps ({_view(h)}) it ends " + ", ".join(f"**{v}** in {counts[v]}" for v in END_VERDICTS if v in counts)
+    return (f"after {steps} steps ({_view(h)}) the end verdict is " + ", ".join(f"**{v}** in {counts[v]}" for v in END_VERDICTS if v in counts)
             + f" of {len(rows)} (setting, scheme) pairs; {100 * rows['late_reached'].mean():.0f}% of its runs reach the late "
-            f"target (the reference's median final training loss; by construction about half of the reference's runs do)"
-            + multiple + ".")
+            f"target (the reference's median final training loss, which by construction at least half of the reference's "
+            f"runs reach)"
+            + multiple + "." + _gap_sentence(rows))
+
+
+def _gap_sentence(rows: pd.DataFrame) -> str:
+    """Counted from the CIs: pairs whose training-loss gap has closed (CI within ±LOSS_MARGIN) while test accuracy stays
+    lower (CI below 0), and pairs whose training-loss gap stays open (CI above +LOSS_MARGIN)."""
+    accuracy = rows[rows["acc_diff_hi"].notna()]
+    closed = accuracy[(accuracy["loss_diff_lo"] >= -LOSS_MARGIN) & (accuracy["loss_diff_hi"] <= LOSS_MARGIN)]
+    lower = int((closed["acc_diff_hi"] < 0).sum())
+    open_ = int((rows["loss_diff_lo"] > LOSS_MARGIN).sum())
+    return (f" By the CIs, the training-loss gap has closed (within ±{LOSS_MARGIN:g}) in {len(closed)} of the "
+            f"{len(accuracy)} pairs with a test accuracy, and in {lower} of those {len(closed)} the test accuracy stays lower "
+            f"(CI below 0); it stays open (above +{LOSS_MARGIN:g}) in {open_} of {len(rows)}.")
 
 
 def end_lines(h: Headline, steps: int, horizon: tuple[Headline, int] | None) -> tuple[str, list[str]]:
@@ -162,7 +189,8 @@ def end_lines(h: Headline, steps: int, horizon: tuple[Headline, int] | None) -> 
                   "", end_table(decisive)]
     elif len(rows) <= MAX_TABLE_ROWS:
         lines += ["", end_table(h)]
-    lines += ["", "Ends: " + "; ".join(f"**{k}**: {v}" for k, v in END_VERDICTS.items()) + "."]
+    lines += ["", *matched_lines(decisive, "end")]
+    lines += ["End verdicts (" + ", ".join(f"**{k}**" for k in END_VERDICTS) + ") as defined under *Definitions*."]
     return word, lines
 
 
@@ -190,16 +218,17 @@ def answer_lines(h: Headline, same: pd.DataFrame, mechanism: pd.DataFrame, steps
                 "random b (e.g. `zeros/normal(1.0)`), so the question does not arise; the sections below compare its "
                 f"schemes with `{reference}`.", ""]
     symmetry, q1 = symmetry_lines(h, mechanism)
-    fast, q2 = speed_lines(h, same, reference)
+    fast, q2 = speed_lines(h, same, reference, out, name)
     good, q3 = end_lines(h, steps, horizon)
     pairs = _pairs(h.summary)
     ends = end_rows(horizon[0] if horizon is not None else h)
     short = (f"**Short answer:** is symmetry broken? **{symmetry}** (it learns in {int(pairs['learns'].sum())} of "
-             f"{len(pairs)} (setting, scheme) pairs). Is it as fast as random W with zero b, at tuned rates? **{fast}** "
+             f"{len(pairs)} (setting, scheme) pairs). Is it as fast as random W with zero b{', at tuned rates' if h.choices is not None else ''}? **{fast}** "
              f"({verdict_counts(pairs)} of {len(pairs)}). Does it end as good given enough steps? **{good}** (as good in "
              f"{int((ends['end_verdict'] == 'as good').sum())} of {len(ends)}"
              f"{', with long horizons' if horizon is not None else ''}).")
+    question2 = "Is it as fast, at tuned rates?" if h.choices is not None else "Is it as fast? (at one learning rate, not tuned)"
     return ["## Answer", "", short, "", "### 1. Is symmetry broken?", "", *q1, "",
-            "### 2. Is it as fast, at tuned rates?", "", *q2, "",
+            f"### 2. {question2}", "", *q2, "",
             "### 3. Does it end as good, given enough steps?", "", *q3, "",
             *verdict_map_lines(h, reference, out, name)]

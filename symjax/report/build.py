@@ -26,6 +26,7 @@ import pandas as pd
 from symjax.analysis import stats
 from symjax.analysis.answer import Headline, catch_up_table, headline, learns
 from symjax.analysis.best_lr import LR_FREE_COLUMNS
+from symjax.analysis.speed import log_interval
 from symjax.analysis.tables import (aggregate_table, chance_losses, first_update_ranks, mechanism_table, median_curves,
                                     split_by_setting, summarize)
 from symjax.core.files import atomic_write_text, check_written
@@ -33,7 +34,9 @@ from symjax.report.format import (detail_table, fmt_loss, headline_table, loss_n
                                   setting_label, setting_slug, verdict_grid)
 from symjax.report.plots import plot_mechanism, plot_setting_curves
 from symjax.report.answer import answer_lines
-from symjax.report.sections import (MECHANISM, QUESTION, VERDICTS, aggregate_lines, axis_lines, first_update_lines,
+from symjax.report.first_screen import definitions_lines, first_screen_lines
+from symjax.report.speed import censored_appendix_lines
+from symjax.report.sections import (MECHANISM, QUESTION, aggregate_lines, axis_lines, first_update_lines,
                                     profile_lines, scheme_lines, setup_lines, verdict_counts)
 from symjax.report.precision import precision_lines
 from symjax.report.published import published_lines
@@ -95,7 +98,7 @@ def setting_section(index: int, key: tuple, rows: pd.DataFrame, data: dict, out:
         mechanism = ["Mechanism:", "", f"![effective rank and dead units per hidden layer, median and interquartile band]"
                      f"({name}/{slug}-mechanism.png)", "", mechanism_markdown(data["mechanism"](key)), ""]
     panels = "training and test MSE" if regression else "training loss and test accuracy"
-    return [f"### {label}", "", f"Target {loss_name(first['task'])} {fmt_loss(first['target_loss'])}; late target (the reference's median "
+    return [f"#### {label}", "", f"Target {loss_name(first['task'])} {fmt_loss(first['target_loss'])}; late target (the reference's median "
             f"final training {loss_name(first['task'])}) {fmt_loss(first['late_target_loss'])}.", "",
             f"![{panels}, median and interquartile band]({name}/{slug}.png)", "",
             detail_table(rows), "", *mechanism]
@@ -162,7 +165,7 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
     runs, config = loaded.runs, loaded.config
     m = config["matrix"]
     reference, schemes = m["reference"], m["schemes"]
-    summary = summarize(runs, schemes, reference)
+    summary = summarize(runs, schemes, reference, log_every=log_interval(loaded.curves))
     regression = runs[runs["task"] == "regression"]
     quantiles = {"train_loss": median_curves(runs, loaded.curves, "train_loss"),
                  "test_acc": median_curves(runs[runs["task"] != "regression"], loaded.curves, "test_acc"),
@@ -182,9 +185,11 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
     mechanism = mechanism_table(runs, loaded.diagnostics)
     others = summary[summary["scheme"] != reference]
     own_sweeps = sweep_lines(h, loaded.curves, reference, out, name)
+    headline_mechanism = mechanism.merge(h.runs[[*SETTING_COLUMNS, "scheme"]].drop_duplicates())
     lines = [f"# symjax report: `{name}`", "", f"> {QUESTION}", "",
-             *answer_lines(h, summary, mechanism.merge(h.runs[[*SETTING_COLUMNS, "scheme"]].drop_duplicates()),
-                           m["steps"], horizon, reference, out, name),
+             *first_screen_lines(h, horizon, headline_mechanism, m["steps"], reference, runs),
+             *answer_lines(h, summary, headline_mechanism, m["steps"], horizon, reference, out, name),
+             *definitions_lines(),
              *(["## Bias scale and width", "", *own_sweeps] if own_sweeps else []),
              *companion_lines(companions, reference, out, name),
              "## Verdicts at a glance", "",
@@ -193,24 +198,28 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
              *scheme_lines(summary, reference), "",
              *(["Losses of regression settings are mean squared errors; they have no test accuracy.", ""]
                if len(regression) else []),
-             "One row per setting, one column per scheme: the verdict against the reference (defined under *Verdicts "
-             "with confidence intervals*) and the median steps to target ÷ the reference's.", "",
+             "One row per setting, one column per scheme: the verdict against the reference (defined under "
+             "*Definitions*) and the median steps to target ÷ the reference's.", "",
              verdict_grid(summary, SETTING_COLUMNS, reference), "",
              *(best_lr_lines(h.summary, h.choices, reference) if h.choices is not None else []),
              *axis_lines(summary),
-             *precision_lines(runs, summary),
-             "## Verdicts with confidence intervals", "",
-             *(["For regression settings the loss is the mean squared error (MSE) and there is no accuracy (n/a).", ""]
-               if len(regression) else []),
-             headline_table(others), "",
-             "Verdicts: " + "; ".join(f"**{k}**: {v}" for k, v in VERDICTS.items()) + ".", "",
+             *precision_lines(runs, summary, h.summary),
              "## Across settings", "",
              *profile_lines(summary, schemes, out, name),
              *aggregate_lines(aggregate_table(runs, summary, schemes, reference)),
              *published_lines(summary),
              "## Mechanism", "", MECHANISM, "", *first_update_lines(first_update_ranks(runs, loaded.diagnostics)),
-             "The per-setting sections below hold the numbers.", "",
-             "## Setup", "", *setup_lines(config, runs), "", "## Per setting", ""]
+             "The per-setting sections of the appendix hold the numbers.", "",
+             "## Setup", "", *setup_lines(config, runs), "",
+             "## Appendix", "", "The long tables: every pair's verdict with its confidence intervals, time to target "
+             "as censored data per pair, and one section per setting.", "",
+             "### Verdicts with confidence intervals", "",
+             *(["For regression settings the loss is the mean squared error (MSE) and there is no accuracy (n/a).", ""]
+               if len(regression) else []),
+             headline_table(others), "",
+             "Verdicts as defined under *Definitions* (every scheme at the same learning rate).", "",
+             *censored_appendix_lines(h, reference),
+             "### Per setting", ""]
     data = {"runs": split_by_setting(runs), "mechanism": split_by_setting(mechanism),
             **{group: {c: split_by_setting(q) for c, q in tables.items()}
                for group, tables in (("quantiles", quantiles), ("layer_quantiles", layer_quantiles))}}

@@ -137,7 +137,7 @@ def plot_performance_profile(taus: np.ndarray, profile: np.ndarray, schemes: lis
 
 VERDICT_COLORS = {"equivalent": "#74c476", "faster": "#31a354", "better": "#9ecae1", "slower": "#fd8d3c",
                   "worse": "#9e9ac8", "fails": "#cb181d", "inconclusive": "#d9d9d9", "no target": "#f0f0f0",
-                  "no reference": "#ffffff"}
+                  "too few runs": "#bdbdbd", "no reference": "#ffffff"}
 
 
 def plot_verdict_map(cells: pd.DataFrame, settings: list[str], schemes: list[str], groups: list[str],
@@ -174,3 +174,82 @@ def plot_verdict_map(cells: pd.DataFrame, settings: list[str], schemes: list[str
     ax.legend(handles=[matplotlib.patches.Patch(color=VERDICT_COLORS[v], label=v) for v in present],
               loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(present), fontsize=8, frameon=False)
     save(fig, path, bbox_inches="tight")
+
+
+def _panel_grid(count: int, width: float = 3.6, height: float = 2.8):
+    """A figure with ``count`` small panels, at most 4 a row; unused axes hidden. Returns (fig, axes list)."""
+    columns = min(4, max(count, 1))
+    rows = -(-max(count, 1) // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(width * columns, height * rows + 0.6), squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return fig, axes[:count]
+
+
+def _label_panel(ax, title: str, xlabel: str, ylabel: str) -> None:
+    """Small-multiple labels: title, axis labels and ticks in small type, a light grid."""
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _finish_panels(fig, axes: list, legend: str, path: Path) -> None:
+    """One legend on the first panel, tight layout, saved to ``path``."""
+    if axes:
+        axes[0].legend(fontsize=6, loc=legend)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def plot_loss_range(panels: list[tuple[str, pd.DataFrame]], schemes: list[str], path: Path) -> None:
+    """Small multiples, one panel per setting: speed ratio (scheme / reference, log scale) against the fraction of the
+    reference's loss drop, with its CI as a band; an infinite ratio is drawn at the top edge as ×.
+
+    Args:
+        panels: (title, rows (scheme, fraction, ratio, lo, hi)) per setting.
+        schemes: every scheme, for fixed colours.
+    """
+    colors = scheme_colors(schemes)
+    fig, axes = _panel_grid(len(panels))
+    finite = np.concatenate([t[["ratio", "lo", "hi"]].to_numpy(np.float64).ravel() for _, t in panels] or [np.ones(1)])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    top = float(max(finite.max(initial=2.0), 2.0)) * 1.3
+    bottom = float(min(finite.min(initial=0.5), 0.5)) / 1.3
+    for ax, (title, table) in zip(axes, panels):
+        for scheme, rows in table.groupby("scheme", sort=False):
+            x = rows["fraction"].to_numpy(np.float64)
+            ratio, lo, hi = (np.minimum(rows[k].to_numpy(np.float64), top) for k in ("ratio", "lo", "hi"))
+            ax.plot(x, ratio, color=colors[scheme], marker=".", linewidth=1.4, label=scheme)
+            ax.fill_between(x, lo, hi, color=colors[scheme], alpha=0.15, linewidth=0)
+            censored_x = x[rows["ratio"].to_numpy(np.float64) >= top]
+            ax.plot(censored_x, np.full(len(censored_x), top), "x", color=colors[scheme])
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom, top * 1.05)
+        _label_panel(ax, title, "fraction of the reference's loss drop", "× reference steps")
+    _finish_panels(fig, axes, "upper left", path)
+
+
+def plot_km(panels: list[tuple[str, dict]], schemes: list[str], path: Path) -> None:
+    """Small multiples, one panel per setting: Kaplan–Meier fraction of runs that reached the target by each step
+    (censored at the horizon), with its pointwise 95% CI as a band.
+
+    Args:
+        panels: (title, {scheme: (steps, cdf, lo, hi, horizon)}) per setting; empty arrays: no run reached it.
+        schemes: every scheme, for fixed colours.
+    """
+    colors = scheme_colors(schemes)
+    fig, axes = _panel_grid(len(panels))
+    for ax, (title, curves) in zip(axes, panels):
+        for scheme, (steps, cdf, lo, hi, horizon) in curves.items():
+            x = np.concatenate([[0.0], steps, [horizon]])
+            pad = lambda v: np.concatenate([[0.0], v, [v[-1] if len(v) else 0.0]])  # noqa: E731
+            ax.step(x, pad(cdf), where="post", color=colors[scheme], linewidth=1.4, label=scheme)
+            ax.fill_between(x, pad(np.nan_to_num(lo)), pad(np.nan_to_num(hi, nan=1.0)), step="post",
+                            color=colors[scheme], alpha=0.12, linewidth=0)
+        ax.set_ylim(-0.02, 1.02)
+        _label_panel(ax, title, "step", "reached the target")
+    _finish_panels(fig, axes, "lower right", path)

@@ -81,7 +81,8 @@ AXES = {"dataset": "dataset", "model": "model", "depth": "hidden layers", "hidde
 
 def axis_lines(summary: pd.DataFrame) -> list[str]:
     """Per axis that varies in the matrix: verdict counts of the question schemes per value of that axis."""
-    rows = summary[summary["scheme"].map(is_question_scheme)].assign(depth=lambda t: t["hidden"].map(depth))
+    rows = summary[summary["scheme"].map(is_question_scheme) & (summary["hidden"].astype(str) != "")]  # units to break
+    rows = rows.assign(depth=lambda t: t["hidden"].map(depth))
     rows = rows.assign(hidden=rows["model"] + " " + rows["hidden"].astype(str), lr=rows["lr"].map("{:g}".format))
     lines = []
     for column, name in AXES.items():
@@ -131,9 +132,11 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
            "weights)."] if set(runs["dtype"]) != {"float32"} else []),
         f"- Target loss: {target}. *Steps to target* is the first logged step at or below it; runs that never reach "
         "it are censored (counted as never, not dropped).",
-        f"- Statistics: median, IQM and mean over seeds; {int(CONFIDENCE_PERCENT)}% percentile-bootstrap CIs "
-        f"({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); the speed ratio resamples seeds in pairs "
-        "(same seed, same data order).",
+        f"- Statistics: median, IQM and mean over seeds; {int(CONFIDENCE_PERCENT)}% CIs: order statistics for a "
+        f"median (distribution-free; none below {stats.MIN_PAIRS} runs), percentile bootstrap for IQMs and means "
+        f"({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); comparisons with the reference pair runs by seed "
+        "(same seed, same data order) with a BCa bootstrap (percentile where a resampled median is censored), Wilson "
+        "intervals for shares of runs.",
         f"- Measured: {timing.get('train_seconds', float('nan')):.0f} s of training, {timing.get('compile_seconds', float('nan')):.0f} s "
         f"of it compiling, on {timing.get('backend', '?')} with {timing.get('device_count', '?')} device(s); symjax {config.get('symjax_version', '?')}.",
     ]
@@ -160,8 +163,9 @@ def aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
     if aggregate.empty:
         return []
     rows = [{"scheme": code(r["scheme"]), "settings": int(r["settings"]),
-             "IQM of steps to target ÷ reference median [95% CI]": with_ci(fmt_ratio(r["iqm"]), fmt_ratio(r["lo"]), fmt_ratio(r["hi"]))}
+             "IQM of restricted steps to target ÷ reference median [95% CI]": with_ci(fmt_ratio(r["iqm"]), fmt_ratio(r["lo"]), fmt_ratio(r["hi"]))}
             for _, r in aggregate.iterrows()]
-    return ["Across settings (rliable style): the interquartile mean of every run's steps to target divided by the "
-            "reference's median steps in its setting (never reached = ∞), with a stratified-bootstrap 95% CI "
-            "(runs resampled within each setting).", "", markdown(rows), ""]
+    return ["Across settings (rliable style): the interquartile mean of every run's restricted steps to target (a run "
+            "that never reaches the target counts as its last step, so this is a lower bound where runs are censored) "
+            "divided by the reference's median steps in its setting, with a stratified-bootstrap 95% CI (runs "
+            "resampled within each setting).", "", markdown(rows), ""]
