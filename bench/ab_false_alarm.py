@@ -43,9 +43,14 @@ def run(argv=None) -> int:
             print(f"run {i + 1}: bad input (see above); stopping", flush=True)
             return 2
         ratio, ci, pairs, shown = cells[4:8]
-        print(f"run {i + 1}/{args.k}: exit {code}, ratio {ratio}, CI {ci}, {pairs} pairs, {shown}", flush=True)
-    print(f"false alarms (exit 1): {counts[1]} of {args.k} A/A comparisons of {args.revision} "
-          f"({'full' if args.full else 'quick'} workload, tolerance {args.tolerance}, max pairs {args.max_pairs})")
+        print(
+            f"run {i + 1}/{args.k}: exit {code}, ratio {ratio}, CI {ci}, {pairs} pairs, {shown}", flush=True
+        )
+    print(
+        f"false alarms (exit 1): {counts[1]} of {args.k} A/A comparisons of {args.revision} "
+        f"({'full' if args.full else 'quick'} workload, tolerance {args.tolerance}, max pairs "
+        f"{args.max_pairs})"
+    )
     return 0
 
 

@@ -18,8 +18,6 @@ Needs a git checkout (for ``before``). Run it alone: it measures time.
 
 from __future__ import annotations
 
-import symjax  # noqa: F401  (before jax)
-
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
@@ -31,21 +29,26 @@ from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from workload import STEPS, Workload, bare_program, config  # noqa: E402
 
+import symjax  # noqa: F401  (before jax)
 import symjax.core.train  # noqa: E402
 from symjax.core.data_order import permutation  # noqa: E402
 from symjax.core.evaluation import Evaluation  # noqa: E402
 from symjax.engine.program import group_program  # noqa: E402
-from workload import STEPS, Workload, bare_program, config  # noqa: E402
 
 BEFORE = "1aa56a6"
 REPO = Path(__file__).resolve().parents[1]
 
 
-OLD_MODULES = {  # the package's flat layout before issue 13 -> today's modules (for the imports of an old trainer)
-    "symjax.config": "symjax.core.group", "symjax.devices": "symjax.engine.devices",
-    "symjax.diagnostics": "symjax.core.diagnostics", "symjax.data": "symjax.core.data",
-    "symjax.evaluation": "symjax.core.evaluation", "symjax.models": "symjax.core.models",
+# the package's flat layout before issue 13 -> today's modules (for the imports of an old trainer)
+OLD_MODULES = {
+    "symjax.config": "symjax.core.group",
+    "symjax.devices": "symjax.engine.devices",
+    "symjax.diagnostics": "symjax.core.diagnostics",
+    "symjax.data": "symjax.core.data",
+    "symjax.evaluation": "symjax.core.evaluation",
+    "symjax.models": "symjax.core.models",
 }
 
 
@@ -54,7 +57,9 @@ def module_at(commit: str, path: str, name: str):
     (old module names through ``OLD_MODULES``)."""
     for old, new in OLD_MODULES.items():
         sys.modules.setdefault(old, importlib.import_module(new))
-    source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     file = Path(tempfile.mkdtemp()) / f"{name}.py"
     file.write_text(source)
     spec = importlib.util.spec_from_file_location(name, file)
@@ -96,13 +101,21 @@ def main(argv: list[str]) -> None:
 
     add("before", before.compiled_group(config(), work.n_train))
     before.compiled_group.cache_clear()
-    add("before, fast order", before.compiled_group(config(), work.n_train), (jax.random, "permutation", fast_order))
+    add(
+        "before, fast order",
+        before.compiled_group(config(), work.n_train),
+        (jax.random, "permutation", fast_order),
+    )
     add("trainer", group_program(config(), work.n_train))
-    add("trainer, no evaluation", group_program(config(), work.n_train), (symjax.core.train, "evaluate_on", no_evaluation))
+    add(
+        "trainer, no evaluation",
+        group_program(config(), work.n_train),
+        (symjax.core.train, "evaluate_on", no_evaluation),
+    )
     add("bare", bare_program(config(), work.n_train))
     times = {name: [] for name in variants}
     for r in range(rounds):
-        for name in (list(variants) if r % 2 == 0 else list(reversed(variants))):
+        for name in list(variants) if r % 2 == 0 else list(reversed(variants)):
             variants[name]()  # untimed: the first call after another program warms the caches
             tic = time.perf_counter()
             variants[name]()

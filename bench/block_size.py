@@ -10,22 +10,24 @@ over all of a device's runs, as before blocks. Run it alone: it measures time.
 
 from __future__ import annotations
 
-import symjax  # noqa: F401  (before jax)
-
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import jax  # noqa: E402
+from workload import Workload, config  # noqa: E402
 
+import symjax  # noqa: F401  (before jax)
 import symjax.engine.devices  # noqa: E402
 from symjax.core.group import GroupConfig, Run  # noqa: E402
 from symjax.core.models import weight_shapes  # noqa: E402
 from symjax.engine.program import Programs, group_program  # noqa: E402
-from workload import Workload, config  # noqa: E402
 
 N, ROUNDS = 256, 3
-CONFIGS = {"bench": config(), "default1": GroupConfig("mnist1d", (100,), "tanh", "adam", 128, 200, 25),
-           "default2": GroupConfig("mnist1d", (100, 100), "relu", "adam", 128, 200, 25)}
+CONFIGS = {
+    "bench": config(),
+    "default1": GroupConfig("mnist1d", (100,), "tanh", "adam", 128, 200, 25),
+    "default2": GroupConfig("mnist1d", (100, 100), "relu", "adam", 128, 200, 25),
+}
 
 
 def main(argv: list[str]) -> None:
@@ -41,13 +43,16 @@ def main(argv: list[str]) -> None:
     symjax.engine.devices.CPU_RUNS_PER_BLOCK = saved
     times = {block: [] for block in blocks}
     for r in range(ROUNDS):
-        for block in (blocks if r % 2 == 0 else blocks[::-1]):
+        for block in blocks if r % 2 == 0 else blocks[::-1]:
             jax.block_until_ready(programs[block](*inputs, work.arrays))
             tic = time.perf_counter()
             jax.block_until_ready(programs[block](*inputs, work.arrays))
             times[block].append(time.perf_counter() - tic)
-    print(f"{argv[0] if argv else 'bench'}: N={N}, {cfg.steps} steps, {jax.local_device_count()} devices, run-steps/s "
-          "by runs per block: " + ", ".join(f"{b}: {N * cfg.steps / min(t):,.0f}" for b, t in times.items()))
+    print(
+        f"{argv[0] if argv else 'bench'}: N={N}, {cfg.steps} steps, {jax.local_device_count()} devices, "
+        "run-steps/s "
+        "by runs per block: " + ", ".join(f"{b}: {N * cfg.steps / min(t):,.0f}" for b, t in times.items())
+    )
 
 
 if __name__ == "__main__":

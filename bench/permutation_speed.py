@@ -1,4 +1,5 @@
-"""The epoch order's cost on this machine: ``jax.random.permutation`` against ``symjax.core.data_order.permutation``.
+"""The epoch order's cost on this machine: ``jax.random.permutation`` against
+``symjax.core.data_order.permutation``.
 
 ``python bench/permutation_speed.py`` times, on one device, 128 runs' permutations of MNIST-1D's
 4000 training examples (one device's share of the N=256 benchmark, once per epoch), alternating the
@@ -8,13 +9,12 @@ key-value pair (what ``jax.random.permutation`` sorts). Both permutations are ch
 
 from __future__ import annotations
 
-import symjax  # noqa: F401  (before jax)
-
 import time  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+import symjax  # noqa: F401  (before jax)
 from symjax.core.data_order import permutation  # noqa: E402
 
 RUNS, N, ROUNDS = 128, 4000, 7
@@ -38,8 +38,15 @@ def main() -> None:
     bits = jax.random.bits(jax.random.key(1), (RUNS, N), jnp.uint32)
     one_array = jax.jit(jax.lax.sort)
     key_value = jax.jit(lambda k: jax.lax.sort_key_val(k, jnp.broadcast_to(jnp.arange(N), k.shape))[1])
-    timings = {name: [] for name in ("jax.random.permutation", "symjax permutation", "sort one uint32 array",
-                                     "sort key-value pairs")}
+    timings = {
+        name: []
+        for name in (
+            "jax.random.permutation",
+            "symjax permutation",
+            "sort one uint32 array",
+            "sort key-value pairs",
+        )
+    }
     for _ in range(2):  # alternate, so both see the same machine
         timings["jax.random.permutation"].append(best_ms(theirs, keys))
         timings["symjax permutation"].append(best_ms(ours, keys))
@@ -48,8 +55,12 @@ def main() -> None:
     print(f"{RUNS} runs x {N} examples, one device, best of {ROUNDS} (twice, alternated):")
     for name, values in timings.items():
         print(f"  {name:<24} {min(values):8.1f} ms")
-    print(f"  permutation speedup {min(timings['jax.random.permutation']) / min(timings['symjax permutation']):.1f}x; "
-          f"key-value sort / one-array sort {min(timings['sort key-value pairs']) / min(timings['sort one uint32 array']):.1f}x")
+    print(
+        "  permutation speedup "
+        f"{min(timings['jax.random.permutation']) / min(timings['symjax permutation']):.1f}x; "
+        "key-value sort / one-array sort "
+        f"{min(timings['sort key-value pairs']) / min(timings['sort one uint32 array']):.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ The trace itself is left in ``$TMPDIR/symjax-profile`` (open it in Perfetto or T
 
 from __future__ import annotations
 
-import symjax  # noqa: F401  (before jax: one CPU device per core)
-
 import collections  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
@@ -23,8 +21,9 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
-
 from workload import Workload, bare_program, config  # noqa: E402
+
+import symjax  # noqa: F401  (before jax: one CPU device per core)
 from symjax.engine.program import group_program  # noqa: E402
 
 CONTAINERS = ("ThunkExecutor", "$", "while", "conditional", "call")  # events that contain others
@@ -42,7 +41,14 @@ SCOPES = {  # jax.named_scope in symjax/core/train.py -> kind of work
 
 def kind_of(op_name: str) -> str:
     """The kind of work of an HLO op_name: the first SCOPES key in it, in that order of precedence."""
-    for order in ("example_order", "gradient_diagnostics", "evaluate", "optimizer", "transpose(jvp(", "gradient"):
+    for order in (
+        "example_order",
+        "gradient_diagnostics",
+        "evaluate",
+        "optimizer",
+        "transpose(jvp(",
+        "gradient",
+    ):
         if order in op_name:
             return SCOPES[order]
     return "other (loop control, copies, logs)"
@@ -69,10 +75,15 @@ def main(argv: list[str]) -> None:
             total[event["name"]] += event["dur"]
             calls[event["name"]] += 1
     everything = sum(total.values())
-    print(f"{'bare' if bare else 'trainer'}, N={n}: {everything / 1e3:,.0f} ms of leaf operations, summed over "
-          f"{jax.local_device_count()} devices (profiling slows the program)")
+    print(
+        f"{'bare' if bare else 'trainer'}, N={n}: {everything / 1e3:,.0f} ms of leaf operations, summed over "
+        f"{jax.local_device_count()} devices (profiling slows the program)"
+    )
     for name, micros in total.most_common(top):
-        print(f"{100 * micros / everything:5.1f}% {calls[name]:6d} calls  {name:<28} {names.get(name, '')[-90:]}")
+        print(
+            f"{100 * micros / everything:5.1f}% {calls[name]:6d} calls  {name:<28} "
+            f"{names.get(name, '')[-90:]}"
+        )
     kinds = collections.Counter()
     for name, micros in total.items():
         kinds[kind_of(names.get(name, ""))] += micros

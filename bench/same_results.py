@@ -1,4 +1,5 @@
-"""Are two results folders the same results? Tables equal, config equal but for timing, reports byte-identical.
+"""Are two results folders the same results? Tables equal, config equal but for timing, reports
+byte-identical.
 
     .venv/bin/python bench/same_results.py RESULTS_A RESULTS_B
 
@@ -48,12 +49,20 @@ def main(a: Path, b: Path) -> int:
     print(f"config.json without timing: {'equal' if equal else 'DIFFERENT'}")
     with tempfile.TemporaryDirectory() as tmp:
         lines = [report_lines(folder, Path(tmp) / side) for folder, side in ((a, "a"), (b, "b"))]
-    differing = [(x, y) for x, y in zip(*lines) if x != y] + [(x, "") for x in lines[0][len(lines[1]):]]
-    unexpected = [(x, y) for x, y in differing if not (x.startswith(TIMING_LINE) and y.startswith(TIMING_LINE))]
+    differing = [(x, y) for x, y in zip(*lines) if x != y] + [(x, "") for x in lines[0][len(lines[1]) :]]
+    unexpected = [
+        (x, y) for x, y in differing if not (x.startswith(TIMING_LINE) and y.startswith(TIMING_LINE))
+    ]
     same &= not unexpected and len(lines[0]) == len(lines[1])
-    print(f"report markdown: {len(lines[0])} lines, {len(differing)} differ"
-          + (f" (only the measured time: {differing[0][0]!r} vs {differing[0][1]!r})" if differing and not unexpected else "")
-          + "".join(f"\n  DIFFERENT: {x!r} vs {y!r}" for x, y in unexpected[:5]))
+    print(
+        f"report markdown: {len(lines[0])} lines, {len(differing)} differ"
+        + (
+            f" (only the measured time: {differing[0][0]!r} vs {differing[0][1]!r})"
+            if differing and not unexpected
+            else ""
+        )
+        + "".join(f"\n  DIFFERENT: {x!r} vs {y!r}" for x, y in unexpected[:5])
+    )
     return 0 if same else 1
 
 

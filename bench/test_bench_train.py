@@ -15,9 +15,20 @@ import math
 import jax
 import numpy as np
 import pytest
-
-from workload import (LOOP_MAX_N, N_VALUES, QUICK, GEMM_SIZE, SIDE_BY_SIDE_N, STEPS, CpuMonitor, Workload, config,
-                      gemm_fn, timed, torch_available)
+from workload import (
+    GEMM_SIZE,
+    LOOP_MAX_N,
+    N_VALUES,
+    QUICK,
+    SIDE_BY_SIDE_N,
+    STEPS,
+    CpuMonitor,
+    Workload,
+    config,
+    gemm_fn,
+    timed,
+    torch_available,
+)
 
 from symjax.engine.memory import xla_bytes_per_run
 from symjax.engine.program import group_program
@@ -38,9 +49,14 @@ def work() -> Workload:
 
 
 def machine_info(other_cpu_percent: float | None) -> dict:
-    return {"backend": jax.default_backend(), "device_count": jax.device_count(), "jax_version": jax.__version__,
-            "quick": QUICK, "other_cpu_percent": other_cpu_percent,
-            "busy": other_cpu_percent is not None and other_cpu_percent > BUSY_PERCENT}
+    return {
+        "backend": jax.default_backend(),
+        "device_count": jax.device_count(),
+        "jax_version": jax.__version__,
+        "quick": QUICK,
+        "other_cpu_percent": other_cpu_percent,
+        "busy": other_cpu_percent is not None and other_cpu_percent > BUSY_PERCENT,
+    }
 
 
 def torch_threads(impl: str) -> dict:
@@ -81,7 +97,9 @@ def test_train(benchmark, work, bench_summary, impl, n):
     if impl in TORCH_IMPLS and not torch_available():
         pytest.skip("torch is not installed (pip install -e '.[peers]')")
     if impl == "torch_loop" and n > TORCH_LOOP_MAX_N:
-        pytest.skip(f"torch_loop is measured up to N={TORCH_LOOP_MAX_N}: its time per run-step does not depend on N")
+        pytest.skip(
+            f"torch_loop is measured up to N={TORCH_LOOP_MAX_N}: its time per run-step does not depend on N"
+        )
     if impl.startswith("loop") and n > LOOP_MAX_N:
         pytest.skip(f"{impl} is measured up to N={LOOP_MAX_N}: a round dispatches N programs")
     fn = work.train_fn(impl, n)
@@ -90,11 +108,20 @@ def test_train(benchmark, work, bench_summary, impl, n):
     with CpuMonitor() as monitor:
         out = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
     seconds = benchmark.stats.stats.min if benchmark.stats else float("nan")
-    info = {"kind": "train", "impl": impl, "n_runs": n, "steps": STEPS, "rounds": rounds,
-            "run_steps_per_s": n * STEPS / seconds, "gflop_per_s": n * STEPS * work.flops / seconds / 1e9,
-            "compile_seconds": None if impl in TORCH_IMPLS else work.compile_seconds.get(
-                "loop" if impl.startswith("loop") else f"vmap{n}"),
-            **machine_info(monitor.other_percent), **torch_threads(impl)}
+    info = {
+        "kind": "train",
+        "impl": impl,
+        "n_runs": n,
+        "steps": STEPS,
+        "rounds": rounds,
+        "run_steps_per_s": n * STEPS / seconds,
+        "gflop_per_s": n * STEPS * work.flops / seconds / 1e9,
+        "compile_seconds": None
+        if impl in TORCH_IMPLS
+        else work.compile_seconds.get("loop" if impl.startswith("loop") else f"vmap{n}"),
+        **machine_info(monitor.other_percent),
+        **torch_threads(impl),
+    }
     record(benchmark, bench_summary, info)
     losses = final_losses(impl, out, n)
     assert losses.shape == (n,) and np.isfinite(losses).all()
@@ -108,15 +135,22 @@ def test_gemm_peak(benchmark, bench_summary, every_device):
     with CpuMonitor() as monitor:
         benchmark.pedantic(fn, rounds=rounds_for(fn) * 2, iterations=1, warmup_rounds=1)
     seconds = benchmark.stats.stats.min if benchmark.stats else float("nan")
-    info = {"kind": "gemm", "impl": "gemm", "shape": f"{GEMM_SIZE}^3" + (f" x {devices} devices" if every_device else ""),
-            "gflop_per_s": flops / seconds / 1e9, **machine_info(monitor.other_percent)}
+    info = {
+        "kind": "gemm",
+        "impl": "gemm",
+        "shape": f"{GEMM_SIZE}^3" + (f" x {devices} devices" if every_device else ""),
+        "gflop_per_s": flops / seconds / 1e9,
+        **machine_info(monitor.other_percent),
+    }
     record(benchmark, bench_summary, info)
 
 
 def test_side_by_side(benchmark, work, bench_summary):
     """Every implementation at the same N in one test, rounds interleaved; ratios of the best times."""
     n = SIDE_BY_SIDE_N
-    impls = ["vmap", "bare", "loop", "loop_devices"] + (["torch_vmap", "torch_bmm"] if torch_available() else [])
+    impls = ["vmap", "bare", "loop", "loop_devices"] + (
+        ["torch_vmap", "torch_bmm"] if torch_available() else []
+    )
     fns = {impl: work.train_fn(impl, n) for impl in impls}
     gemm, gemm_flops, _ = gemm_fn(every_device=False)
     gemm_all, gemm_all_flops, _ = gemm_fn(every_device=True)
@@ -138,15 +172,23 @@ def test_side_by_side(benchmark, work, bench_summary):
     gflops = {impl: r * work.flops / 1e9 for impl, r in rate.items()}
     peak = max(gemm_flops / best["gemm"], gemm_all_flops / best["gemm_all"]) / 1e9
     torch_best = max((rate[i] for i in impls if i.startswith("torch")), default=None)
-    info = {"kind": "side_by_side", "n_runs": n, "steps": STEPS, "rounds": SIDE_BY_SIDE_ROUNDS,
-            "run_steps_per_s": rate, "gflop_per_s": gflops, "gemm_gflop_per_s": peak,
-            "seconds_per_round": {name: values for name, values in times.items()},
-            "speedup_vmap_over_bare": rate["vmap"] / rate["bare"],
-            "speedup_vmap_over_loop": rate["vmap"] / rate["loop"],
-            "speedup_vmap_over_loop_devices": rate["vmap"] / rate["loop_devices"],
-            "speedup_vmap_over_torch": rate["vmap"] / torch_best if torch_best else None,
-            "percent_of_gemm_peak": 100.0 * gflops["vmap"] / peak,
-            **machine_info(monitor.other_percent), **torch_threads("torch_vmap" if torch_best else "vmap")}
+    info = {
+        "kind": "side_by_side",
+        "n_runs": n,
+        "steps": STEPS,
+        "rounds": SIDE_BY_SIDE_ROUNDS,
+        "run_steps_per_s": rate,
+        "gflop_per_s": gflops,
+        "gemm_gflop_per_s": peak,
+        "seconds_per_round": {name: values for name, values in times.items()},
+        "speedup_vmap_over_bare": rate["vmap"] / rate["bare"],
+        "speedup_vmap_over_loop": rate["vmap"] / rate["loop"],
+        "speedup_vmap_over_loop_devices": rate["vmap"] / rate["loop_devices"],
+        "speedup_vmap_over_torch": rate["vmap"] / torch_best if torch_best else None,
+        "percent_of_gemm_peak": 100.0 * gflops["vmap"] / peak,
+        **machine_info(monitor.other_percent),
+        **torch_threads("torch_vmap" if torch_best else "vmap"),
+    }
     record(benchmark, bench_summary, info)
     reference = final_losses("vmap", outs["vmap"], n)
     for impl in ("loop", "loop_devices"):  # the same runs, trained apart: the same losses
@@ -162,15 +204,27 @@ def test_compile_time(benchmark, work, bench_summary, n, steps):
     Also records XLA's memory analysis of the program: device bytes per run, against the
     bytes of one run's params + optimizer state + logs (its outputs)."""
     program = group_program(config(steps), work.n_train)
-    specs = jax.tree.map(lambda v: jax.ShapeDtypeStruct((work.padded(n), *v.shape[1:]), v.dtype,
-                                                        sharding=work.run_sharded), work.inputs(1))
+    specs = jax.tree.map(
+        lambda v: jax.ShapeDtypeStruct((work.padded(n), *v.shape[1:]), v.dtype, sharding=work.run_sharded),
+        work.inputs(1),
+    )
     benchmark.group = "compile"
     with CpuMonitor() as monitor:
-        compiled = benchmark.pedantic(lambda: program.lower(*specs, work.arrays).compile(), setup=jax.clear_caches,
-                                      rounds=1 if QUICK else 2, iterations=1, warmup_rounds=0)
-    info = {"kind": "compile", "impl": "compile", "n_runs": n, "steps": steps,
-            "compile_seconds": benchmark.stats.stats.min if benchmark.stats else float("nan"),
-            **machine_info(monitor.other_percent)}
+        compiled = benchmark.pedantic(
+            lambda: program.lower(*specs, work.arrays).compile(),
+            setup=jax.clear_caches,
+            rounds=1 if QUICK else 2,
+            iterations=1,
+            warmup_rounds=0,
+        )
+    info = {
+        "kind": "compile",
+        "impl": "compile",
+        "n_runs": n,
+        "steps": steps,
+        "compile_seconds": benchmark.stats.stats.min if benchmark.stats else float("nan"),
+        **machine_info(monitor.other_percent),
+    }
     measured = xla_bytes_per_run(compiled, work.arrays, work.padded(n) // work.n_devices)
     if measured is not None:
         info.update(peak_bytes_per_run=measured[0], output_bytes_per_run=measured[1])

@@ -33,5 +33,7 @@ def test_the_shared_sizes_are_symjaxs():
 
 def test_imports_flow_one_way():
     assert not imported("workload_shape") & {"workload", "torch_peers", "jax", "torch", "symjax"}
-    assert "workload" not in imported("torch_peers"), "torch_peers.py imports workload.py, which imports it: a cycle"
+    assert "workload" not in imported("torch_peers"), (
+        "torch_peers.py imports workload.py, which imports it: a cycle"
+    )
     assert {"workload_shape", "torch_peers"} <= imported("workload")

@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
-
-from workload_shape import BATCH_SIZE as BATCH  # the JAX workload's sizes and FLOP count (not workload.py: no cycle)
+from workload_shape import (
+    BATCH_SIZE as BATCH,
+)  # the JAX workload's sizes and FLOP count (not workload.py: no cycle)
 from workload_shape import SIZES, flops_per_run_step  # noqa: F401
 
 LRS = {"sgd": 1e-2, "adam": 1e-2}
@@ -38,8 +39,11 @@ LRS = {"sgd": 1e-2, "adam": 1e-2}
 
 def describe() -> dict:
     """torch version and its thread counts (intra-op, inter-op)."""
-    return {"torch_version": torch.__version__, "threads": torch.get_num_threads(),
-            "interop_threads": torch.get_num_interop_threads()}
+    return {
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+    }
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,7 +52,9 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
     from symjax.core.data import load_dataset
 
     ds = load_dataset("mnist1d")
-    return torch.from_numpy(np.ascontiguousarray(ds.x_train, np.float32)), torch.from_numpy(ds.y_train.astype(np.int64))
+    return torch.from_numpy(np.ascontiguousarray(ds.x_train, np.float32)), torch.from_numpy(
+        ds.y_train.astype(np.int64)
+    )
 
 
 def plan(n_runs: int, steps: int, n_train: int = 4000, sizes=SIZES, batch: int = BATCH):

@@ -19,8 +19,6 @@ for every implementation; symjax's logging and diagnostics are extra work it get
 
 from __future__ import annotations
 
-import symjax  # noqa: F401  (before jax: one CPU device per core)
-
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -28,7 +26,18 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from workload_shape import (
+    ACTIVATION,
+    BATCH_SIZE,
+    DATASET,
+    HIDDEN,
+    LR,
+    OPTIMIZER,
+    SCHEME,  # noqa: E402,F401
+    flops_per_run_step,
+)  # (the shape torch_peers.py shares; re-exported)
 
+import symjax  # noqa: F401  (before jax: one CPU device per core)
 from symjax.core.data import load_dataset  # noqa: E402
 from symjax.core.group import GroupConfig, Run  # noqa: E402
 from symjax.core.models import layer_sizes  # noqa: E402
@@ -36,8 +45,6 @@ from symjax.core.optimizers import make_optimizer  # noqa: E402
 from symjax.core.train import Arrays, initial_perm, logged_steps, make_train, make_update  # noqa: E402
 from symjax.engine.devices import chunk_multiple, run_sharding  # noqa: E402
 from symjax.engine.program import Programs, group_program, over_runs, seed_keys  # noqa: E402
-from workload_shape import (ACTIVATION, BATCH_SIZE, DATASET, HIDDEN, LR, OPTIMIZER, SCHEME,  # noqa: E402,F401
-                            SIZES, flops_per_run_step)  # (the shape torch_peers.py shares; re-exported)
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -45,17 +52,23 @@ STEPS = 40 if QUICK else 200
 
 
 def n_values(text: str | None) -> tuple[int, ...]:
-    """The N list of ``test_train``: ``SYMJAX_BENCH_N`` (e.g. "1,16,256,4096", bench/device_check.sh) or the default."""
+    """The N list of ``test_train``: ``SYMJAX_BENCH_N`` (e.g. "1,16,256,4096", bench/device_check.sh) or the
+    default."""
     if not text:
         return (1, 16) if QUICK else (1, 16, 64, 256)
     items = text.split(",")
     if not all(t.strip().isdigit() and 0 < int(t) <= 65536 for t in items):
-        sys.exit(f"SYMJAX_BENCH_N={text!r}: allowed a comma-separated list of run counts from 1 to 65536, e.g. 1,16,256")
+        sys.exit(
+            f"SYMJAX_BENCH_N={text!r}: allowed a comma-separated list of run counts from 1 to 65536, e.g. "
+            "1,16,256"
+        )
     return tuple(sorted({int(t) for t in items}))
 
 
 N_VALUES = n_values(os.environ.get("SYMJAX_BENCH_N", "").strip())
-LOOP_MAX_N = 256  # the per-run loops dispatch N programs a round: beyond this they would take most of a device run
+LOOP_MAX_N = (
+    256  # the per-run loops dispatch N programs a round: beyond this they would take most of a device run
+)
 SIDE_BY_SIDE_N = 16 if QUICK else 256
 GEMM_SIZE = 1024 if QUICK else 2048
 
@@ -149,7 +162,12 @@ class Workload:
             total = self.padded(max(*N_VALUES, SIDE_BY_SIDE_N))
             runs = [Run(i, 0, SCHEME, i, LR) for i in range(total)]
             self._inputs = jax.block_until_ready(
-                (Programs().init_params(runs, self.sizes), seed_keys(np.arange(total), 1), jnp.full(total, LR, jnp.float32)))
+                (
+                    Programs().init_params(runs, self.sizes),
+                    seed_keys(np.arange(total), 1),
+                    jnp.full(total, LR, jnp.float32),
+                )
+            )
         return jax.tree.map(lambda v: v[:n], self._inputs)
 
     def vmap_fn(self, n: int, program=None, steps: int = STEPS, name: str = "vmap"):
@@ -208,13 +226,20 @@ class Workload:
 
 
 def gemm_fn(every_device: bool, size: int = GEMM_SIZE):
-    """(callable, flops per call, devices used): one f32 (size x size) @ (size x size) product on device 0, or on every device at once."""
+    """(callable, flops per call, devices used): one f32 (size x size) @ (size x size) product on device 0, or
+    on every device at once."""
     key = jax.random.key(0)
-    pairs = [jax.device_put((jax.random.normal(key, (size, size)), jax.random.normal(key, (size, size))), d)
-             for d in (jax.local_devices() if every_device else jax.local_devices()[:1])]
+    pairs = [
+        jax.device_put((jax.random.normal(key, (size, size)), jax.random.normal(key, (size, size))), d)
+        for d in (jax.local_devices() if every_device else jax.local_devices()[:1])
+    ]
     product = jax.jit(jnp.matmul)
     jax.block_until_ready([product(a, b) for a, b in pairs])
-    return (lambda: jax.block_until_ready([product(a, b) for a, b in pairs])), 2.0 * size**3 * len(pairs), len(pairs)
+    return (
+        (lambda: jax.block_until_ready([product(a, b) for a, b in pairs])),
+        2.0 * size**3 * len(pairs),
+        len(pairs),
+    )
 
 
 def torch_available() -> bool:

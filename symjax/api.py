@@ -22,12 +22,13 @@ import jax
 
 from symjax import version
 from symjax.engine.distributed import Share, check_options, train_share
+from symjax.engine.interrupted import Interrupted
 from symjax.engine.memory import default_budget
 from symjax.engine.plan import make_plan
 from symjax.engine.program import Programs
 from symjax.engine.resume import ChunkStore, check_folder, folder_lock, prepare_folder
 from symjax.engine.runner import train_plan
-from symjax.matrix.spec import Interrupted, Matrix
+from symjax.matrix.spec import Matrix
 from symjax.results.metrics import results_tables
 from symjax.results.store import write_results
 
@@ -37,9 +38,16 @@ def results_folder(matrix: Matrix, out: str | os.PathLike | None) -> Path:
     return Path(out) if out is not None else Path("results") / matrix.name
 
 
-def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progress: bool = True,
-               fresh: bool = False, max_memory: int | None = None, share: Share = Share()) -> Path:
-    """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json``.
+def run_matrix(
+    matrix: Matrix,
+    out: str | os.PathLike | None = None,
+    show_progress: bool = True,
+    fresh: bool = False,
+    max_memory: int | None = None,
+    share: Share = Share(),
+) -> Path:
+    """Train every run of ``matrix`` and write ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``,
+    ``config.json``.
 
     Every finished chunk is saved in ``out/chunks`` at once: after an interruption the same
     call trains only what is missing. A folder holding another matrix's runs is refused
@@ -61,10 +69,14 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
     out = results_folder(matrix, out)
     check_options(share.count, max_memory, fresh)
     budget = default_budget() if max_memory is None else max_memory
-    plan = make_plan(matrix, jax.local_device_count(), budget)  # a budget too small fails here, before any file
+    plan = make_plan(
+        matrix, jax.local_device_count(), budget
+    )  # a budget too small fails here, before any file
     programs = Programs()  # the compiled programs of this call
     if share.index == 0:
-        check_folder(out, matrix, fresh)  # a folder that is not this matrix's: refused before the lock is taken
+        check_folder(
+            out, matrix, fresh
+        )  # a folder that is not this matrix's: refused before the lock is taken
     if share.index > 0:  # train this process's share; process 0 writes the results
         train_share(plan, ChunkStore(out), programs, share, show_progress)
         return out
@@ -80,8 +92,10 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
                 train_share(plan, chunks, programs, share, show_progress)
             groups = train_plan(plan, chunks, programs, show_progress)
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
-                              "run the same command to resume") from None
+            raise Interrupted(
+                f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
+                "run the same command to resume"
+            ) from None
         runs, curves, diagnostics = results_tables(groups, matrix)
         config = {
             "matrix": matrix.to_dict(),
@@ -93,7 +107,8 @@ def run_matrix(matrix: Matrix, out: str | os.PathLike | None = None, show_progre
                 "this_call_seconds": round(time.perf_counter() - started, 1),
                 "resumed_chunks": done,
                 "groups": len(groups),
-                "compilations": programs.compilations,  # group programs compiled by this call (0 when all chunks were saved)
+                # group programs compiled by this call (0 when all chunks were saved)
+                "compilations": programs.compilations,
                 "backend": jax.default_backend(),
                 "device_count": jax.local_device_count(),
                 "max_memory_bytes": budget,

@@ -5,21 +5,28 @@ compile the same programs: JAX's persistent compilation cache (keyed by the prog
 compile options and the jax version, so a changed program is always compiled afresh) is kept
 in ``.pytest_cache/jax`` unless ``JAX_COMPILATION_CACHE_DIR`` is set. Set before jax is imported,
 and inherited by subprocesses through the environment.
+
+Plain helpers that test modules share (matrix files by ``tiny_matrix`` / ``toml_text``,
+``assert_usage_error``,
+``replaced``, synthetic results and benchmark JSON) are in ``tests/helpers.py``, imported as ``from helpers
+import ...``;
+no test module imports another.
 """
 
 import json
 import os
 from pathlib import Path
 
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))
-
-import symjax  # noqa: F401, E402  (must precede jax)
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
+)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+import symjax  # noqa: F401, E402  (must precede jax)
 from symjax.core.data import load_dataset  # noqa: E402
 from symjax.core.train import Arrays  # noqa: E402
 
@@ -60,13 +67,18 @@ def _assert_same_results(first: Path, second: Path) -> None:
     """Two results folders hold the same results: the same files (chunk names are content keys), the three
     tables equal value for value (dtypes and column order included) and config.json equal but for its
     ``timing`` (seconds measured), of which only the keys must agree."""
+
     def listing(folder):
         return sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file())
 
     assert listing(first) == listing(second)
     for name in RESULT_TABLES:
-        pd.testing.assert_frame_equal(pd.read_parquet(Path(first) / f"{name}.parquet"),
-                                      pd.read_parquet(Path(second) / f"{name}.parquet"), check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(Path(first) / f"{name}.parquet"),
+            pd.read_parquet(Path(second) / f"{name}.parquet"),
+            check_exact=True,
+            obj=name,
+        )
     configs = [json.loads((Path(folder) / "config.json").read_text()) for folder in (first, second)]
     timings = [config.pop("timing") for config in configs]
     assert timings[0].keys() == timings[1].keys()

@@ -1,4 +1,5 @@
-"""The answer's numbers (issue 14): late target, catch-up multiple, end verdicts, grid edges, sweeps, companions."""
+"""The answer's numbers (issue 14): late target, catch-up multiple, end verdicts, grid edges, sweeps,
+companions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REFERENCE, SETTING, lr_grid_tables, run_rows, synthetic_diagnostics, synthetic_results
 
 from symjax.analysis import stats
 from symjax.analysis.answer import end_verdict, headline
@@ -20,27 +22,42 @@ from symjax.results.metrics import GroupResult, group_tables, with_late_target
 from symjax.results.schema import SETTING_COLUMNS
 from symjax.results.store import write_results
 
-from test_report import REFERENCE, SETTING, _diagnostics, _lr_grid_tables, _results, _run_rows
-
 
 def _group(losses: np.ndarray, schemes: list[str]) -> GroupResult:
     steps = np.arange(losses.shape[1]) * 10
     n = len(losses)
     cfg = GroupConfig("mnist1d", (8,), "tanh", "adam", 128, int(steps[-1]), 10)
     runs = [Run(i, 0, s, i, 0.01) for i, s in enumerate(schemes)]
-    return GroupResult(cfg, runs, steps, losses, losses, 1 - losses / 3, {"rank": np.zeros((n, len(steps), 2))},
-                       np.zeros((n, 2), int), 100, 1.0, 0.5)
+    return GroupResult(
+        cfg,
+        runs,
+        steps,
+        losses,
+        losses,
+        1 - losses / 3,
+        {"rank": np.zeros((n, len(steps), 2))},
+        np.zeros((n, 2), int),
+        100,
+        1.0,
+        0.5,
+    )
 
 
 def test_late_target_is_the_reference_median_final_loss_and_censors_like_the_early_one():
-    losses = np.array([[2.0, 1.0, 0.50, 0.40],   # reference, final 0.40
-                       [2.0, 1.0, 0.45, 0.30],   # reference, final 0.30 (the median of 0.2, 0.3, 0.4)
-                       [2.0, 0.5, 0.25, 0.20],   # reference, final 0.20
-                       [2.0, 1.5, 0.30, 0.10],   # reaches 0.30 at step 20
-                       [2.0, 1.9, 1.80, 1.70],   # never
-                       [2.0, 0.1, np.nan, np.nan]])  # diverged: censored whatever it reached
+    losses = np.array(
+        [
+            [2.0, 1.0, 0.50, 0.40],  # reference, final 0.40
+            [2.0, 1.0, 0.45, 0.30],  # reference, final 0.30 (the median of 0.2, 0.3, 0.4)
+            [2.0, 0.5, 0.25, 0.20],  # reference, final 0.20
+            [2.0, 1.5, 0.30, 0.10],  # reaches 0.30 at step 20
+            [2.0, 1.9, 1.80, 1.70],  # never
+            [2.0, 0.1, np.nan, np.nan],
+        ]
+    )  # diverged: censored whatever it reached
     schemes = [REFERENCE] * 3 + ["zeros/normal(1.0)"] * 3
-    runs, _, _ = group_tables(_group(losses, schemes), Matrix(name="t", schemes=(REFERENCE, "zeros/normal(1.0)")))
+    runs, _, _ = group_tables(
+        _group(losses, schemes), Matrix(name="t", schemes=(REFERENCE, "zeros/normal(1.0)"))
+    )
     assert (runs["late_target_loss"] == 0.30).all()
     assert runs["steps_to_late_target"].tolist() == [pd.NA, 30, 20, 20, pd.NA, pd.NA]
     assert runs["reached_late_target"].tolist() == [False, True, True, True, False, False]
@@ -53,9 +70,15 @@ def test_late_target_from_tables_equals_the_one_from_the_group():
     losses = np.sort(rng.uniform(0.1, 2.0, (12, 6)), axis=1)[:, ::-1].copy()
     losses[5, 3:] = np.inf
     schemes = [REFERENCE, "zeros/normal(1.0)", "zeros/zeros"] * 4
-    runs, curves, _ = group_tables(_group(losses, schemes), Matrix(name="t", schemes=tuple(dict.fromkeys(schemes))))
-    derived = with_late_target(runs.drop(columns=["late_target_loss", "steps_to_late_target", "reached_late_target"]),
-                               curves, REFERENCE, SETTING_COLUMNS)
+    runs, curves, _ = group_tables(
+        _group(losses, schemes), Matrix(name="t", schemes=tuple(dict.fromkeys(schemes)))
+    )
+    derived = with_late_target(
+        runs.drop(columns=["late_target_loss", "steps_to_late_target", "reached_late_target"]),
+        curves,
+        REFERENCE,
+        SETTING_COLUMNS,
+    )
     pd.testing.assert_frame_equal(derived[runs.columns], runs)
 
 
@@ -65,7 +88,9 @@ def test_catch_up_multiple_follows_the_median_curves():
     rates = rng.uniform(0.8, 1.2, (20, 1))
     reference = np.exp(-rates * steps / 25)  # (20, 11)
     twice = np.exp(-rates * steps / 50)
-    stretched = np.exp(-rates * np.minimum(steps, 50) / 25)  # same curve, then flat: reaches by step 50 and stays
+    stretched = np.exp(
+        -rates * np.minimum(steps, 50) / 25
+    )  # same curve, then flat: reaches by step 50 and stays
     same = stats.paired_catch_up_ci(reference, reference, steps)
     assert same == (1.0, 1.0, 1.0)
     slow = stats.paired_catch_up_ci(twice, reference, steps)
@@ -78,34 +103,49 @@ def test_catch_up_multiple_follows_the_median_curves():
     assert np.isnan(stats.paired_catch_up_ci(reference, diverged, steps)[0])
     with pytest.raises(ValueError):
         stats.paired_catch_up_ci(reference[:, :5], reference[:, :5], steps)
-    assert np.isnan(stats.paired_catch_up_ci(reference[:, :0], reference[:, :0], steps[:0])).all()  # nothing logged
+    assert np.isnan(
+        stats.paired_catch_up_ci(reference[:, :0], reference[:, :0], steps[:0])
+    ).all()  # nothing logged
 
 
-@pytest.mark.parametrize("bounds, verdict", [
-    ((0.01, 0.04, -0.01, 0.01), "as good"),
-    ((-0.3, -0.1, 0.0, 0.02), "as good"),
-    ((0.06, 0.2, 0.0, 0.01), "falls short"),
-    ((0.0, 0.01, -0.05, -0.03), "falls short"),
-    ((0.0, 0.08, -0.01, 0.01), "undecided"),
-    ((0.0, 0.01, np.nan, np.nan), "as good"),  # regression: the loss decides
-    ((np.nan, np.nan, 0.0, 0.0), "undecided"),
-])
+@pytest.mark.parametrize(
+    "bounds, verdict",
+    [
+        ((0.01, 0.04, -0.01, 0.01), "as good"),
+        ((-0.3, -0.1, 0.0, 0.02), "as good"),
+        ((0.06, 0.2, 0.0, 0.01), "falls short"),
+        ((0.0, 0.01, -0.05, -0.03), "falls short"),
+        ((0.0, 0.08, -0.01, 0.01), "undecided"),
+        ((0.0, 0.01, np.nan, np.nan), "as good"),  # regression: the loss decides
+        ((np.nan, np.nan, 0.0, 0.0), "undecided"),
+    ],
+)
 def test_end_verdict(bounds, verdict):
-    assert end_verdict(dict(zip(["loss_diff_lo", "loss_diff_hi", "acc_diff_lo", "acc_diff_hi"], bounds))) == verdict
+    assert (
+        end_verdict(dict(zip(["loss_diff_lo", "loss_diff_hi", "acc_diff_lo", "acc_diff_hi"], bounds)))
+        == verdict
+    )
 
 
 def test_chosen_rates_at_the_edge_of_the_grid_are_flagged():
-    runs, _ = _lr_grid_tables()
+    runs, _ = lr_grid_tables()
     choices = choose_lrs(runs).set_index("scheme")
-    assert choices.loc[REFERENCE, "lr"] == 0.1 and not choices.loc[REFERENCE, "at_edge"]  # the middle of 0.01, 0.1, 1.0
+    assert (
+        choices.loc[REFERENCE, "lr"] == 0.1 and not choices.loc[REFERENCE, "at_edge"]
+    )  # the middle of 0.01, 0.1, 1.0
     assert choices.loc["zeros/normal(1.0)", "lr"] == 0.01 and choices.loc["zeros/normal(1.0)", "at_edge"]
 
 
 def test_lr_grid_key_makes_log_spaced_rates_and_the_default_matrix_uses_it():
     assert log_grid(0.001, 0.1, 5) == (0.001, 0.00316, 0.01, 0.0316, 0.1)
     assert matrix_from_dict({"lr_grid": {"from": 0.01, "to": 1.0, "count": 3}}, "x").lrs == (0.01, 0.1, 1.0)
-    for bad in ({"lr_grid": {"from": 0.1, "to": 0.01, "count": 3}}, {"lr_grid": {"from": 0.01, "to": 1.0, "count": 1}},
-                {"lr_grid": {"from": 0.01, "to": 1.0}}, {"lr_grid": [0.1]}, {"lr": 0.1, "lr_grid": {"from": 0.01, "to": 1.0, "count": 3}}):
+    for bad in (
+        {"lr_grid": {"from": 0.1, "to": 0.01, "count": 3}},
+        {"lr_grid": {"from": 0.01, "to": 1.0, "count": 1}},
+        {"lr_grid": {"from": 0.01, "to": 1.0}},
+        {"lr_grid": [0.1]},
+        {"lr": 0.1, "lr_grid": {"from": 0.01, "to": 1.0, "count": 3}},
+    ):
         with pytest.raises(ConfigError, match="lr"):
             matrix_from_dict(bad, "x")
     default = load_matrix("default")
@@ -114,18 +154,30 @@ def test_lr_grid_key_makes_log_spaced_rates_and_the_default_matrix_uses_it():
 
 
 def test_horizon_and_sweeps_matrices_cover_what_the_answer_needs():
-    """Issue 22: long horizons for every question scheme and the matched-bias controls, >= 20 seeds, >= 8000 steps,
+    """Issue 22: long horizons for every question scheme and the matched-bias controls, >= 20 seeds, >= 8000
+    steps,
     the default settings (Adam) and the full matrix's SGD centre, grids up to Adam 0.1 and SGD 3.16."""
     default, full, horizon, sweeps = (load_matrix(n) for n in ("default", "full", "horizon", "sweeps"))
     assert horizon.steps >= 8000 and horizon.seeds >= 20
-    assert {"lecun_normal/zeros", "zeros/normal(1.0)", "zeros/normal(0.1)", "constant(0.05)/normal(1.0)",
-            "lecun_normal/normal(1.0)"} <= set(horizon.schemes)
+    assert {
+        "lecun_normal/zeros",
+        "zeros/normal(1.0)",
+        "zeros/normal(0.1)",
+        "constant(0.05)/normal(1.0)",
+        "lecun_normal/normal(1.0)",
+    } <= set(horizon.schemes)
     groups = {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in horizon.kept_groups()}
     wanted = {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in default.kept_groups()}
     assert wanted <= groups  # every Adam setting of the default matrix
-    sgd = {(g.dataset, g.model, g.hidden, g.activation, g.optimizer) for g, _ in full.kept_groups()
-           if g.optimizer == "sgd" and g.model == "mlp"}
-    assert groups - wanted <= sgd and {("mnist1d", "mlp", (100, 100), a, "sgd") for a in ("tanh", "relu")} <= groups
+    sgd = {
+        (g.dataset, g.model, g.hidden, g.activation, g.optimizer)
+        for g, _ in full.kept_groups()
+        if g.optimizer == "sgd" and g.model == "mlp"
+    }
+    assert (
+        groups - wanted <= sgd
+        and {("mnist1d", "mlp", (100, 100), a, "sgd") for a in ("tanh", "relu")} <= groups
+    )
     for group, pairs in horizon.kept_groups():
         rates = sorted({lr for lr, _ in pairs})
         assert len(rates) >= 4 and rates[-1] >= (0.1 if group.optimizer == "adam" else 3.16)
@@ -140,29 +192,46 @@ def test_horizon_and_sweeps_matrices_cover_what_the_answer_needs():
 
 
 def _sweep_results(folder):
-    """Bias-scale and width sweeps on synthetic curves: a loss that falls faster the closer sigma is to 0.3."""
+    """Bias-scale and width sweeps on synthetic curves: a loss that falls faster the closer sigma is to
+    0.3."""
     tables = []
     for hidden in ("100", "32", "64", "128"):
         curves = {}
-        schemes = [REFERENCE, "zeros/normal(1.0)"] + (["zeros/zeros", "zeros/normal(0.01)", "zeros/normal(0.3)",
-                                                         "zeros/normal(3.0)"] if hidden == "100" else [])
+        schemes = [REFERENCE, "zeros/normal(1.0)"] + (
+            ["zeros/zeros", "zeros/normal(0.01)", "zeros/normal(0.3)", "zeros/normal(3.0)"]
+            if hidden == "100"
+            else []
+        )
         for scheme in schemes:
             sigma = scale_of(scheme, "bias")
             speed = 2.0 if scheme == REFERENCE else {0.0: 0.0, 0.01: 0.5, 0.3: 2.5, 1.0: 2.0, 3.0: 1.0}[sigma]
             speed *= int(hidden) / 64 if scheme != REFERENCE else int(hidden) / 32  # 2H zero-W ~ H random-W
             for seed in range(6):
                 r = speed * (1 + 0.05 * seed)
-                curves[(scheme, 0.01, seed)] = (0.05 + 2.25 * np.exp(-r * np.array([0, 10, 20, 30, 40]) / 40), False)
-        tables.append(_run_rows(curves, {**SETTING, "hidden": hidden}))
+                curves[(scheme, 0.01, seed)] = (
+                    0.05 + 2.25 * np.exp(-r * np.array([0, 10, 20, 30, 40]) / 40),
+                    False,
+                )
+        tables.append(run_rows(curves, {**SETTING, "hidden": hidden}))
     offset = np.cumsum([0] + [len(t[0]) for t in tables[:-1]])
-    runs = pd.concat([t[0].assign(run_id=t[0]["run_id"] + o) for t, o in zip(tables, offset)], ignore_index=True)
-    curves = pd.concat([t[1].assign(run_id=t[1]["run_id"] + o) for t, o in zip(tables, offset)], ignore_index=True)
+    runs = pd.concat(
+        [t[0].assign(run_id=t[0]["run_id"] + o) for t, o in zip(tables, offset)], ignore_index=True
+    )
+    curves = pd.concat(
+        [t[1].assign(run_id=t[1]["run_id"] + o) for t, o in zip(tables, offset)], ignore_index=True
+    )
     runs = with_late_target(runs, curves, REFERENCE, SETTING_COLUMNS)
     schemes = list(dict.fromkeys(runs["scheme"]))
-    matrix = Matrix(name="sweeps", hidden=((100,), (32,), (64,), (128,)), schemes=tuple(schemes), seeds=6, steps=40,
-                    log_every=10).to_dict()
+    matrix = Matrix(
+        name="sweeps",
+        hidden=((100,), (32,), (64,), (128,)),
+        schemes=tuple(schemes),
+        seeds=6,
+        steps=40,
+        log_every=10,
+    ).to_dict()
     config = {"matrix": matrix, "symjax_version": "test", "timing": {}}
-    return write_results(folder, runs, curves, _diagnostics(runs), config), runs, curves
+    return write_results(folder, runs, curves, synthetic_diagnostics(runs), config), runs, curves
 
 
 def test_sweeps_find_the_best_sigma_and_pair_width_2h_with_h(tmp_path):
@@ -181,19 +250,31 @@ def test_sweeps_find_the_best_sigma_and_pair_width_2h_with_h(tmp_path):
 
 
 def test_report_summarizes_companion_results_beside_its_own(tmp_path):
-    folder = _results(tmp_path / "results" / "main")
+    folder = synthetic_results(tmp_path / "results" / "main")
     config = json.loads((folder / "config.json").read_text())
     text = build_report(folder, tmp_path / "plain").read_text()
     assert "## Long horizons, bias scale and width" not in text and "With long horizons" not in text
     _sweep_results(tmp_path / "results" / "sweeps")
-    long_folder = _results(tmp_path / "results" / "horizon")  # the same runs, declared 4x longer
+    long_folder = synthetic_results(tmp_path / "results" / "horizon")  # the same runs, declared 4x longer
     long_config = json.loads((long_folder / "config.json").read_text())
     long_config["matrix"].update(name="horizon", steps=160)
     config["matrix"]["companions"] = ["horizon", "sweeps", "absent"]
-    runs, curves, diagnostics = (pd.read_parquet(long_folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics"))
-    write_results(long_folder, runs, curves, diagnostics, {k: v for k, v in long_config.items() if k != "format_version"})
-    runs, curves, diagnostics = (pd.read_parquet(folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics"))
-    write_results(folder, runs, curves, diagnostics, {k: v for k, v in config.items() if k != "format_version"})
+    runs, curves, diagnostics = (
+        pd.read_parquet(long_folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics")
+    )
+    write_results(
+        long_folder,
+        runs,
+        curves,
+        diagnostics,
+        {k: v for k, v in long_config.items() if k != "format_version"},
+    )
+    runs, curves, diagnostics = (
+        pd.read_parquet(folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics")
+    )
+    write_results(
+        folder, runs, curves, diagnostics, {k: v for k, v in config.items() if k != "format_version"}
+    )
     text = build_report(folder, tmp_path / "out").read_text()
     assert "With long horizons (the `horizon` results, 160 steps)" in text
     assert "From [`sweeps`](sweeps.md)" in text and "![bias sweep](synthetic/sweeps-bias_scale.png)" in text
@@ -203,9 +284,14 @@ def test_report_summarizes_companion_results_beside_its_own(tmp_path):
 def test_long_lists_of_exceptions_are_counted_per_optimizer():
     from symjax.report.answer import MAX_LISTED, _listed
 
-    rows = pd.DataFrame([{**SETTING, "optimizer": opt, "scheme": "zeros/normal(1.0)"} for opt in ["sgd"] * 12 + ["adam"] * 3])
+    rows = pd.DataFrame(
+        [{**SETTING, "optimizer": opt, "scheme": "zeros/normal(1.0)"} for opt in ["sgd"] * 12 + ["adam"] * 3]
+    )
     assert _listed(rows, ["dataset"], str) == "by optimizer sgd 12, adam 3 (see the verdict map)"
-    assert _listed(rows.head(2), ["dataset"], lambda r: "x").count("(`zeros/normal(1.0)`: x)") == 2 and MAX_LISTED < 15
+    assert (
+        _listed(rows.head(2), ["dataset"], lambda r: "x").count("(`zeros/normal(1.0)`: x)") == 2
+        and MAX_LISTED < 15
+    )
 
 
 def test_chance_level_in_the_best_rate_view_does_not_need_equal_rates():
@@ -214,27 +300,36 @@ def test_chance_level_in_the_best_rate_view_does_not_need_equal_rates():
     from symjax.analysis.best_lr import LR_FREE_COLUMNS
     from symjax.analysis.tables import chance_losses
 
-    summary = pd.DataFrame([{**SETTING, "task": "classification", "scheme": s, "lr": lr, "loss_median": loss}
-                            for s, lr, loss in ((REFERENCE, 0.01, 0.1), ("zeros/normal(1.0)", 0.1, 0.5))])
+    summary = pd.DataFrame(
+        [
+            {**SETTING, "task": "classification", "scheme": s, "lr": lr, "loss_median": loss}
+            for s, lr, loss in ((REFERENCE, 0.01, 0.1), ("zeros/normal(1.0)", 0.1, 0.5))
+        ]
+    )
     start = pd.DataFrame([{**SETTING, "lr": 0.01, "scheme": REFERENCE, "step": 0, "q50": 2.3}])
     np.testing.assert_allclose(chance_losses(summary, start, REFERENCE, LR_FREE_COLUMNS), [2.3, 2.3])
 
 
 def test_report_removes_plots_an_earlier_report_of_the_same_name_left(tmp_path):
-    folder = _results(tmp_path / "results")
+    folder = synthetic_results(tmp_path / "results")
     (tmp_path / "out" / "synthetic").mkdir(parents=True)
     stale = tmp_path / "out" / "synthetic" / "setting09-old.png"
     stale.write_bytes(b"an old plot")
     text = build_report(folder, tmp_path / "out").read_text()
     assert not stale.exists() and "verdict_map.png" in text
     assert sorted(p.name for p in (tmp_path / "out" / "synthetic").glob("*.png")) == sorted(
-        set(__import__("re").findall(r"synthetic/([^)]+\.png)", text)))
+        set(__import__("re").findall(r"synthetic/([^)]+\.png)", text))
+    )
 
 
 def test_results_with_a_repeated_curve_row_are_refused_before_any_report_file(tmp_path):
-    folder = _results(tmp_path / "results")
-    runs, curves, diagnostics = (pd.read_parquet(folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics"))
-    config = {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if k != "format_version"}
+    folder = synthetic_results(tmp_path / "results")
+    runs, curves, diagnostics = (
+        pd.read_parquet(folder / f"{n}.parquet") for n in ("runs", "curves", "diagnostics")
+    )
+    config = {
+        k: v for k, v in json.loads((folder / "config.json").read_text()).items() if k != "format_version"
+    }
     write_results(folder, runs, pd.concat([curves, curves.head(1)], ignore_index=True), diagnostics, config)
     with pytest.raises(ValueError, match=r"\(run_id, step\) pair appears twice"):
         build_report(folder, tmp_path / "out")

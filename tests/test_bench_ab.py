@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symjax import bench_ab
-from symjax.bench_ab import compare, ratio_ci, verdict
+from symjax.abtest import abba
+from symjax.abtest.abba import compare, ratio_ci, verdict
 from symjax.cli import main
 
-WORKLOAD = '''import os, time
+WORKLOAD = """import os, time
 import numpy as np
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "") not in ("", "0")
 STEPS = 5 if QUICK else 10
@@ -37,12 +37,17 @@ class Workload:
             time.sleep(DELAY)
         train()
         return train
-'''
+"""
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +112,18 @@ def test_ratio_ci_narrows_with_more_pairs():
     assert widths[1] < widths[0] / 2
 
 
-@pytest.mark.parametrize("low, high, expected", [
-    (1.15, 1.3, "regression"), (0.9, 1.05, "ok"), (0.5, 0.8, "ok"), (1.0, 1.1, "ok"),
-    (1.05, 1.2, "inconclusive"), (0.9, 1.3, "inconclusive"), (1.1, 1.2, "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (1.15, 1.3, "regression"),
+        (0.9, 1.05, "ok"),
+        (0.5, 0.8, "ok"),
+        (1.0, 1.1, "ok"),
+        (1.05, 1.2, "inconclusive"),
+        (0.9, 1.3, "inconclusive"),
+        (1.1, 1.2, "inconclusive"),
+    ],
+)
 def test_verdict(low, high, expected):
     assert verdict(low, high, 0.10) == expected
 
@@ -118,34 +131,44 @@ def test_verdict(low, high, expected):
 def test_compare_samples_abba_and_stops_when_clear():
     sides = []
     sampler = lognormal(np.random.default_rng(3), 2.0, 0.02)
-    base, head, (ratio, low, high), outcome = compare(lambda s: sides.append(s) or sampler(s), 0.10, 40, start_blocks=3)
+    base, head, (ratio, low, high), outcome = compare(
+        lambda s: sides.append(s) or sampler(s), 0.10, 40, start_blocks=3
+    )
     assert sides == [0, 1, 1, 0] * 3 and len(base) == len(head) == 6
     assert outcome == "regression" and 1.9 < low < ratio < high < 2.1
 
 
 def test_compare_adds_pairs_while_straddling_then_decides():
-    """The first 3 blocks' head/base ratios swing between 0.9 and 1.8 (the CI straddles 1.1), the later ones are 1.3."""
+    """The first 3 blocks' head/base ratios swing between 0.9 and 1.8 (the CI straddles 1.1), the later ones
+    are 1.3."""
     heads = iter([0.9, 1.8] * 3 + [1.3] * 100)
-    base, head, (_, low, _), outcome = compare(lambda side: next(heads) if side else 1.0, 0.10, 40, start_blocks=3)
+    base, head, (_, low, _), outcome = compare(
+        lambda side: next(heads) if side else 1.0, 0.10, 40, start_blocks=3
+    )
     assert verdict(*ratio_ci(base[:6], head[:6])[1:], 0.10) == "inconclusive"
     assert 6 < len(base) < 40 and outcome == "regression" and low > 1.1
 
 
 def test_compare_inconclusive_at_the_cap():
-    base, _, (_, low, high), outcome = compare(lognormal(np.random.default_rng(5), 1.1, 0.3), 0.10, 20, start_blocks=3)
+    base, _, (_, low, high), outcome = compare(
+        lognormal(np.random.default_rng(5), 1.1, 0.3), 0.10, 20, start_blocks=3
+    )
     assert outcome == "inconclusive" and len(base) == 20 and low <= 1.1 < high
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nosuchrev"], "unknown revision 'nosuchrev'"),
-    (["base", "nosuchrev"], "unknown revision 'nosuchrev'"),
-    (["no-entry", "base"], "has no bench/workload.py"),
-    (["base", "--tolerance", "-0.1"], "--tolerance"),
-    (["base", "--tolerance", "nan"], "--tolerance"),
-    (["base", "--tolerance", "x"], "--tolerance"),
-    (["base", "--max-pairs", "1"], "--max-pairs"),
-    (["base", "--max-pairs", "2.5"], "--max-pairs"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nosuchrev"], "unknown revision 'nosuchrev'"),
+        (["base", "nosuchrev"], "unknown revision 'nosuchrev'"),
+        (["no-entry", "base"], "has no bench/workload.py"),
+        (["base", "--tolerance", "-0.1"], "--tolerance"),
+        (["base", "--tolerance", "nan"], "--tolerance"),
+        (["base", "--tolerance", "x"], "--tolerance"),
+        (["base", "--max-pairs", "1"], "--max-pairs"),
+        (["base", "--max-pairs", "2.5"], "--max-pairs"),
+    ],
+)
 def test_bad_input_one_line_exit_2(repo, tmpdir_checked, capsys, monkeypatch, args, message):
     code, out, err = ab(capsys, monkeypatch, repo, *args)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
@@ -176,16 +199,19 @@ def test_worker_that_never_answers(repo, tmp_path, tmpdir_checked, capsys, monke
     path = hung / "bench" / "workload.py"
     path.write_text(path.read_text().replace("        train()\n", "        time.sleep(600)\n"))
     git(hung, "commit", "-q", "-am", "hangs")
-    monkeypatch.setattr(bench_ab, "WORKER_TIMEOUT", 3)
+    monkeypatch.setattr(abba, "WORKER_TIMEOUT", 3)
     code, out, err = ab(capsys, monkeypatch, hung, "base", "--quick")
     assert code == 2 and "no answer from its worker in 3 s" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("head, expected_code, expected", [
-    (None, 0, "| ok |"),  # A/A: the checked-out commit (base) against base
-    ("slow", 1, "**regression**"),
-    ("fast", 0, "| ok |"),
-])
+@pytest.mark.parametrize(
+    "head, expected_code, expected",
+    [
+        (None, 0, "| ok |"),  # A/A: the checked-out commit (base) against base
+        ("slow", 1, "**regression**"),
+        ("fast", 0, "| ok |"),
+    ],
+)
 def test_end_to_end(repo, tmp_path, tmpdir_checked, capsys, monkeypatch, head, expected_code, expected):
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -197,12 +223,20 @@ def test_end_to_end(repo, tmp_path, tmpdir_checked, capsys, monkeypatch, head, e
 
 
 def test_real_repository_quick_aa(tmpdir_checked, capsys, monkeypatch):
-    """SLOW (~1 min): the real quick workload, this checkout's HEAD against itself, must not be a regression."""
+    """SLOW (~1 min): the real quick workload, this checkout's HEAD against itself, must not be a
+    regression."""
     root = Path(__file__).resolve().parents[1]
-    if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD:bench/workload.py"], cwd=root,
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", "HEAD:bench/workload.py"], cwd=root, capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("not a git checkout with bench/workload.py")
-    # tolerance 0.25: the suite's other worker loads the machine meanwhile; A/A tightness is bench/ab_false_alarm.py's job
-    code, out, err = ab(capsys, monkeypatch, root, "HEAD", "--quick", "--max-pairs", "12", "--tolerance", "0.25")
+    # tolerance 0.25: the suite's other worker loads the machine meanwhile; A/A tightness is
+    # bench/ab_false_alarm.py's job
+    code, out, err = ab(
+        capsys, monkeypatch, root, "HEAD", "--quick", "--max-pairs", "12", "--tolerance", "0.25"
+    )
     assert code == 0, out + err
     assert "16 runs x 40 steps per call" in out

@@ -8,55 +8,11 @@ import json
 import re
 
 import pytest
+from helpers import bench_json
 
-from symjax.report.bench import bench_markdown, compare_bench, load_bench, write_bench_report
 from symjax.cli import main
+from symjax.report.bench import bench_markdown, compare_bench, load_bench, write_bench_report
 from symjax.report.build import write_index
-
-STEPS = 100
-TORCH = ("torch_loop", "torch_vmap", "torch_bmm")
-
-
-def _bench(name: str, info: dict, mean: float = 0.5, busy_percent: float | None = 3.0) -> dict:
-    common = {"backend": "cpu", "device_count": 2, "other_cpu_percent": busy_percent,
-              "busy": busy_percent is not None and busy_percent > 10, "jax_version": "0.10.2"}
-    return {"group": None, "name": name, "fullname": f"bench/test_bench_train.py::{name}", "params": None,
-            "param": None, "extra_info": {**common, **info},
-            "stats": {"min": mean * 0.9, "max": mean * 1.1, "mean": mean, "stddev": 0.01, "rounds": 3, "median": mean,
-                      "iqr": 0.01, "q1": mean, "q3": mean, "iqr_outliers": 0, "stddev_outliers": 0, "outliers": "0;0",
-                      "ld15iqr": mean, "hd15iqr": mean, "ops": 1 / mean, "total": 3 * mean, "iterations": 1}}
-
-
-def bench_json(torch: bool = True, vmap_over_loop: float = 2.5, over_devices: float = 1.6, over_torch: float = 2.2,
-               peak_percent: float = 45.0, compile_large_n: float = 2.0, over_bare: float | None = 0.93) -> dict:
-    """A pytest-benchmark JSON with every kind of our benchmarks; test_train_loop[64] ran on a busy machine."""
-    benches = [_bench("test_gemm_peak", {"kind": "gemm", "impl": "gemm", "shape": "2048x2048x2048", "gflop_per_s": 100.0})]
-    impls = ("vmap", "loop", "loop_devices") + (("bare",) if over_bare else ()) + (TORCH if torch else ())
-    for impl in impls:
-        for n, rate in ((16, 4000.0), (64, 12345.0)):
-            rate = rate * {"vmap": 3.0, "loop_devices": 1.5}.get(impl, 1.0)
-            benches.append(_bench(f"test_train_{impl}[{n}]", {
-                "kind": "train", "impl": impl, "n_runs": n, "steps": STEPS, "run_steps_per_s": rate,
-                "gflop_per_s": rate / 500, "compile_seconds": None if impl.startswith("torch") else 1.5},
-                busy_percent=37.4 if (impl, n) == ("loop", 64) else 3.0))
-    rates = {impl: 10000.0 for impl in impls}
-    rates["vmap"] = 10000.0 * vmap_over_loop
-    rates["loop_devices"] = rates["vmap"] / over_devices
-    bare = {"speedup_vmap_over_bare": over_bare} if over_bare else {}  # older JSON has no bare impl
-    if over_bare:
-        rates["bare"] = rates["vmap"] / over_bare
-    benches.append(_bench("test_side_by_side", {
-        "kind": "side_by_side", "n_runs": 64, "steps": STEPS, "run_steps_per_s": rates,
-        "gflop_per_s": {k: v / 500 for k, v in rates.items()}, "gemm_gflop_per_s": 110.0,
-        "speedup_vmap_over_loop": vmap_over_loop, "speedup_vmap_over_loop_devices": over_devices,
-        "speedup_vmap_over_torch": over_torch if torch else None, "percent_of_gemm_peak": peak_percent, **bare}))
-    for n, steps, seconds in ((16, STEPS, 1.0), (256, STEPS, compile_large_n), (16, 20, 0.9), (16, 400, 1.2)):
-        benches.append(_bench(f"test_compile_time[{n}-{steps}]", {
-            "kind": "compile", "impl": "compile", "n_runs": n, "steps": steps, "compile_seconds": seconds}))
-    return {"machine_info": {"node": "box", "processor": "x86_64", "python_version": "3.12.3",
-                             "cpu": {"brand_raw": "Test CPU @ 3.00GHz", "count": 2}},
-            "commit_info": {"id": "0123456789abcdef0123", "dirty": False, "branch": "main"},
-            "benchmarks": benches, "datetime": "2025-06-01T12:00:00.000000+00:00", "version": "5.3.1"}
 
 
 def _write(path, data) -> str:
@@ -67,7 +23,11 @@ def _write(path, data) -> str:
 def _target_cells(md: str) -> dict[str, str]:
     """target text -> met? cell, from the targets table."""
     section = md.split("## Targets", 1)[1].split("\n### ", 1)[0]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("|")]
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("|")
+    ]
     return {r[0]: r[2] for r in rows[2:]}
 
 
@@ -83,12 +43,17 @@ def test_bench_md_targets_met_and_missed_deterministic_busy_note(tmp_path):
     assert cells["vmap ≥ 1.5× the loop dispatched round-robin over all devices (N=64)"] == "yes"
     assert cells["vmap ≥ 0.9× the bare program of the same updates (`bare`) (N=64)"] == "yes"
     assert cells["vmap ≥ 2× the best PyTorch way (N=64)"] == "yes"
-    assert cells["vmap ≥ 60% of the f32 GEMM peak measured in the same run (N=64, peak 110.0 GFLOP/s)"] == "**missed**: 15 points short"
+    assert (
+        cells["vmap ≥ 60% of the f32 GEMM peak measured in the same run (N=64, peak 110.0 GFLOP/s)"]
+        == "**missed**: 15 points short"
+    )
     assert cells["compile time independent of run count (within 1.5×)"] == "**missed**: 0.50× beyond 1.5×"
     assert cells["compile time independent of steps (within 1.5×)"] == "yes"  # 1.2 / 0.9 at N=16
     assert "| 2.50× " in md and "| 45% " in md and "2.00× (N=256 vs N=16)" in md
     assert "Met 5 of 7 measured targets; missed:" in md
-    assert re.search(r"\| loop +\| 64 +\| 12,345 +\| 24\.7 +\| 25% +\| 1\.00× +\| 1\.50 +\|", md)  # 12,345 run-steps/s
+    assert re.search(
+        r"\| loop +\| 64 +\| 12,345 +\| 24\.7 +\| 25% +\| 1\.00× +\| 1\.50 +\|", md
+    )  # 12,345 run-steps/s
     assert "GEMM probe (f32, 2048x2048x2048): 100.0 GFLOP/s." in md
     assert "`test_train_loop[64]` was taken while other processes used 37% of the CPU." in md
     assert md.count("was taken while other processes used") == 1
@@ -99,13 +64,25 @@ def test_bench_md_targets_met_and_missed_deterministic_busy_note(tmp_path):
 
 
 def test_bench_md_without_torch_and_missed_speedups(tmp_path):
-    data = bench_json(torch=False, vmap_over_loop=1.84, over_devices=0.95, peak_percent=61.0, compile_large_n=1.2,
-                      over_bare=0.75)
+    data = bench_json(
+        torch=False,
+        vmap_over_loop=1.84,
+        over_devices=0.95,
+        peak_percent=61.0,
+        compile_large_n=1.2,
+        over_bare=0.75,
+    )
     md = write_bench_report(_write(tmp_path / "bench.json", data), tmp_path).read_text()
     cells = _target_cells(md)
     assert cells["vmap ≥ 2× the per-run JAX loop (N=64)"] == "**missed**: 0.16× short of 2×"
-    assert cells["vmap ≥ 1.5× the loop dispatched round-robin over all devices (N=64)"] == "**missed**: 0.55× short of 1.5×"
-    assert cells["vmap ≥ 0.9× the bare program of the same updates (`bare`) (N=64)"] == "**missed**: 0.15× short of 0.9×"
+    assert (
+        cells["vmap ≥ 1.5× the loop dispatched round-robin over all devices (N=64)"]
+        == "**missed**: 0.55× short of 1.5×"
+    )
+    assert (
+        cells["vmap ≥ 0.9× the bare program of the same updates (`bare`) (N=64)"]
+        == "**missed**: 0.15× short of 0.9×"
+    )
     assert cells["vmap ≥ 2× the best PyTorch way (N=64)"] == "–"
     assert "not measured (torch not installed)" in md
     assert "torch_bmm" not in md
@@ -136,15 +113,21 @@ def _one_line(error) -> str:
     return message
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (lambda d: "{not json", "not JSON"),
-    (lambda d: {**d, "benchmarks": []}, "no benchmarks"),
-    (lambda d: [1, 2], "no benchmarks"),
-    (lambda d: d["benchmarks"][1]["extra_info"].pop("run_steps_per_s") and d, "missing extra_info keys: run_steps_per_s"),
-    (lambda d: d["benchmarks"][0]["extra_info"].update(kind="latency") or d, "kind 'latency'"),
-    (lambda d: d["benchmarks"][0].pop("extra_info") and d, "no 'stats' or 'extra_info'"),
-    (lambda d: d["benchmarks"][1]["extra_info"].update(n_runs="64") or d, "n_runs must be integers"),
-])
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda d: "{not json", "not JSON"),
+        (lambda d: {**d, "benchmarks": []}, "no benchmarks"),
+        (lambda d: [1, 2], "no benchmarks"),
+        (
+            lambda d: d["benchmarks"][1]["extra_info"].pop("run_steps_per_s") and d,
+            "missing extra_info keys: run_steps_per_s",
+        ),
+        (lambda d: d["benchmarks"][0]["extra_info"].update(kind="latency") or d, "kind 'latency'"),
+        (lambda d: d["benchmarks"][0].pop("extra_info") and d, "no 'stats' or 'extra_info'"),
+        (lambda d: d["benchmarks"][1]["extra_info"].update(n_runs="64") or d, "n_runs must be integers"),
+    ],
+)
 def test_malformed_json_is_one_line_value_error(tmp_path, mutate, expected):
     data = mutate(copy.deepcopy(bench_json()))
     path = tmp_path / "bad.json"
@@ -227,8 +210,15 @@ def test_bench_compare_exit_codes(tmp_path, baseline, capsys):
     assert "N=64 speedup_vmap_over_torch: skipped (not measured in the current)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args", [["missing.json"], ["current.json", "--baseline", "missing.json"],
-                                  ["current.json", "--margin", "2"], ["current.json", "--baseline", "nosbs.json"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["missing.json"],
+        ["current.json", "--baseline", "missing.json"],
+        ["current.json", "--margin", "2"],
+        ["current.json", "--baseline", "nosbs.json"],
+    ],
+)
 def test_bench_compare_bad_input_is_one_line_exit_2(tmp_path, baseline, capsys, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     _write(tmp_path / "current.json", bench_json())

@@ -19,11 +19,11 @@ import re
 import jax
 import pytest
 
-from symjax.core.group import GroupConfig, Run
-from symjax.engine.devices import run_sharding
 from symjax.core.evaluation import EVAL_SLICE
+from symjax.core.group import GroupConfig, Run
 from symjax.core.models import weight_shapes
 from symjax.core.train import Arrays
+from symjax.engine.devices import run_sharding
 from symjax.engine.program import Programs, group_program
 
 pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="pins XLA:CPU's compiled program")
@@ -64,7 +64,9 @@ def reachable(comps: dict[str, list[str]], roots: set[str]) -> set[str]:
 @pytest.fixture(scope="module")
 def hlo(mnist1d) -> str:
     runs = [Run(i, 0, "lecun_normal/zeros", i, 0.01) for i in range(2 * run_sharding().n_devices)]
-    inputs = Programs().chunk_inputs(runs, weight_shapes("mlp", mnist1d.x_train.shape[1], HIDDEN, mnist1d.n_outputs))
+    inputs = Programs().chunk_inputs(
+        runs, weight_shapes("mlp", mnist1d.x_train.shape[1], HIDDEN, mnist1d.n_outputs)
+    )
     arrays = jax.device_put(Arrays(*mnist1d[:4]), run_sharding().shared)
     return group_program(CFG, len(mnist1d.y_train)).lower(*inputs, arrays).compile().as_text()
 
@@ -75,23 +77,41 @@ def test_example_order_uses_single_array_sorts_inside_a_branch(hlo):
     assert sorts, "the minibatch order is no longer sorted in the program: update this pin"
     for _, line in sorts:
         operands = re.search(r" sort\(([^)]*)\)", line).group(1)
-        assert operands.count("%") == 1, f"a multi-array (key-value) sort, XLA:CPU's slow path: {line.strip()[:120]}"
-    branches = {b.strip().lstrip("%") for lines in comps.values() for line in lines
-                for b in sum((m.split(",") for m in re.findall(r"branch_computations=\{([^}]*)\}", line)), [])}
+        assert operands.count("%") == 1, (
+            f"a multi-array (key-value) sort, XLA:CPU's slow path: {line.strip()[:120]}"
+        )
+    branches = {
+        b.strip().lstrip("%")
+        for lines in comps.values()
+        for line in lines
+        for b in sum((m.split(",") for m in re.findall(r"branch_computations=\{([^}]*)\}", line)), [])
+    }
     in_branches = reachable(comps, branches)
-    assert all(name in in_branches for name, _ in sorts), "a sort runs outside a conditional: every step, not every epoch"
+    assert all(name in in_branches for name, _ in sorts), (
+        "a sort runs outside a conditional: every step, not every epoch"
+    )
 
 
 def test_only_the_weight_gradients_run_outside_library_fusions(hlo):
     comps = computations(hlo)
-    fused = {m.group(2): m.group(1) for lines in comps.values() for line in lines
-             if (m := re.search(r" fusion\(.*kind=(\w+), calls=%([\w.\-]+)", line))}
-    step_dots = [(fused.get(name, "unfused"), line) for name, lines in comps.items() for line in lines
-                 if re.search(r" dot\(", line) and "jvp(" in line]  # the training step's forward and backward
+    fused = {
+        m.group(2): m.group(1)
+        for lines in comps.values()
+        for line in lines
+        if (m := re.search(r" fusion\(.*kind=(\w+), calls=%([\w.\-]+)", line))
+    }
+    step_dots = [
+        (fused.get(name, "unfused"), line)
+        for name, lines in comps.items()
+        for line in lines
+        if re.search(r" dot\(", line) and "jvp(" in line
+    ]  # the training step's forward and backward
     n_layers = len(HIDDEN) + 1
     outside = [line for kind, line in step_dots if kind != "kCustom"]
     assert len(outside) == n_layers and all("transpose(jvp())" in line for line in outside), outside
-    assert sum(kind == "kCustom" for kind, _ in step_dots) == 2 * n_layers - 1  # forward, and dX but the first layer's
+    assert (
+        sum(kind == "kCustom" for kind, _ in step_dots) == 2 * n_layers - 1
+    )  # forward, and dX but the first layer's
 
 
 def test_evaluation_first_layer_is_one_product_over_the_runs_of_a_device(hlo):

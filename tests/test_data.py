@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from symjax.core.data import DATASETS, TASKS, TRAIN_SIZES, Dataset, _load_builtin, dataset_task, load_dataset, standardize, train_size
+from symjax.core.data import (
+    DATASETS,
+    TASKS,
+    TRAIN_SIZES,
+    Dataset,
+    _load_builtin,
+    dataset_task,
+    load_dataset,
+    standardize,
+    train_size,
+)
 
 CLASSIFICATION = [name for name in DATASETS if TASKS[name] == "classification"]
 REGRESSION = [name for name in DATASETS if TASKS[name] == "regression"]
@@ -34,12 +44,15 @@ def test_mnist1d_has_the_package_default_shape(mnist1d):
     assert set(np.unique(mnist1d.y_train)) == set(range(10))
 
 
-@pytest.mark.parametrize(("name", "shape"), [
-    ("teacher", (2000, 20, 1000, 10)),
-    ("teacher_regression", (2000, 20, 1000, 5)),
-    ("spirals", (1000, 2, 1000, 2)),
-    ("xor", (1000, 2, 1000, 2)),
-])
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("teacher", (2000, 20, 1000, 10)),
+        ("teacher_regression", (2000, 20, 1000, 5)),
+        ("spirals", (1000, 2, 1000, 2)),
+        ("xor", (1000, 2, 1000, 2)),
+    ],
+)
 def test_synthetic_sizes(name, shape):
     data = load_dataset(name)
     n_train, n_features, n_test, n_outputs = shape
@@ -50,7 +63,9 @@ def test_synthetic_sizes(name, shape):
 @pytest.mark.parametrize("name", DATASETS)
 def test_shapes_dtypes_and_registries_match_the_data(name):
     data = load_dataset(name)
-    assert TRAIN_SIZES[name] == train_size(name) == len(data.y_train), "train_size is used to validate batch sizes"
+    assert TRAIN_SIZES[name] == train_size(name) == len(data.y_train), (
+        "train_size is used to validate batch sizes"
+    )
     assert TASKS[name] == dataset_task(name) == data.task
     assert data.x_train.dtype == data.x_test.dtype == np.float32
     assert data.x_train.ndim == 2 and data.x_test.shape[1] == data.x_train.shape[1]
@@ -77,8 +92,10 @@ def test_standardized_with_training_statistics(name):
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_generation_is_deterministic_and_leaves_numpy_global_state_alone(name, numpy_random_state):
-    """Generated twice (``_load_builtin.__wrapped__``: past the process-wide cache, which this test neither reads
-    first nor clears) to equal arrays, without moving numpy's global generator; the cache returns the same values."""
+    """Generated twice (``_load_builtin.__wrapped__``: past the process-wide cache, which this test neither
+    reads
+    first nor clears) to equal arrays, without moving numpy's global generator; the cache returns the same
+    values."""
     generate = _load_builtin.__wrapped__
     np.random.seed(123)
     expected = np.random.rand()

@@ -50,7 +50,9 @@ def test_theory_read_from_stored_diagnostics(smoke_results):
     """Zero W + random b: the readout learns first, the hidden layer one step later, its weights
     stay at low rank; relu units with b < 0 are dead; the all-zero net never gets a weight gradient."""
     runs = pd.read_parquet(smoke_results / "runs.parquet")
-    diag = pd.read_parquet(smoke_results / "diagnostics.parquet").merge(runs[["run_id", "scheme", "activation"]], on="run_id")
+    diag = pd.read_parquet(smoke_results / "diagnostics.parquet").merge(
+        runs[["run_id", "scheme", "activation"]], on="run_id"
+    )
     zero_w = diag[diag["scheme"] == "zeros/normal(1.0)"]
     first = zero_w.groupby("layer")["first_grad_step"].unique()
     assert list(first[2]) == [0] and list(first[1]) == [1]

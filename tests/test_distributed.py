@@ -9,8 +9,8 @@ import sys
 
 import pandas as pd
 import pytest
+from helpers import assert_usage_error, run_cli
 
-from symjax.cli import main
 from symjax.results.store import load_results
 
 ARGS = ["--matrix", "smoke", "--steps", "20", "--log-every", "10", "--max-memory", "1GiB", "--quiet"]
@@ -24,8 +24,13 @@ def free_port() -> int:
 
 def symjax_run(*extra: str) -> subprocess.Popen:
     env = {**os.environ, "SYMJAX_CPU_DEVICES": "1", "XLA_FLAGS": ""}
-    return subprocess.Popen([sys.executable, "-m", "symjax.cli", "run", *ARGS, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "symjax.cli", "run", *ARGS, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_two_processes_give_the_results_of_one(tmp_path):
@@ -42,14 +47,25 @@ def test_two_processes_give_the_results_of_one(tmp_path):
         pd.testing.assert_frame_equal(getattr(two, name), getattr(one, name), check_exact=True)
 
 
-@pytest.mark.parametrize("extra", [
-    ["--coordinator", "127.0.0.1:1"],
-    ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "2", "--max-memory", "1GiB"],
-    ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "0"],
-    ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "1", "--max-memory", "1GiB", "--fresh"],
-])
-def test_bad_process_flags_fail_in_one_line(extra, tmp_path, capsys):
-    assert main(["run", "--matrix", "smoke", "--out", str(tmp_path / "r"), *extra]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("symjax: error:") and "\n" not in err
-    assert not (tmp_path / "r").exists()
+COORDINATOR = ["--coordinator", "127.0.0.1:1"]
+BAD_PROCESS_FLAGS = {  # case: (flags, the words its message must hold: the flags at fault, their values)
+    "coordinator alone": (COORDINATOR, ["--coordinator", "--num-processes", "--process-id", "go together"]),
+    "process id out of range": (
+        [*COORDINATOR, "--num-processes", "2", "--process-id", "2", "--max-memory", "1GiB"],
+        ["--process-id 2", "--num-processes 2"],
+    ),
+    "no max memory": (
+        [*COORDINATOR, "--num-processes", "2", "--process-id", "0"],
+        ["--max-memory: missing", "several processes"],
+    ),
+    "fresh": (
+        [*COORDINATOR, "--num-processes", "2", "--process-id", "1", "--max-memory", "1GiB", "--fresh"],
+        ["--fresh: not allowed", "several processes"],
+    ),
+}
+
+
+@pytest.mark.parametrize("extra,words", BAD_PROCESS_FLAGS.values(), ids=BAD_PROCESS_FLAGS.keys())
+def test_bad_process_flags_fail_in_one_line(extra, words, tmp_path, capsys):
+    result = run_cli(capsys, ["run", "--matrix", "smoke", "--out", tmp_path / "r", *extra])
+    assert_usage_error(result, *words, folder=tmp_path / "r")

@@ -10,10 +10,33 @@ import symjax
 import symjax.analysis.stats
 from symjax.cli import main
 
-RUN_COLUMNS = ["run_id", "dataset", "model", "task", "hidden", "activation", "optimizer", "lr", "batch_size", "steps", "dtype", "scheme", "seed",
-               "final_train_loss", "final_test_loss", "final_test_acc", "target_loss", "steps_to_target",
-               "late_target_loss", "steps_to_late_target", "reached", "reached_late_target", "diverged", "diverged_step",
-               "train_loss_auc"]
+RUN_COLUMNS = [
+    "run_id",
+    "dataset",
+    "model",
+    "task",
+    "hidden",
+    "activation",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "steps",
+    "dtype",
+    "scheme",
+    "seed",
+    "final_train_loss",
+    "final_test_loss",
+    "final_test_acc",
+    "target_loss",
+    "steps_to_target",
+    "late_target_loss",
+    "steps_to_late_target",
+    "reached",
+    "reached_late_target",
+    "diverged",
+    "diverged_step",
+    "train_loss_auc",
+]
 
 
 def test_results_files_and_columns(smoke_results):
@@ -27,8 +50,18 @@ def test_results_files_and_columns(smoke_results):
     assert runs["run_id"].is_unique
     assert sorted(curves["step"].unique()) == [0, 20, 40, 60]
     diagnostics = pd.read_parquet(smoke_results / "diagnostics.parquet")
-    assert list(diagnostics.columns) == ["run_id", "step", "layer", "rank", "effective_rank", "distinct_units",
-                                         "mean_abs_cos", "dead_fraction", "grad_norm", "first_grad_step"]
+    assert list(diagnostics.columns) == [
+        "run_id",
+        "step",
+        "layer",
+        "rank",
+        "effective_rank",
+        "distinct_units",
+        "mean_abs_cos",
+        "dead_fraction",
+        "grad_norm",
+        "first_grad_step",
+    ]
     assert len(diagnostics) == len(curves) * 2  # one hidden layer + readout
     assert set(runs["scheme"]) == set(matrix["schemes"])
     assert not runs["diverged"].any()
@@ -51,8 +84,11 @@ def test_steps_to_target_is_first_logged_step_at_or_below_target(smoke_results):
 
 
 def digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_report_is_byte_identical_when_regenerated(smoke_results, tmp_path):
@@ -62,15 +98,25 @@ def test_report_is_byte_identical_when_regenerated(smoke_results, tmp_path):
     assert "smoke.md" in first and any(name.endswith(".png") for name in first)
     assert first == second
     text = (tmp_path / "a" / "smoke.md").read_text()
-    for heading in ["## Answer", "**Short answer:**", "## Mechanism", "## Setup", "## Per setting", "zeros/normal(1.0)",
-                    "lecun_normal/zeros", "first gradient at update", "performance_profile.png"]:
+    for heading in [
+        "## Answer",
+        "**Short answer:**",
+        "## Mechanism",
+        "## Setup",
+        "## Per setting",
+        "zeros/normal(1.0)",
+        "lecun_normal/zeros",
+        "first gradient at update",
+        "performance_profile.png",
+    ]:
         assert heading in text
     assert "smoke/performance_profile.png" in first
     assert "[smoke](smoke.md)" in (tmp_path / "a" / "README.md").read_text()
 
 
 def test_python_api_matches_cli(smoke_results, tmp_path, assert_same_results):
-    """symjax.run_matrix on the smoke matrix writes what `symjax run --matrix smoke` wrote (``smoke_results``, the
+    """symjax.run_matrix on the smoke matrix writes what `symjax run --matrix smoke` wrote (``smoke_results``,
+    the
     CLI run in this process): the same files, equal tables, equal config.json but for the measured timing."""
     matrix = symjax.load_matrix("smoke")
     folder = symjax.run_matrix(matrix, tmp_path / "api", show_progress=False)
@@ -86,7 +132,18 @@ def test_python_api_summarizes_the_cli_results(smoke_results):
     assert len(summary) == len(matrix["schemes"]) * len(matrix["activations"])
     reference = summary[summary["scheme"] == matrix["reference"]]
     assert (reference["verdict"] == "reference").all()
-    assert {"speed_ratio", "speed_lo", "speed_hi", "steps_median", "loss_iqm", "acc_lo", "loss_diff_lo", "acc_diff_hi",
-            "p_faster", "auc_median", "generalization"} <= set(summary.columns)
+    assert {
+        "speed_ratio",
+        "speed_lo",
+        "speed_hi",
+        "steps_median",
+        "loss_iqm",
+        "acc_lo",
+        "loss_diff_lo",
+        "acc_diff_hi",
+        "p_faster",
+        "auc_median",
+        "generalization",
+    } <= set(summary.columns)
     others = summary[summary["scheme"] != matrix["reference"]]
     assert set(others["verdict"]) <= set(symjax.analysis.stats.VERDICT_RULES)

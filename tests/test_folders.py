@@ -13,13 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import test_bounds
+from helpers import bench_json, tiny_matrix
 
 from symjax.cli import main
 from symjax.engine.resume import CHUNKS, LOCK, FolderInUse, folder_lock
 from symjax.results.store import FILES, MANIFEST, load_results, seal
 
-TINY = test_bounds.TINY.replace("seeds = 1", "seeds = 3") + "chunk_runs = 2\n"  # xor, hidden [[4]], 2 schemes, 5 steps
+TINY = {
+    "seeds": 3,
+    "chunk_runs": 2,
+}  # helpers.TINY (xor, hidden [[4]], 2 schemes, 5 steps) with these changes
 N_CHUNKS = 3  # 6 runs in chunks of 2
 
 
@@ -27,9 +30,9 @@ N_CHUNKS = 3  # 6 runs in chunks of 2
 def tiny(tmp_path_factory):
     """(matrix file, a results folder trained once by `symjax run`)."""
     base = tmp_path_factory.mktemp("tiny")
-    (base / "tiny.toml").write_text(TINY)
-    assert main(["run", "--matrix", str(base / "tiny.toml"), "--out", str(base / "results"), "--quiet"]) == 0
-    return base / "tiny.toml", base / "results"
+    path = tiny_matrix(base, **TINY)
+    assert main(["run", "--matrix", str(path), "--out", str(base / "results"), "--quiet"]) == 0
+    return path, base / "results"
 
 
 def run(matrix, folder, *flags):
@@ -79,7 +82,9 @@ def test_fresh_deletes_only_what_symjax_wrote(tiny, tmp_path, capsys):
     stale = folder / CHUNKS / ("0" * 24 + ".npz")
     stale.write_bytes(b"an old chunk")
     assert run(tiny[0], folder, "--fresh") == 0
-    assert (folder / "notes.md").read_text() == "mine" and (folder / CHUNKS / "exp1.npz").read_bytes() == b"mine"
+    assert (folder / "notes.md").read_text() == "mine" and (
+        folder / CHUNKS / "exp1.npz"
+    ).read_bytes() == b"mine"
     assert not stale.exists() and len(list((folder / CHUNKS).glob("*.npz"))) == N_CHUNKS + 1
     assert "resuming" not in capsys.readouterr().err, "--fresh trained everything again"
 
@@ -95,8 +100,10 @@ def test_report_refuses_a_mixed_set(tiny, smoke_results, tmp_path, capsys):
 
 
 def test_a_publish_cut_short_is_never_read(tiny, tmp_path, capsys, monkeypatch):
-    """A full disk while a --fresh rerun of another matrix writes diagnostics.parquet (the case of the issue, where
-    runs and curves were the new matrix's, diagnostics and config the old one's): the report refuses the folder."""
+    """A full disk while a --fresh rerun of another matrix writes diagnostics.parquet (the case of the issue,
+    where
+    runs and curves were the new matrix's, diagnostics and config the old one's): the report refuses the
+    folder."""
     import symjax.results.store
 
     folder = tmp_path / "results"
@@ -127,7 +134,9 @@ def test_damaged_chunks_are_trained_again_with_one_warning_each(tiny, tmp_path, 
     warnings = capsys.readouterr().err.strip().splitlines()
     assert len(warnings) == N_CHUNKS and all(w.startswith("symjax: warning: ") for w in warnings), warnings
     for name in ("runs", "curves", "diagnostics"):
-        pd.testing.assert_frame_equal(getattr(load_results(folder), name), getattr(load_results(tiny[1]), name))
+        pd.testing.assert_frame_equal(
+            getattr(load_results(folder), name), getattr(load_results(tiny[1]), name)
+        )
     assert run(tiny[0], folder) == 0 and capsys.readouterr().err == "", "healed: no warning the next time"
 
 
@@ -168,7 +177,9 @@ def _racer(folder, barrier, taken, overlaps) -> None:
                     taken[round_] += 1
         except FolderInUse:
             pass
-        if barrier.wait() == 0 and round_ % 2 and round_ < ROUNDS - 1:  # every other round: a stale lock first
+        if (
+            barrier.wait() == 0 and round_ % 2 and round_ < ROUNDS - 1
+        ):  # every other round: a stale lock first
             (folder / LOCK).write_text("" if round_ % 4 == 1 else "999999999\n")
         barrier.wait()
 
@@ -176,7 +187,9 @@ def _racer(folder, barrier, taken, overlaps) -> None:
 def test_two_processes_racing_for_the_lock_never_both_hold_it(tmp_path):
     context = multiprocessing.get_context("spawn")
     barrier, taken, overlaps = context.Barrier(2), context.Array("i", ROUNDS), context.Value("i", 0)
-    racers = [context.Process(target=_racer, args=(str(tmp_path), barrier, taken, overlaps)) for _ in range(2)]
+    racers = [
+        context.Process(target=_racer, args=(str(tmp_path), barrier, taken, overlaps)) for _ in range(2)
+    ]
     for racer in racers:
         racer.start()
     for racer in racers:
@@ -194,11 +207,11 @@ def test_report_never_overwrites_a_file_it_did_not_write(tiny, tmp_path, capsys)
         (out / name).write_text("my own notes\n")
         assert main(["report", "--results", str(tiny[1]), "--out", str(out)]) == 2
         one_line(capsys, f"{out / name} was not written by symjax")
-        assert os.listdir(out) == [name] and (out / name).read_text() == "my own notes\n", "nothing written, no plots"
+        assert os.listdir(out) == [name] and (out / name).read_text() == "my own notes\n", (
+            "nothing written, no plots"
+        )
         (out / name).unlink()
     (out / "bench.md").write_text("my bench notes\n")
-    from test_bench_report import bench_json
-
     (out / "bench.json").write_text(json.dumps(bench_json()))
     assert main(["report", "--bench-only", "--out", str(out)]) == 2
     one_line(capsys, "bench.md was not written by symjax")
@@ -206,7 +219,8 @@ def test_report_never_overwrites_a_file_it_did_not_write(tiny, tmp_path, capsys)
 
 
 def tampered(source, folder, change) -> None:
-    """Copy a results folder, apply ``change(folder)`` and publish it again (seal), as if symjax had written it."""
+    """Copy a results folder, apply ``change(folder)`` and publish it again (seal), as if symjax had written
+    it."""
     shutil.copytree(source, folder)
     change(folder)
     seal(folder)
@@ -218,6 +232,7 @@ def _config(**matrix_changes):
         config["matrix"].update(matrix_changes)
         config["matrix"] = {k: v for k, v in config["matrix"].items() if v is not None}
         (folder / "config.json").write_text(json.dumps(config))
+
     return change
 
 
@@ -225,6 +240,7 @@ def _table(name, how):
     def change(folder):
         table = pd.read_parquet(folder / f"{name}.parquet")
         how(table).to_parquet(folder / f"{name}.parquet")
+
     return change
 
 
@@ -237,10 +253,16 @@ TAMPERED = {
     "no seeds": (_config(seeds=None), "matrix.seeds"),
     "runs with 0 rows": (_table("runs", lambda t: t.iloc[:0]), "holds no rows"),
     "curves with 0 rows": (_table("curves", lambda t: t.iloc[:0]), "holds no rows"),
-    "runs with other columns": (_table("runs", lambda t: t.rename(columns={"scheme": "init"})), "lacks the column 'scheme'"),
+    "runs with other columns": (
+        _table("runs", lambda t: t.rename(columns={"scheme": "init"})),
+        "lacks the column 'scheme'",
+    ),
     "diagnostics with other columns": (_table("diagnostics", lambda t: t[["run_id"]]), "lacks the column"),
     "a path as activation": (_table("runs", lambda t: t.assign(activation="../../x")), "plain name"),
-    "a two-line dataset": (_table("runs", lambda t: t.assign(dataset="mnist1d\n../../x")), "printable characters on one line"),
+    "a two-line dataset": (
+        _table("runs", lambda t: t.assign(dataset="mnist1d\n../../x")),
+        "printable characters on one line",
+    ),
     "a huge model label": (_table("runs", lambda t: t.assign(model="m" * 301)), "1 to 300 printable"),
     "losses as text": (_table("runs", lambda t: t.assign(final_train_loss="low")), "final_train_loss"),
 }
@@ -257,9 +279,10 @@ def test_report_on_a_tampered_folder_is_one_line(case, tiny, tmp_path, capsys):
 
 def test_a_refused_report_leaves_no_plots(tiny, tmp_path, capsys, monkeypatch):
     import symjax.report.build
+    from symjax.core.errors import SymjaxError
 
     def fail(*args, **kwargs):  # a refusal late in the report, after the first plots were drawn
-        raise ValueError("refused")
+        raise SymjaxError("refused")
 
     monkeypatch.setattr(symjax.report.build, "mechanism_markdown", fail)
     assert main(["report", "--results", str(tiny[1]), "--out", str(tmp_path / "rep")]) == 2

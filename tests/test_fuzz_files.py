@@ -1,5 +1,6 @@
 """Property-based bad files (hypothesis), beside test_fuzz.py's matrices and command lines: `symjax report` on
-tampered results folders (published again or not), `bench-compare` on generated JSON, matrix files of any bytes
+tampered results folders (published again or not), `bench-compare` on generated JSON, matrix files of any
+bytes
 (BOMs, other encodings), paths that are not UTF-8, and nesting of any depth. Never a traceback: exit 0 (or 1
 for a regression), or one line on stderr with exit 2 and nothing written."""
 
@@ -10,17 +11,23 @@ import uuid
 
 import pandas as pd
 import pytest
+from helpers import bench_json, tiny_matrix
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from symjax.cli import main
 from symjax.results.store import FILES, seal
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                           max_leaves=8)
+FAST = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 def outcome(argv, capsys, written) -> int:
@@ -37,14 +44,24 @@ def outcome(argv, capsys, written) -> int:
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory):
     base = tmp_path_factory.mktemp("fuzz")
-    (base / "tiny.toml").write_text('name = "tiny"\ndataset = "xor"\nhidden = [[4]]\nschemes = ["lecun_normal/zeros", '
-                                    '"zeros/normal(1.0)"]\nseeds = 2\nsteps = 5\nlog_every = 5\n')
-    assert main(["run", "--matrix", str(base / "tiny.toml"), "--out", str(base / "results"), "--quiet"]) == 0
+    path = tiny_matrix(base, seeds=2)
+    assert main(["run", "--matrix", str(path), "--out", str(base / "results"), "--quiet"]) == 0
     return base / "results"
 
 
-CONFIG_KEYS = ("format_version", "matrix", "timing", "matrix.name", "matrix.reference", "matrix.schemes", "matrix.seeds",
-               "matrix.steps", "matrix.log_every", "matrix.target_loss", "matrix.batch_sizes")
+CONFIG_KEYS = (
+    "format_version",
+    "matrix",
+    "timing",
+    "matrix.name",
+    "matrix.reference",
+    "matrix.schemes",
+    "matrix.seeds",
+    "matrix.steps",
+    "matrix.log_every",
+    "matrix.target_loss",
+    "matrix.batch_sizes",
+)
 COLUMN_VALUES = st.sampled_from(["x", "../x", "", None, -1, 0, 1.5, float("nan"), float("inf"), True])
 
 
@@ -52,10 +69,17 @@ COLUMN_VALUES = st.sampled_from(["x", "../x", "", None, -1, 0, 1.5, float("nan")
 def tampering(draw):
     """(what, how, argument, publish again?)."""
     if draw(st.booleans()):
-        return "config", draw(st.sampled_from(CONFIG_KEYS)), draw(st.one_of(st.just("delete"), json_values)), draw(st.booleans())
+        return (
+            "config",
+            draw(st.sampled_from(CONFIG_KEYS)),
+            draw(st.one_of(st.just("delete"), json_values)),
+            draw(st.booleans()),
+        )
     table = draw(st.sampled_from(FILES[:3]))
     how = draw(st.sampled_from(["no rows", "drop column", "set column", "bytes"]))
-    argument = draw(st.binary(max_size=64)) if how == "bytes" else (draw(st.integers(0, 20)), draw(COLUMN_VALUES))
+    argument = (
+        draw(st.binary(max_size=64)) if how == "bytes" else (draw(st.integers(0, 20)), draw(COLUMN_VALUES))
+    )
     return table, how, argument, draw(st.booleans())
 
 
@@ -74,8 +98,13 @@ def tamper(folder, what, how, argument) -> None:
     else:
         table = pd.read_parquet(folder / what)
         column = table.columns[argument[0] % len(table.columns)]
-        table = table.iloc[:0] if how == "no rows" else table.drop(columns=column) if how == "drop column" else \
-            table.assign(**{column: argument[1]})
+        table = (
+            table.iloc[:0]
+            if how == "no rows"
+            else table.drop(columns=column)
+            if how == "drop column"
+            else table.assign(**{column: argument[1]})
+        )
         table.to_parquet(folder / what)
 
 
@@ -99,11 +128,10 @@ def test_report_on_tampered_results_folders(change, tiny_results, tmp_path, caps
 
 
 def bench_documents():
-    from test_bench_report import bench_json
-
     valid = bench_json()
     mutated = st.tuples(st.integers(0, len(valid["benchmarks"]) - 1), st.text(max_size=30), json_values).map(
-        lambda c: _mutate(valid, *c))
+        lambda c: _mutate(valid, *c)
+    )
     return st.one_of(json_values, mutated, st.just(valid))
 
 
@@ -128,17 +156,28 @@ def test_bench_compare_on_generated_json(current, baseline, raw, tmp_path, capsy
 def test_matrix_files_of_any_bytes(content, bom, tmp_path, capsys):
     path = tmp_path / "m.toml"
     path.write_bytes(bom + content)
-    code = outcome(["run", "--matrix", str(path), "--out", str(tmp_path / "r"), "--dry-run"], capsys, tmp_path / "r")
+    code = outcome(
+        ["run", "--matrix", str(path), "--out", str(tmp_path / "r"), "--dry-run"], capsys, tmp_path / "r"
+    )
     assert code == 2, "random bytes are no matrix"
 
 
 @FAST
-@given(name=st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..")),
-       flag=st.sampled_from(["run --out", "run --matrix", "report --results", "report --out", "report --bench"]))
+@given(
+    name=st.binary(min_size=1, max_size=12).filter(
+        lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..")
+    ),
+    flag=st.sampled_from(["run --out", "run --matrix", "report --results", "report --out", "report --bench"]),
+)
 def test_paths_that_are_not_utf8(name, flag, tmp_path, capsys):
     path = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff" + name)
     command, option = flag.split()
-    argv = [command, option, path, *(["--out", str(tmp_path / "o")] if command == "report" and option != "--out" else [])]
+    argv = [
+        command,
+        option,
+        path,
+        *(["--out", str(tmp_path / "o")] if command == "report" and option != "--out" else []),
+    ]
     assert outcome([*argv, "--dry-run"] if command == "run" else argv, capsys, path) == 2
 
 
@@ -150,6 +189,8 @@ def test_nesting_of_any_depth(depth, kind, tmp_path, capsys):
     toml.write_text("hidden = " + kind * depth + "4" * (kind == "[") + close * depth + "\n")
     json_open = {"[": "[", "{a = ": '{"a": ', "{": '{"b": '}[kind]
     bench.write_text(json_open * depth + "1" + close * depth)
-    code = outcome(["run", "--matrix", str(toml), "--out", str(tmp_path / "r"), "--dry-run"], capsys, tmp_path / "r")
+    code = outcome(
+        ["run", "--matrix", str(toml), "--out", str(tmp_path / "r"), "--dry-run"], capsys, tmp_path / "r"
+    )
     assert code == 2 or (kind == "[" and depth <= 2), "hidden = [4] and [[4]] are the only valid ones"
     assert outcome(["bench-compare", str(bench), "--baseline", str(bench)], capsys, tmp_path / "none") == 2

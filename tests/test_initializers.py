@@ -17,8 +17,15 @@ import numpy as np
 import pytest
 
 import symjax  # noqa: F401  (sets XLA_FLAGS before JAX starts, like the real entry points)
-from symjax.core.initializers import (BIAS_INITS, FAN_IN_BIAS_INITS, WEIGHT_INITS, bias_init, layer_initializers,
-                                     weight_init)
+from symjax.core.initializers import (
+    BIAS_INITS,
+    FAN_IN_BIAS_INITS,
+    WEIGHT_INITS,
+    bias_init,
+    layer_initializers,
+    weight_init,
+)
+from symjax.core.models import init_mlp, layer_sizes
 from symjax.core.schemes import (
     BIAS_INIT_ARGS,
     WEIGHT_INIT_ARGS,
@@ -28,7 +35,6 @@ from symjax.core.schemes import (
     expand_scheme,
     parse_scheme,
 )
-from symjax.core.models import init_mlp, layer_sizes
 
 # ---------------------------------------------------------------------------
 # Expected formulas, written in the test (not imported from the library).
@@ -78,6 +84,7 @@ def _zero_expected(fi, fo):
 def _zero_moments(fi, fo):
     w = _zero_expected(fi, fo)
     return w.mean(), w.var()
+
 
 # name -> (representative args, mean(*args), var(*args))
 BIAS_FORMULAS = {
@@ -276,7 +283,9 @@ def test_zero_hadamard_matches_algorithm_1(shape):
     w = np.asarray(ZERO(jax.random.key(0), shape, jnp.float32), np.float64)
     np.testing.assert_allclose(w, _zero_expected(*shape), rtol=1e-6, atol=0)
     # deterministic: the key is ignored
-    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(123), shape, jnp.float32)), w.astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(ZERO(jax.random.key(123), shape, jnp.float32)), w.astype(np.float32)
+    )
     assert np.linalg.matrix_rank(w) == min(shape)  # full rank, also when the layer expands
 
 
@@ -291,7 +300,8 @@ def test_zero_hadamard_shrinking_is_partial_identity(shape):
 
 
 def test_zero_hadamard_hand_computed():
-    # fan_in 2 -> fan_out 4 expands: m = ceil(log2 4) = 2, c = 2^(-1/2); rows 0, 1 of H_2 = [[1, 1], [1, -1]] (x) H_1
+    # fan_in 2 -> fan_out 4 expands: m = ceil(log2 4) = 2, c = 2^(-1/2); rows 0, 1 of H_2 = [[1, 1], [1, -1]]
+    # (x) H_1
     r = 1 / math.sqrt(2)
     expected = np.array([[r, r, r, r], [r, -r, r, -r]])
     np.testing.assert_allclose(np.asarray(ZERO(jax.random.key(0), (2, 4), jnp.float32)), expected, rtol=1e-6)
@@ -316,7 +326,9 @@ def test_zero_hadamard_rows_orthogonal_when_fan_out_is_power_of_two(shape):
 def test_zero_hadamard_conv_centre_tap(shape):
     w = np.asarray(ZERO(jax.random.key(0), shape, jnp.float32), np.float64)
     np.testing.assert_allclose(w, _conv_expected(shape, _zero_expected(*shape[1:])), rtol=1e-6, atol=0)
-    np.testing.assert_array_equal(np.asarray(ZERO(jax.random.key(9), shape, jnp.float32)), w.astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(ZERO(jax.random.key(9), shape, jnp.float32)), w.astype(np.float32)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -359,7 +371,9 @@ def test_normal_bias_scales_with_sigma(sigma):
     _check_moments(b, 0.0, sigma**2)
 
 
-@pytest.mark.parametrize("text", ["zeros/uniform(-0.5)", "zeros/uniform(0)", "zeros/normal(-1)", "zeros/normal(0)"])
+@pytest.mark.parametrize(
+    "text", ["zeros/uniform(-0.5)", "zeros/uniform(0)", "zeros/normal(-1)", "zeros/normal(0)"]
+)
 def test_non_positive_spread_is_rejected(text):
     # jax.random.uniform(minval=0.5, maxval=-0.5) returns the constant 0.5, so a negative
     # half-width would silently give every unit the same bias; the parser must refuse it.
@@ -429,7 +443,12 @@ def test_parse_scheme_example():
     assert isinstance(scheme, Scheme)
     assert scheme.name == "zeros/normal(1.0)"
     assert str(scheme) == "zeros/normal(1.0)"
-    assert (scheme.weight, scheme.weight_args, scheme.bias, scheme.bias_args) == ("zeros", (), "normal", (1.0,))
+    assert (scheme.weight, scheme.weight_args, scheme.bias, scheme.bias_args) == (
+        "zeros",
+        (),
+        "normal",
+        (1.0,),
+    )
 
 
 @pytest.mark.parametrize(
@@ -450,7 +469,13 @@ def test_canonical_scheme(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    [" zeros/normal(1)", "zeros/normal(1) ", "zeros / normal(1)", "zeros/normal( 1 )", "\tzeros /\tnormal(1.0)\n"],
+    [
+        " zeros/normal(1)",
+        "zeros/normal(1) ",
+        "zeros / normal(1)",
+        "zeros/normal( 1 )",
+        "\tzeros /\tnormal(1.0)\n",
+    ],
 )
 def test_parse_scheme_tolerates_whitespace(text):
     assert canonical_scheme(text) == "zeros/normal(1.0)"
@@ -476,7 +501,9 @@ def test_a_parsed_weight_init_has_its_formula_moments(name):
     """The whole path name -> parse_scheme -> weight_init, against the formula written in this file."""
     args, mean_fn, var_fn = WEIGHT_FORMULAS[name]
     fan_in, fan_out = WEIGHT_SHAPES[0]
-    w = weight_init(parse_scheme(f"{_term(name, args)}/zeros"))(jax.random.key(11), (fan_in, fan_out), jnp.float32)
+    w = weight_init(parse_scheme(f"{_term(name, args)}/zeros"))(
+        jax.random.key(11), (fan_in, fan_out), jnp.float32
+    )
     _check_moments(np.asarray(w), mean_fn(fan_in, fan_out, *args), var_fn(fan_in, fan_out, *args))
 
 
@@ -484,7 +511,9 @@ def test_a_parsed_weight_init_has_its_formula_moments(name):
 def test_a_parsed_bias_init_has_its_formula_moments(name):
     """The whole path name -> parse_scheme -> bias_init, against the formula written in this file."""
     args, mean_fn, var_fn = BIAS_FORMULAS[name]
-    b = bias_init(parse_scheme(f"zeros/{_term(name, args)}"), (3, BIAS_SIZE))(jax.random.key(11), (BIAS_SIZE,), jnp.float32)
+    b = bias_init(parse_scheme(f"zeros/{_term(name, args)}"), (3, BIAS_SIZE))(
+        jax.random.key(11), (BIAS_SIZE,), jnp.float32
+    )
     _check_moments(np.asarray(b), mean_fn(*args), var_fn(*args))
 
 
@@ -524,8 +553,18 @@ def test_bad_scheme_raises_value_error_listing_allowed_names(text, names):
 
 @pytest.mark.parametrize(
     "text",
-    ["zeros", "zeros/zeros/zeros", "a/b/c", "", "constant(nan)/zeros", "constant(inf)/zeros",
-     "zeros/normal(-inf)", "zeros/normal(1e400)", "normal (1)/zeros", "constant((1))/zeros"],
+    [
+        "zeros",
+        "zeros/zeros/zeros",
+        "a/b/c",
+        "",
+        "constant(nan)/zeros",
+        "constant(inf)/zeros",
+        "zeros/normal(-inf)",
+        "zeros/normal(1e400)",
+        "normal (1)/zeros",
+        "constant((1))/zeros",
+    ],
 )
 def test_bad_scheme_raises_value_error(text):
     """Malformed schemes raise ValueError (the message content is checked above)."""
@@ -553,12 +592,18 @@ def test_missing_slash_error_says_weight_bias():
     "text, expected",
     [
         ("lecun_normal/zeros@last=zeros/zeros", "lecun_normal/zeros@last=zeros/zeros"),
-        ("zeros/normal(1)@1=lecun_normal/zeros@last=zeros/zeros",
-         "zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros"),
-        (" zeros/normal(1) @ 01 = lecun_normal/zeros @last= zeros / zeros ",
-         "zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros"),
-        ("zeros/zeros@last=zeros/zeros@2=constant(1)/normal(2)",
-         "zeros/zeros@last=zeros/zeros@2=constant(1.0)/normal(2.0)"),
+        (
+            "zeros/normal(1)@1=lecun_normal/zeros@last=zeros/zeros",
+            "zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros",
+        ),
+        (
+            " zeros/normal(1) @ 01 = lecun_normal/zeros @last= zeros / zeros ",
+            "zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros",
+        ),
+        (
+            "zeros/zeros@last=zeros/zeros@2=constant(1)/normal(2)",
+            "zeros/zeros@last=zeros/zeros@2=constant(1.0)/normal(2.0)",
+        ),
         ("zeros/normal(1)@3=zero_hadamard/zeros", "zeros/normal(1.0)@3=zero_hadamard/zeros"),
     ],
 )
@@ -571,8 +616,16 @@ def test_override_canonical_roundtrip(text, expected):
 
 def test_override_fields():
     scheme = parse_scheme("zeros/normal(1)@1=lecun_normal/zeros@last=zeros/zeros")
-    assert (scheme.weight, scheme.weight_args, scheme.bias, scheme.bias_args) == ("zeros", (), "normal", (1.0,))
-    assert scheme.overrides == (("1", parse_scheme("lecun_normal/zeros")), ("last", parse_scheme("zeros/zeros")))
+    assert (scheme.weight, scheme.weight_args, scheme.bias, scheme.bias_args) == (
+        "zeros",
+        (),
+        "normal",
+        (1.0,),
+    )
+    assert scheme.overrides == (
+        ("1", parse_scheme("lecun_normal/zeros")),
+        ("last", parse_scheme("zeros/zeros")),
+    )
     assert parse_scheme("zeros/zeros").overrides == ()
     assert len({scheme, parse_scheme("zeros/normal(1.0)@1=lecun_normal/zeros@last=zeros/zeros")}) == 1
     # weight_init / bias_init stay the base's
@@ -612,7 +665,9 @@ def test_initializers_fixup_style_zero_readout():
     w_hidden = layer_initializers(scheme, 0, [(40, 100), (100, 10)])[0](key, (40, 100), jnp.float32)
     expected = jax.nn.initializers.lecun_normal()(key, (40, 100), jnp.float32)
     np.testing.assert_array_equal(np.asarray(w_hidden), np.asarray(expected))
-    assert not np.asarray(layer_initializers(scheme, 1, [(40, 100), (100, 10)])[0](key, (100, 10), jnp.float32)).any()
+    assert not np.asarray(
+        layer_initializers(scheme, 1, [(40, 100), (100, 10)])[0](key, (100, 10), jnp.float32)
+    ).any()
 
 
 def test_check_depth():
@@ -622,8 +677,10 @@ def test_check_depth():
     check_depth(parse_scheme("zeros/zeros@last=zeros/zeros"), 1)
     with pytest.raises(ValueError) as info:
         check_depth(scheme, 3)
-    assert str(info.value) == ("scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has "
-                               "3 layers (2 hidden + readout)")
+    assert str(info.value) == (
+        "scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has "
+        "3 layers (2 hidden + readout)"
+    )
     with pytest.raises(ValueError, match="overrides layer 5"):
         layer_initializers(scheme, 0, [(2, 2)] * 3)  # layer_initializers checks the depth too
     with pytest.raises(ValueError, match="out of range"):
@@ -641,7 +698,9 @@ BAD_OVERRIDES = [
     pytest.param("lecun_normal/zeros@LAST=zeros/zeros", ["last"], id="wrong-case"),
     pytest.param("lecun_normal/zeros@last=", ["WEIGHT/BIAS", "@last"], id="empty-scheme"),
     pytest.param("lecun_normal/zeros@last=zeros", ["WEIGHT/BIAS", "orthogonal"], id="no-slash"),
-    pytest.param("lecun_normal/zeros@last=foo/zeros", ["@last", *WEIGHT_NAMES_IN_MESSAGE], id="unknown-weight"),
+    pytest.param(
+        "lecun_normal/zeros@last=foo/zeros", ["@last", *WEIGHT_NAMES_IN_MESSAGE], id="unknown-weight"
+    ),
     pytest.param("lecun_normal/zeros@2=zeros/foo", ["@2", *BIAS_NAMES_IN_MESSAGE], id="unknown-bias"),
     pytest.param("lecun_normal/zeros@last=zeros/normal(-1)", ["positive"], id="bad-argument"),
     pytest.param("lecun_normal/zeros@last=zeros/zeros@last=he_normal/zeros", ["twice"], id="duplicate"),
@@ -683,13 +742,21 @@ def test_scheme_rejects_nested_or_bad_overrides():
         ("zeros/normal([1])", ["zeros/normal(1.0)"]),
         (
             "constant([0.0, 0.05])/normal([0.5, 1])",
-            ["constant(0.0)/normal(0.5)", "constant(0.0)/normal(1.0)",
-             "constant(0.05)/normal(0.5)", "constant(0.05)/normal(1.0)"],
+            [
+                "constant(0.0)/normal(0.5)",
+                "constant(0.0)/normal(1.0)",
+                "constant(0.05)/normal(0.5)",
+                "constant(0.05)/normal(1.0)",
+            ],
         ),
         (
             "perturbed([1e-3, 0.1])/zeros@last=zeros/uniform([ 1 ,2 ])",
-            ["perturbed(0.001)/zeros@last=zeros/uniform(1.0)", "perturbed(0.001)/zeros@last=zeros/uniform(2.0)",
-             "perturbed(0.1)/zeros@last=zeros/uniform(1.0)", "perturbed(0.1)/zeros@last=zeros/uniform(2.0)"],
+            [
+                "perturbed(0.001)/zeros@last=zeros/uniform(1.0)",
+                "perturbed(0.001)/zeros@last=zeros/uniform(2.0)",
+                "perturbed(0.1)/zeros@last=zeros/uniform(1.0)",
+                "perturbed(0.1)/zeros@last=zeros/uniform(2.0)",
+            ],
         ),
     ],
 )
@@ -747,7 +814,9 @@ def _check_params(params, leading=()):
 
 
 def test_init_mlp_structure_and_shapes():
-    params = init_mlp(jax.random.key(0), parse_scheme("lecun_normal/normal(1.0)"), layer_sizes(N_IN, HIDDEN, N_OUT))
+    params = init_mlp(
+        jax.random.key(0), parse_scheme("lecun_normal/normal(1.0)"), layer_sizes(N_IN, HIDDEN, N_OUT)
+    )
     _check_params(params)
     # layers get different keys: the two (100,) bias vectors and the weights differ
     assert not np.array_equal(np.asarray(params[0]["b"]), np.asarray(params[1]["b"]))
@@ -804,8 +873,10 @@ def test_init_mlp_jit_vmap_over_keys(text):
     assert not np.array_equal(np.asarray(batched[0][random_part][0]), np.asarray(batched[0][random_part][1]))
 
 
-VMAP_SCHEMES = [f"{_term(w, WEIGHT_FORMULAS.get(w, ((),))[0])}/{_term(b, BIAS_FORMULAS.get(b, ((),))[0])}"
-                for w, b in zip(WEIGHT_NAMES, BIAS_NAMES * len(WEIGHT_NAMES))]
+VMAP_SCHEMES = [
+    f"{_term(w, WEIGHT_FORMULAS.get(w, ((),))[0])}/{_term(b, BIAS_FORMULAS.get(b, ((),))[0])}"
+    for w, b in zip(WEIGHT_NAMES, BIAS_NAMES * len(WEIGHT_NAMES))
+]
 
 
 @pytest.mark.parametrize("text", VMAP_SCHEMES)
@@ -824,16 +895,23 @@ def test_torch_default_bias_is_uniform_over_one_over_sqrt_fan_in(shape):
     in_channels * kernel_size (formula written here, not imported)."""
     fan_in = math.prod(shape[:-1])
     bound = 1 / math.sqrt(fan_in)
-    b = np.asarray(bias_init(parse_scheme("zeros/torch_default"), shape)(jax.random.key(3), (shape[-1],), jnp.float32))
+    b = np.asarray(
+        bias_init(parse_scheme("zeros/torch_default"), shape)(jax.random.key(3), (shape[-1],), jnp.float32)
+    )
     assert np.abs(b).max() <= bound and np.abs(b).max() > 0.99 * bound
     _check_moments(b, 0.0, bound**2 / 3)
 
 
 def test_torch_default_alias_names_both_halves():
     assert canonical_scheme("torch_default") == "torch_default/torch_default"
-    assert canonical_scheme("lecun_normal/zeros@last=torch_default") == "lecun_normal/zeros@last=torch_default/torch_default"
+    assert (
+        canonical_scheme("lecun_normal/zeros@last=torch_default")
+        == "lecun_normal/zeros@last=torch_default/torch_default"
+    )
     w = init_mlp(jax.random.key(0), parse_scheme("torch_default"), [(5, 25, 25), (125, 10)])
-    for layer, (shape, bound) in enumerate([((5, 25, 25), 1 / math.sqrt(125)), ((125, 10), 1 / math.sqrt(125))]):
+    for layer, (shape, bound) in enumerate(
+        [((5, 25, 25), 1 / math.sqrt(125)), ((125, 10), 1 / math.sqrt(125))]
+    ):
         for part in ("w", "b"):
             values = np.asarray(w[layer][part])
             assert 0 < np.abs(values).max() <= bound

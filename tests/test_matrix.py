@@ -10,8 +10,17 @@ from symjax.engine.plan import expand, make_plan
 from symjax.matrix.load import builtin_matrices, load_matrix, matrix_from_dict
 from symjax.matrix.spec import ConfigError
 
-BASE = {"dataset": "mnist1d", "hidden": [[8]], "activation": "tanh", "optimizer": "sgd", "lr": [0.1, 0.5],
-        "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"], "seeds": 2, "steps": 4, "log_every": 2}
+BASE = {
+    "dataset": "mnist1d",
+    "hidden": [[8]],
+    "activation": "tanh",
+    "optimizer": "sgd",
+    "lr": [0.1, 0.5],
+    "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"],
+    "seeds": 2,
+    "steps": 4,
+    "log_every": 2,
+}
 
 
 def matrix(**changes):
@@ -31,7 +40,10 @@ def test_run_set_is_the_product_of_the_axes_times_seeds():
 
 
 def test_exclude_rules_remove_matching_runs_and_empty_groups():
-    m = matrix(optimizer=["sgd", "adam"], exclude=[{"optimizer": "adam", "lr": 0.5}, {"optimizer": "sgd", "lr": [0.1]}])
+    m = matrix(
+        optimizer=["sgd", "adam"],
+        exclude=[{"optimizer": "adam", "lr": 0.5}, {"optimizer": "sgd", "lr": [0.1]}],
+    )
     pairs = {(cfg.optimizer, lr) for cfg, lr, _ in runs_of(m)}
     assert pairs == {("adam", 0.1), ("sgd", 0.5)}
     m = matrix(activation=["tanh", "relu"], exclude=[{"activation": "relu"}])
@@ -40,19 +52,31 @@ def test_exclude_rules_remove_matching_runs_and_empty_groups():
 
 def test_exclude_by_scheme_uses_canonical_names():
     m = matrix(exclude=[{"scheme": "zeros/normal(1)", "lr": 0.5}])
-    assert ("zeros/normal(1.0)" not in {s for _, lr, s in runs_of(m) if lr == 0.5})
-    assert ("zeros/normal(1.0)" in {s for _, lr, s in runs_of(m) if lr == 0.1})
+    assert "zeros/normal(1.0)" not in {s for _, lr, s in runs_of(m) if lr == 0.5}
+    assert "zeros/normal(1.0)" in {s for _, lr, s in runs_of(m) if lr == 0.1}
 
 
 def test_weights_times_biases_grid_and_scale_lists():
-    m = matrix(schemes=["lecun_normal/zeros"], weights=["zeros", "constant(0.05)"], biases=["normal([0.5, 1])"])
-    assert m.schemes == ("zeros/normal(0.5)", "zeros/normal(1.0)", "constant(0.05)/normal(0.5)",
-                         "constant(0.05)/normal(1.0)", "lecun_normal/zeros")
+    m = matrix(
+        schemes=["lecun_normal/zeros"], weights=["zeros", "constant(0.05)"], biases=["normal([0.5, 1])"]
+    )
+    assert m.schemes == (
+        "zeros/normal(0.5)",
+        "zeros/normal(1.0)",
+        "constant(0.05)/normal(0.5)",
+        "constant(0.05)/normal(1.0)",
+        "lecun_normal/zeros",
+    )
 
 
 def test_models_and_depths():
     m = matrix(model=["mlp", "cnn"], hidden=[[4, 4], [2] * 8])
-    assert {(cfg.model, len(cfg.hidden)) for cfg, _ in expand(m)} == {("mlp", 2), ("mlp", 8), ("cnn", 2), ("cnn", 8)}
+    assert {(cfg.model, len(cfg.hidden)) for cfg, _ in expand(m)} == {
+        ("mlp", 2),
+        ("mlp", 8),
+        ("cnn", 2),
+        ("cnn", 8),
+    }
 
 
 BAD_MATRICES = {
@@ -60,7 +84,10 @@ BAD_MATRICES = {
     "exclude unknown axis": ({"exclude": [{"colour": "red"}]}, "colour"),
     "exclude wrong type": ({"exclude": [{"lr": "fast"}]}, "lr"),
     "exclude removes everything": ({"exclude": [{"optimizer": "sgd"}]}, "every run"),
-    "exclude removes the reference": ({"exclude": [{"scheme": "lecun_normal/zeros", "lr": 0.1}]}, "reference"),
+    "exclude removes the reference": (
+        {"exclude": [{"scheme": "lecun_normal/zeros", "lr": 0.1}]},
+        "reference",
+    ),
     "weights without biases": ({"weights": ["zeros"]}, "biases"),
     "too deep": ({"hidden": [[4] * 9]}, "0 to 8"),
     "unknown model": ({"model": "resnet"}, "cnn"),
@@ -93,11 +120,15 @@ def test_full_matrix_covers_every_axis():
     m = load_matrix("full")
     plan = expand(m)
     assert {cfg.dataset for cfg, _ in plan} == set(DATASETS)
-    assert {cfg.model for cfg, _ in plan} | {cfg.model for cfg, _ in expand(load_matrix("paper"))} == set(MODELS)
+    assert {cfg.model for cfg, _ in plan} | {cfg.model for cfg, _ in expand(load_matrix("paper"))} == set(
+        MODELS
+    )
     assert {cfg.activation for cfg, _ in plan} == set(ACTIVATIONS)
     assert {cfg.optimizer for cfg, _ in plan} == set(OPTIMIZERS)
     assert {len(cfg.hidden) for cfg, _ in plan} >= {1, 2, 8}
-    assert all(len({r.lr for r in runs}) >= 2 for _, runs in plan), "every setting has an lr grid for the best-lr view"
+    assert all(len({r.lr for r in runs}) >= 2 for _, runs in plan), (
+        "every setting has an lr grid for the best-lr view"
+    )
     schemes = set(m.schemes)
     assert {"zeros/zeros", "lecun_normal/zeros", "zeros/normal(1.0)", "zero_hadamard/zeros"} <= schemes
     assert any("@" in s for s in schemes) and any(s.startswith("perturbed") for s in schemes)
@@ -109,7 +140,9 @@ def test_plan_counts_groups_runs_and_memory():
     assert len(plans) == 2
     assert all(p.runs == 8 and p.settings == 2 and p.schemes == 2 for p in plans)
     # chunk_runs 3 on 2 devices: chunks of whole multiples of 2 (one run per device), at most 3 runs
-    assert all(p.chunk_size == 2 and p.chunks == 4 for p in plans), "chunks in device multiples, within chunk_runs"
+    assert all(p.chunk_size == 2 and p.chunks == 4 for p in plans), (
+        "chunks in device multiples, within chunk_runs"
+    )
     bigger = group_costs(make_plan(dataclasses.replace(m, hidden=((64, 64),)), n_devices=2))
     assert bigger[0].flops > plans[0].flops and bigger[0].chunk_bytes > plans[0].chunk_bytes
 
@@ -127,10 +160,14 @@ def test_run_prints_and_records_one_compilation_per_group(tmp_path, capsys):
     import json
 
     path = tmp_path / "m.toml"
-    # two new programs (no other test trains sigmoid or gelu with Nesterov); the layer sizes and 4 runs per scheme
+    # two new programs (no other test trains sigmoid or gelu with Nesterov); the layer sizes and 4 runs per
+    # scheme
     # are the smoke matrix's, whose initializer programs (seconds to compile) are then reused
-    path.write_text('name = "m"\nhidden = [[16]]\nactivation = ["sigmoid", "gelu"]\noptimizer = "nesterov"\nlr = [0.1, 0.2]\n'
-                    'schemes = ["lecun_normal/zeros", "zeros/normal(1.0)"]\nseeds = 2\nsteps = 4\nlog_every = 2\n')
+    path.write_text(
+        'name = "m"\nhidden = [[16]]\nactivation = ["sigmoid", "gelu"]\noptimizer = "nesterov"\nlr = [0.1, '
+        "0.2]\n"
+        'schemes = ["lecun_normal/zeros", "zeros/normal(1.0)"]\nseeds = 2\nsteps = 4\nlog_every = 2\n'
+    )
     assert main(["run", "--matrix", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert "(2 groups; 2 compiled by this call)" in capsys.readouterr().out
     timing = json.loads((tmp_path / "out" / "config.json").read_text())["timing"]

@@ -10,20 +10,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symjax.cli import main
-from symjax.core.group import GroupConfig, Run
-from symjax.matrix.spec import ConfigError
 from symjax.core.data import load_dataset
+from symjax.core.group import GroupConfig, Run
+from symjax.core.models import weight_shapes
+from symjax.core.train import Arrays
 from symjax.engine.devices import run_sharding
 from symjax.engine.memory import chunk_bytes, chunk_limit, default_budget, parse_size, xla_bytes_per_run
-from symjax.engine.plan import group_plan
-from symjax.core.models import weight_shapes
-from symjax.results.store import load_results
-from symjax.core.train import Arrays
+from symjax.engine.plan import KeyParts, group_plan
 from symjax.engine.program import group_program
+from symjax.matrix.spec import ConfigError
+from symjax.results.store import load_results
 
 
-@pytest.mark.parametrize("text,expected", [("1000", 1000), ("8GiB", 8 * 2**30), ("500MB", 500 * 10**6),
-                                           ("2g", 2 * 2**30), ("1.5 KiB", 1536), ("64k", 65536)])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1000", 1000),
+        ("8GiB", 8 * 2**30),
+        ("500MB", 500 * 10**6),
+        ("2g", 2 * 2**30),
+        ("1.5 KiB", 1536),
+        ("64k", 65536),
+    ],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
@@ -39,11 +48,14 @@ def test_default_budget_is_positive_and_below_the_machine():
     assert 0 < default_budget() < pages
 
 
-@pytest.mark.parametrize("cfg", [
-    GroupConfig("mnist1d", (16,), "relu", "adam", 64, 40, 10),
-    GroupConfig("digits", (32, 32), "tanh", "sgd", None, 40, 20),  # full batch
-    GroupConfig("mnist1d", (4, 4), "tanh", "momentum", 32, 40, 10, model="cnn"),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        GroupConfig("mnist1d", (16,), "relu", "adam", 64, 40, 10),
+        GroupConfig("digits", (32, 32), "tanh", "sgd", None, 40, 20),  # full batch
+        GroupConfig("mnist1d", (4, 4), "tanh", "momentum", 32, 40, 10, model="cnn"),
+    ],
+)
 @pytest.mark.parametrize("runs_per_device", [8, 64])
 def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg, runs_per_device):
     """chunk_bytes >= what XLA allocates (temporaries + inputs + outputs), and within 3x of it."""
@@ -51,13 +63,21 @@ def test_estimate_is_above_xla_memory_analysis_and_not_far(cfg, runs_per_device)
     run_sharded, replicated, n_devices = run_sharding()
     n = runs_per_device * n_devices
     shapes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
-    params = [{"w": jax.ShapeDtypeStruct((n, *s), jnp.float32, sharding=run_sharded),
-               "b": jax.ShapeDtypeStruct((n, s[-1]), jnp.float32, sharding=run_sharded)} for s in shapes]
+    params = [
+        {
+            "w": jax.ShapeDtypeStruct((n, *s), jnp.float32, sharding=run_sharded),
+            "b": jax.ShapeDtypeStruct((n, s[-1]), jnp.float32, sharding=run_sharded),
+        }
+        for s in shapes
+    ]
     keys = jax.ShapeDtypeStruct((n,), jax.random.key(0).dtype, sharding=run_sharded)
     lrs = jax.ShapeDtypeStruct((n,), jnp.float32, sharding=run_sharded)
     arrays = jax.device_put(Arrays(*data[:4]), replicated)
-    measured = xla_bytes_per_run(group_program(cfg, len(data.y_train)).lower(params, keys, lrs, arrays).compile(),
-                                 arrays, n // n_devices)
+    measured = xla_bytes_per_run(
+        group_program(cfg, len(data.y_train)).lower(params, keys, lrs, arrays).compile(),
+        arrays,
+        n // n_devices,
+    )
     if measured is None:
         pytest.skip("this backend gives no memory analysis")
     per_run, estimate = measured[0], chunk_bytes(cfg, n, n_devices) / n
@@ -86,17 +106,27 @@ def test_chunk_limit_fits_the_budget():
 
 
 @settings(max_examples=300, deadline=None)
-@given(fit=st.integers(1, 40), n_runs=st.integers(1, 100), n_devices=st.sampled_from([1, 2, 4]),
-       chunk_runs=st.integers(1, 300))
+@given(
+    fit=st.integers(1, 40),
+    n_runs=st.integers(1, 100),
+    n_devices=st.sampled_from([1, 2, 4]),
+    chunk_runs=st.integers(1, 300),
+)
 def test_every_planned_chunk_fits_the_budget_and_chunk_runs(fit, n_runs, n_devices, chunk_runs):
     """The chunk size the plan trains (padding included) stays within the memory budget and within chunk_runs
     (unless chunk_runs is below the device count: every device trains at least one run)."""
     cfg = GroupConfig("mnist1d", (16,), "tanh", "adam", 64, 60, 20)
     runs = [Run(i, 0, "lecun_normal/zeros", i, 0.01) for i in range(n_runs)]
-    budget = int(chunk_bytes(cfg, fit * n_devices, n_devices)) + 1  # room for fit runs per device, not one more
-    size = group_plan(cfg, runs, chunk_limit(cfg, 256, budget, n_devices), n_devices, code="test").chunk_size
+    budget = (
+        int(chunk_bytes(cfg, fit * n_devices, n_devices)) + 1
+    )  # room for fit runs per device, not one more
+    size = group_plan(
+        cfg, runs, chunk_limit(cfg, 256, budget, n_devices), n_devices, KeyParts("test")
+    ).chunk_size
     assert chunk_bytes(cfg, size, n_devices) <= budget, f"a chunk of {size} runs"
-    size = group_plan(cfg, runs, chunk_limit(cfg, chunk_runs, None, n_devices), n_devices, code="test").chunk_size
+    size = group_plan(
+        cfg, runs, chunk_limit(cfg, chunk_runs, None, n_devices), n_devices, KeyParts("test")
+    ).chunk_size
     assert size <= max(chunk_runs, n_devices)
 
 
@@ -111,7 +141,18 @@ def test_budget_too_small_fails_cleanly_before_any_file(tmp_path, capsys):
 
 def test_a_budget_that_splits_groups_into_more_chunks_gives_the_same_results(tmp_path, capsys):
     """The smoke matrix in one chunk per group, then with a budget of a few runs per chunk."""
-    args = ["run", "--matrix", "smoke", "--quiet", "--steps", "20", "--log-every", "10", "--activation", "tanh"]
+    args = [
+        "run",
+        "--matrix",
+        "smoke",
+        "--quiet",
+        "--steps",
+        "20",
+        "--log-every",
+        "10",
+        "--activation",
+        "tanh",
+    ]
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     cfg = GroupConfig("mnist1d", (16,), "tanh", "adam", 64, 20, 10)
     budget = int(chunk_bytes(cfg, 4, 2) + 1)  # 4 runs per chunk on 2 devices

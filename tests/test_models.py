@@ -6,12 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symjax.core.group import GroupConfig, Run
 from symjax.core.data import DATASETS, TASKS, load_dataset
-from symjax.core.schemes import parse_scheme
 from symjax.core.evaluation import evaluate, slices
-from symjax.core.models import (ACTIVATIONS, CONV_STRIDE, KERNEL_WIDTH, forward, init_mlp,
-                           weight_shapes)
+from symjax.core.group import GroupConfig, Run
+from symjax.core.models import ACTIVATIONS, CONV_STRIDE, KERNEL_WIDTH, forward, init_mlp, weight_shapes
+from symjax.core.schemes import parse_scheme
 from symjax.core.train import Arrays, make_train
 from symjax.engine.program import Programs, group_program, seed_keys
 
@@ -23,27 +22,44 @@ def numpy_conv(h, w):
     out_length = -(-length // CONV_STRIDE)
     pad_total = max((out_length - 1) * CONV_STRIDE + width - length, 0)
     padded = np.pad(h, ((0, 0), (pad_total // 2, pad_total - pad_total // 2), (0, 0)))
-    return np.stack([np.einsum("nkc,kcd->nd", padded[:, i * CONV_STRIDE:i * CONV_STRIDE + width], w)
-                     for i in range(out_length)], axis=1)
+    return np.stack(
+        [
+            np.einsum("nkc,kcd->nd", padded[:, i * CONV_STRIDE : i * CONV_STRIDE + width], w)
+            for i in range(out_length)
+        ],
+        axis=1,
+    )
 
 
 def test_cnn_shapes():
-    assert weight_shapes("cnn", 40, (16, 8), 10) == [(KERNEL_WIDTH, 1, 16), (KERNEL_WIDTH, 16, 8), (10 * 8, 10)]
+    assert weight_shapes("cnn", 40, (16, 8), 10) == [
+        (KERNEL_WIDTH, 1, 16),
+        (KERNEL_WIDTH, 16, 8),
+        (10 * 8, 10),
+    ]
     assert weight_shapes("mlp", 40, (16, 8), 10) == [(40, 16), (16, 8), (8, 10)]
     with pytest.raises(ValueError, match="mlp"):
         weight_shapes("rnn", 40, (16,), 10)
 
 
 def test_paper_cnn_shapes_and_linear_model():
-    """cnn_paper: MNIST-1D's CNN (kernels 5, 3, 3, stride 2: lengths 20, 10, 5, so 125 features reach the readout);
+    """cnn_paper: MNIST-1D's CNN (kernels 5, 3, 3, stride 2: lengths 20, 10, 5, so 125 features reach the
+    readout);
     no hidden layer: one (n_in, n_out) readout, multinomial logistic regression."""
-    assert weight_shapes("cnn_paper", 40, (25, 25, 25), 10) == [(5, 1, 25), (3, 25, 25), (3, 25, 25), (125, 10)]
+    assert weight_shapes("cnn_paper", 40, (25, 25, 25), 10) == [
+        (5, 1, 25),
+        (3, 25, 25),
+        (3, 25, 25),
+        (125, 10),
+    ]
     assert weight_shapes("mlp", 40, (), 10) == [(40, 10)]
     params = init_mlp(jax.random.key(0), parse_scheme("lecun_normal/normal(0.5)"), [(40, 10)])
     x = np.random.default_rng(0).normal(size=(7, 40)).astype(np.float32)
     outputs, hidden = forward(params, jnp.asarray(x), "relu")  # the activation is never applied
     assert hidden == []
-    np.testing.assert_allclose(outputs, x @ np.asarray(params[0]["w"]) + np.asarray(params[0]["b"]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        outputs, x @ np.asarray(params[0]["w"]) + np.asarray(params[0]["b"]), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("model", ["cnn", "cnn_paper"])
@@ -62,7 +78,9 @@ def test_cnn_forward_matches_numpy(model):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_every_activation_runs_and_identity_is_linear(activation):
-    params = init_mlp(jax.random.key(1), parse_scheme("lecun_normal/zeros"), weight_shapes("mlp", 5, (4, 4), 2))
+    params = init_mlp(
+        jax.random.key(1), parse_scheme("lecun_normal/zeros"), weight_shapes("mlp", 5, (4, 4), 2)
+    )
     x = jnp.ones((3, 5))
     outputs = forward(params, x, activation)[0]
     assert outputs.shape == (3, 2) and bool(jnp.isfinite(outputs).all())
@@ -93,7 +111,12 @@ def test_group_of_every_model_and_dataset_equals_runs_alone(dataset, model):
     arrays = Arrays(*(jnp.asarray(a) for a in data[:4]))
     cfg = GroupConfig(dataset, (6,) if model == "mlp" else (6, 6), "relu", "sgd", 32, 6, 3, model)
     shapes = weight_shapes(model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
-    runs = [Run(i, 0, s, 0, 0.05) for i, s in enumerate(["zeros/zeros", "lecun_normal/zeros", "zero_hadamard/normal(1.0)", "perturbed(0.01)/zeros"])]
+    runs = [
+        Run(i, 0, s, 0, 0.05)
+        for i, s in enumerate(
+            ["zeros/zeros", "lecun_normal/zeros", "zero_hadamard/normal(1.0)", "perturbed(0.01)/zeros"]
+        )
+    ]
     params = Programs().init_params(runs, shapes)
     keys, lrs = seed_keys(np.zeros(4), 1), jnp.full(4, 0.05, jnp.float32)
     _, logs = group_program(cfg, len(data.y_train))(params, keys, lrs, arrays)
@@ -103,6 +126,7 @@ def test_group_of_every_model_and_dataset_equals_runs_alone(dataset, model):
     assert np.isnan(np.asarray(logs.test_acc)).all() == (TASKS[dataset] == "regression")
     if (dataset, model) not in (("mnist1d", "cnn"), ("teacher_regression", "mlp")):
         return  # compiling the single run costs seconds; the new model and the new task are enough
-    _, alone = jax.jit(make_train(cfg, len(data.y_train)))(jax.tree.map(lambda v: v[1], params), keys[1], lrs[1], arrays)
+    _, alone = jax.jit(make_train(cfg, len(data.y_train)))(
+        jax.tree.map(lambda v: v[1], params), keys[1], lrs[1], arrays
+    )
     np.testing.assert_allclose(logs.train_loss[1], alone.train_loss, rtol=1e-5, atol=1e-6)
-

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import replaced
 
 import symjax
 from symjax.cli import main
@@ -55,7 +56,10 @@ def test_import_path_init_trains_and_keeps_its_name(tmp_path, monkeypatch, capsy
     _module(tmp_path, "inits_a", INITS)
     monkeypatch.chdir(tmp_path)  # the current directory is searched first, as `python -m` does
     scheme = "inits_a:orthogonal_small/normal(1.0)"
-    assert main(["run", *SMALL, "--out", "res", "--schemes", f"lecun_normal/zeros,{scheme},zeros/inits_a:half"]) == 0
+    assert (
+        main(["run", *SMALL, "--out", "res", "--schemes", f"lecun_normal/zeros,{scheme},zeros/inits_a:half"])
+        == 0
+    )
     runs = pd.read_parquet(tmp_path / "res" / "runs.parquet")
     assert set(runs["scheme"]) == {"lecun_normal/zeros", scheme, "zeros/inits_a:half"}
     assert main(["report", "--results", "res", "--out", "reports"]) == 0
@@ -66,16 +70,19 @@ def test_import_path_init_trains_and_keeps_its_name(tmp_path, monkeypatch, capsy
     assert (start.loc[start["scheme"] == "zeros/inits_a:half", "rank"] == 0).all()  # zero W, the plug-in bias
 
 
-@pytest.mark.parametrize("init,words", [
-    ("inits_b:wrong_shape/zeros", "returned shape (2,)"),
-    ("zeros/inits_b:wrong_shape", "for shape (4,)"),
-    ("inits_b:wrong_dtype/zeros", "dtype int32"),
-    ("inits_b:raises/zeros", "RuntimeError: boom"),
-    ("inits_b:NOT_A_FUNCTION/zeros", "not a function"),
-    ("inits_b:missing/zeros", "has no 'missing'"),
-    ("no_such_module_x:f/zeros", "cannot import no_such_module_x"),
-    ("inits_b:/zeros", "unknown weight init"),
-])
+@pytest.mark.parametrize(
+    "init,words",
+    [
+        ("inits_b:wrong_shape/zeros", "returned shape (2,)"),
+        ("zeros/inits_b:wrong_shape", "for shape (4,)"),
+        ("inits_b:wrong_dtype/zeros", "dtype int32"),
+        ("inits_b:raises/zeros", "RuntimeError: boom"),
+        ("inits_b:NOT_A_FUNCTION/zeros", "not a function"),
+        ("inits_b:missing/zeros", "has no 'missing'"),
+        ("no_such_module_x:f/zeros", "cannot import no_such_module_x"),
+        ("inits_b:/zeros", "unknown weight init"),
+    ],
+)
 def test_a_bad_plugin_is_one_line_exit_2_and_no_files(init, words, tmp_path, monkeypatch, capsys):
     _module(tmp_path, "inits_b", INITS)
     monkeypatch.chdir(tmp_path)
@@ -92,7 +99,10 @@ def test_editing_a_plugin_changes_the_resume_key(tmp_path, monkeypatch):
     schemes = ["lecun_normal/zeros", "inits_c:half/zeros"]
     before = plugin_digest(schemes)
     assert before and plugin_digest(["lecun_normal/zeros"]) == ""
-    _module(tmp_path, "inits_c", INITS.replace("0.5", "0.25"))  # the module file is hashed, not the loaded code
+    # the module file is hashed, not the loaded code
+    _module(
+        tmp_path, "inits_c", replaced(INITS, "jnp.full(shape, 0.5, dtype)", "jnp.full(shape, 0.25, dtype)")
+    )
     assert plugin_digest(schemes) != before
 
 
@@ -103,8 +113,18 @@ def test_register_scheme_from_python(tmp_path):
     symjax.register_scheme("tiny_normal", tiny_normal)
     try:
         assert canonical_scheme("tiny_normal/zeros") == "tiny_normal/zeros"
-        matrix = symjax.matrix_from_dict({"name": "reg", "hidden": [8], "steps": 20, "log_every": 10, "seeds": 2,
-                                          "batch_size": 64, "schemes": ["lecun_normal/zeros", "tiny_normal/zeros"]}, "reg")
+        matrix = symjax.matrix_from_dict(
+            {
+                "name": "reg",
+                "hidden": [8],
+                "steps": 20,
+                "log_every": 10,
+                "seeds": 2,
+                "batch_size": 64,
+                "schemes": ["lecun_normal/zeros", "tiny_normal/zeros"],
+            },
+            "reg",
+        )
         runs = symjax.load_results(symjax.run_matrix(matrix, tmp_path / "reg", show_progress=False)).runs
         assert set(runs["scheme"]) == {"lecun_normal/zeros", "tiny_normal/zeros"}
         assert np.isfinite(runs["final_train_loss"]).all()
@@ -112,8 +132,14 @@ def test_register_scheme_from_python(tmp_path):
         REGISTERED_INITS.pop("tiny_normal")
 
 
-@pytest.mark.parametrize("name,fn,words", [("Bad Name", lambda k, s, d: None, "lowercase"),
-                                           ("normal", lambda k, s, d: None, "built-in"), ("ok_name", 3, "needs a function")])
+@pytest.mark.parametrize(
+    "name,fn,words",
+    [
+        ("Bad Name", lambda k, s, d: None, "lowercase"),
+        ("normal", lambda k, s, d: None, "built-in"),
+        ("ok_name", 3, "needs a function"),
+    ],
+)
 def test_register_scheme_refuses_bad_names_and_non_functions(name, fn, words):
     with pytest.raises(ValueError, match=words):
         symjax.register_scheme(name, fn)
@@ -132,15 +158,37 @@ def test_registered_model_trains_in_a_group_and_reports(tmp_path):
 
     symjax.register_model("twolayer", symjax.Model(_linear_shapes, _linear_apply))
     try:
-        matrix = symjax.matrix_from_dict({"name": "own", "model": "twolayer", "hidden": [8], "steps": 20, "log_every": 10,
-                                          "seeds": 2, "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"]},
-                                         "own")
+        matrix = symjax.matrix_from_dict(
+            {
+                "name": "own",
+                "model": "twolayer",
+                "hidden": [8],
+                "steps": 20,
+                "log_every": 10,
+                "seeds": 2,
+                "batch_size": 64,
+                "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"],
+            },
+            "own",
+        )
         folder = symjax.run_matrix(matrix, tmp_path / "own", show_progress=False)
         loaded = symjax.load_results(folder)
-        assert set(loaded.runs["model"]) == {"twolayer"} and np.isfinite(loaded.runs["final_train_loss"]).all()
+        assert (
+            set(loaded.runs["model"]) == {"twolayer"} and np.isfinite(loaded.runs["final_train_loss"]).all()
+        )
         # the same network as the built-in one-hidden-layer MLP: the same losses, run for run
-        mlp = symjax.matrix_from_dict({"name": "own", "hidden": [8], "steps": 20, "log_every": 10, "seeds": 2,
-                                       "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"]}, "own")
+        mlp = symjax.matrix_from_dict(
+            {
+                "name": "own",
+                "hidden": [8],
+                "steps": 20,
+                "log_every": 10,
+                "seeds": 2,
+                "batch_size": 64,
+                "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"],
+            },
+            "own",
+        )
         twin = symjax.load_results(symjax.run_matrix(mlp, tmp_path / "mlp", show_progress=False)).runs
         np.testing.assert_allclose(loaded.runs["final_train_loss"], twin["final_train_loss"], rtol=1e-5)
         assert loaded.diagnostics["dead_fraction"].isna().all()  # its hidden layers are its own
@@ -178,13 +226,20 @@ def test_import_path_model_through_the_cli(tmp_path, monkeypatch):
     assert main(["run", *SMALL, "--out", "res", "--model", "models_a:good", "--hidden", "8"]) == 0
     assert main(["report", "--results", "res", "--out", "reports"]) == 0
     assert set(pd.read_parquet(tmp_path / "res" / "runs.parquet")["model"]) == {"models_a:good"}
-    assert any("models_a-good" in p.name for p in (tmp_path / "reports" / "smoke").iterdir())  # sanitized file names
+    assert any(
+        "models_a-good" in p.name for p in (tmp_path / "reports" / "smoke").iterdir()
+    )  # sanitized file names
 
 
-@pytest.mark.parametrize("model,words", [("models_b:wrong_outputs", "allowed: float32 outputs (2, 10)"),
-                                         ("models_b:bad_shapes", "positive integers"),
-                                         ("models_b:not_a_model", "not symjax.Model"),
-                                         ("models_b:missing", "has no 'missing'")])
+@pytest.mark.parametrize(
+    "model,words",
+    [
+        ("models_b:wrong_outputs", "allowed: float32 outputs (2, 10)"),
+        ("models_b:bad_shapes", "positive integers"),
+        ("models_b:not_a_model", "not symjax.Model"),
+        ("models_b:missing", "has no 'missing'"),
+    ],
+)
 def test_a_bad_model_is_one_line_exit_2_and_no_files(model, words, tmp_path, monkeypatch, capsys):
     _module(tmp_path, "models_b", MODELS)
     monkeypatch.chdir(tmp_path)
@@ -195,14 +250,27 @@ def test_a_bad_model_is_one_line_exit_2_and_no_files(model, words, tmp_path, mon
 
 
 def test_an_edited_plugin_is_retrained_with_its_new_code_in_the_same_process(tmp_path, monkeypatch):
-    """A notebook edits its plug-in module and runs again: the runs of the plug-in scheme train again, with the new
+    """A notebook edits its plug-in module and runs again: the runs of the plug-in scheme train again, with
+    the new
     code (the module is imported again), and the built-in scheme's runs resume."""
     _module(tmp_path, "inits_d", INITS)
     monkeypatch.chdir(tmp_path)
-    matrix = symjax.matrix_from_dict({"name": "edit", "hidden": [8], "steps": 20, "log_every": 10, "seeds": 2,
-                                      "batch_size": 64, "schemes": ["lecun_normal/zeros", "zeros/inits_d:half"]}, "edit")
+    matrix = symjax.matrix_from_dict(
+        {
+            "name": "edit",
+            "hidden": [8],
+            "steps": 20,
+            "log_every": 10,
+            "seeds": 2,
+            "batch_size": 64,
+            "schemes": ["lecun_normal/zeros", "zeros/inits_d:half"],
+        },
+        "edit",
+    )
     first = symjax.load_results(symjax.run_matrix(matrix, tmp_path / "r", show_progress=False)).runs
-    _module(tmp_path, "inits_d", INITS.replace("0.5", "0.25"))
+    _module(
+        tmp_path, "inits_d", replaced(INITS, "jnp.full(shape, 0.5, dtype)", "jnp.full(shape, 0.25, dtype)")
+    )
     second = symjax.load_results(symjax.run_matrix(matrix, tmp_path / "r", show_progress=False)).runs
     changed = first["final_train_loss"].to_numpy() != second["final_train_loss"].to_numpy()
     assert (changed == (first["scheme"] == "zeros/inits_d:half").to_numpy()).all()
@@ -211,7 +279,8 @@ def test_an_edited_plugin_is_retrained_with_its_new_code_in_the_same_process(tmp
 def test_plugins_work_in_toml_grids_and_overrides(tmp_path, monkeypatch):
     _module(tmp_path, "inits_e", INITS)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "m.toml").write_text(textwrap.dedent("""
+    (tmp_path / "m.toml").write_text(
+        textwrap.dedent("""
         name = "own"
         hidden = [[8, 8]]
         batch_size = 64
@@ -221,8 +290,12 @@ def test_plugins_work_in_toml_grids_and_overrides(tmp_path, monkeypatch):
         seeds = 1
         steps = 20
         log_every = 10
-    """))
+    """)
+    )
     assert main(["run", "--matrix", "m.toml", "--out", "res", "--quiet", "--seeds", "2"]) == 0
     assert set(pd.read_parquet(tmp_path / "res" / "runs.parquet")["scheme"]) == {
-        "zeros/inits_e:half", "inits_e:orthogonal_small/inits_e:half", "lecun_normal/zeros",
-        "lecun_normal/zeros@last=inits_e:orthogonal_small/zeros"}
+        "zeros/inits_e:half",
+        "inits_e:orthogonal_small/inits_e:half",
+        "lecun_normal/zeros",
+        "lecun_normal/zeros@last=inits_e:orthogonal_small/zeros",
+    }

@@ -1,4 +1,5 @@
-"""The *Published baselines* section: both published figures with their sources, and an *other differences* column
+"""The *Published baselines* section: both published figures with their sources, and an *other differences*
+column
 that names the listed ways in which every setting differs instead of saying "none"."""
 
 from __future__ import annotations
@@ -7,19 +8,42 @@ import re
 
 import pandas as pd
 
-from symjax.report.published import (ALWAYS_DIFFERENT, DIFFERENCES, PUBLISHED, PUBLISHED_SCHEME, PUBLISHED_SETTING,
-                                     REPOSITORY, fixed_differences, other_differences, published_lines, published_rows)
+from symjax.report.published import (
+    ALWAYS_DIFFERENT,
+    DIFFERENCES,
+    PUBLISHED,
+    PUBLISHED_SCHEME,
+    PUBLISHED_SETTING,
+    REPOSITORY,
+    fixed_differences,
+    other_differences,
+    published_lines,
+    published_rows,
+)
 
 
 def _row(model, hidden, scheme, acc, **setting):
-    return {"dataset": "mnist1d", "model": model, "hidden": hidden, **{**PUBLISHED_SETTING, **setting}, "scheme": scheme,
-            "acc_median": acc, "acc_lo": acc - 0.01, "acc_hi": acc + 0.01}
+    return {
+        "dataset": "mnist1d",
+        "model": model,
+        "hidden": hidden,
+        **{**PUBLISHED_SETTING, **setting},
+        "scheme": scheme,
+        "acc_median": acc,
+        "acc_lo": acc - 0.01,
+        "acc_hi": acc + 0.01,
+    }
 
 
 def _summary():
-    return pd.DataFrame([_row("mlp", "", PUBLISHED_SCHEME, 0.32), _row("mlp", "100,100", PUBLISHED_SCHEME, 0.66),
-                         _row("mlp", "100,100", "lecun_normal/zeros", 0.66),
-                         _row("cnn_paper", "25,25,25", PUBLISHED_SCHEME, 0.93, steps=500)])
+    return pd.DataFrame(
+        [
+            _row("mlp", "", PUBLISHED_SCHEME, 0.32),
+            _row("mlp", "100,100", PUBLISHED_SCHEME, 0.66),
+            _row("mlp", "100,100", "lecun_normal/zeros", 0.66),
+            _row("cnn_paper", "25,25,25", PUBLISHED_SCHEME, 0.93, steps=500),
+        ]
+    )
 
 
 def _table(lines):
@@ -35,11 +59,16 @@ def test_other_differences_never_say_none_while_the_list_below_applies():
     table = _table(lines)
     assert len(table) == 4 and all(r["other differences"] != "none" for r in table)
     by_model = {(r["model"], r["scheme"]): r["other differences"] for r in table}
-    assert by_model[("logistic regression", f"`{PUBLISHED_SCHEME}`")] == "the 4 listed below (data, inputs, batches, accuracy)"
+    assert (
+        by_model[("logistic regression", f"`{PUBLISHED_SCHEME}`")]
+        == "the 4 listed below (data, inputs, batches, accuracy)"
+    )
     mlp = by_model[("MLP 40-100-100-10", f"`{PUBLISHED_SCHEME}`")]
     assert mlp == "the 5 listed below (data, inputs, batches, MLP residual, accuracy)"
     cnn = next(v for (m, _), v in by_model.items() if m.startswith("CNN"))
-    assert cnn == "the 5 listed below (data, inputs, batches, CNN padding, accuracy); steps 500 (published 6000)"
+    assert (
+        cnn == "the 5 listed below (data, inputs, batches, CNN padding, accuracy); steps 500 (published 6000)"
+    )
     for line in ALWAYS_DIFFERENT:  # every listed difference is in the list below the table
         assert f"- {line}" in lines
     assert len(ALWAYS_DIFFERENT) == len(DIFFERENCES) == 6
@@ -48,7 +77,9 @@ def test_other_differences_never_say_none_while_the_list_below_applies():
 def test_fixed_differences_apply_to_their_model_only():
     logistic, mlp, cnn = PUBLISHED
     assert [d.short for d in fixed_differences(logistic)] == ["data", "inputs", "batches", "accuracy"]
-    assert "MLP residual" in [d.short for d in fixed_differences(mlp)] and "CNN padding" not in [d.short for d in fixed_differences(mlp)]
+    assert "MLP residual" in [d.short for d in fixed_differences(mlp)] and "CNN padding" not in [
+        d.short for d in fixed_differences(mlp)
+    ]
     assert "CNN padding" in [d.short for d in fixed_differences(cnn)]
     assert other_differences(mlp, "") == "the 5 listed below (data, inputs, batches, MLP residual, accuracy)"
     assert other_differences(logistic, "lr 0.1 (published 0.01)").endswith("; lr 0.1 (published 0.01)")
@@ -71,10 +102,17 @@ def test_both_published_figures_are_given_with_their_sources():
     assert (mlp["published: logged runs"], mlp["published: README"]) == ("65.1%", "68%")
     cnn = next(r for r in table if r["model"].startswith("CNN"))
     assert (cnn["published: logged runs"], cnn["published: README"]) == ("92.3%", "94%")
-    assert "logistic regression 32%, MLP 68%, CNN 94%" in text and "logistic regression 31.5%, MLP 65.1%, CNN 92.3%" in text
-    assert "README" in text and "Comparing MNIST and MNIST-1D" in text and "mnist1d-classification.ipynb" in text
+    assert (
+        "logistic regression 32%, MLP 68%, CNN 94%" in text
+        and "logistic regression 31.5%, MLP 65.1%, CNN 92.3%" in text
+    )
+    assert (
+        "README" in text and "Comparing MNIST and MNIST-1D" in text and "mnist1d-classification.ipynb" in text
+    )
     assert REPOSITORY == "https://github.com/greydanus/mnist1d" and f"]({REPOSITORY})" in text
-    assert not re.search(r"\]\((?!https://)", text)  # every link points at the public repository, none at a local file
+    assert not re.search(
+        r"\]\((?!https://)", text
+    )  # every link points at the public repository, none at a local file
     assert "3 of 3 do" in text and "the README's figures lie in the bands too" in text
 
 

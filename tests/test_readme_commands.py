@@ -17,8 +17,8 @@ SECTION = "## Your own scheme, data or model"
 
 def _blocks() -> list[str]:
     text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION):]
-    section = section[:section.index("\n## ", len(SECTION))]
+    section = text[text.index(SECTION) :]
+    section = section[: section.index("\n## ", len(SECTION))]
     return re.findall(r"```sh\n(.*?)```", section, re.S)
 
 
@@ -35,7 +35,9 @@ def test_readme_block_runs_as_written(index, tmp_path):
     block = _blocks()[index]
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the README's commands call .venv/bin/symjax
-    done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        ["bash", "-e", "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     outs = re.findall(r"symjax report --results \S+ --out (\S+)", block)
     assert outs, "every block ends in a report"

@@ -1,7 +1,8 @@
 """Every number the README quotes from a committed file is the number in that file (issue 22).
 
 Two kinds of quotes: training times (``N s of training ... `results/NAME/config.json```, checked against the
-``timing`` the run recorded), and passages copied from a report between ``<!-- quoted from reports/NAME.md -->`` and
+``timing`` the run recorded), and passages copied from a report between ``<!-- quoted from reports/NAME.md
+-->`` and
 ``<!-- end of quote -->`` (every line must appear, word for word, in that report as committed).
 """
 
@@ -15,8 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-SECONDS = re.compile(r"([\d,]+(?:\.\d)?) s of training(?:, ([\d,]+(?:\.\d)?) s of it compiling)?[^`]{0,200}?"
-                     r"`results/([\w-]+)/config\.json`")
+SECONDS = re.compile(
+    r"([\d,]+(?:\.\d)?) s of training(?:, ([\d,]+(?:\.\d)?) s of it compiling)?[^`]{0,200}?"
+    r"`results/([\w-]+)/config\.json`"
+)
 QUOTE = re.compile(r"<!-- quoted from (reports/[\w-]+\.md) -->\n(.*?)<!-- end of quote -->", re.S)
 
 

@@ -4,73 +4,27 @@ regression rows, labels, older results and byte-identical regeneration."""
 from __future__ import annotations
 
 import hashlib
-import math
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REFERENCE, SCHEMES, SETTING, lr_grid_tables, run_rows, synthetic_results
 
 from symjax.analysis.best_lr import LR_FREE_COLUMNS, best_lr_runs, choose_lrs, has_lr_grid
-from symjax.matrix.spec import Matrix
+from symjax.analysis.tables import chance_losses, median_curves, summarize, verdict_breakdown
 from symjax.report.build import build_report
 from symjax.report.format import detail_table, headline_table, setting_label, setting_slug, verdict_grid
 from symjax.report.sections import axis_lines, is_question_scheme, learns
-from symjax.results.metrics import with_late_target
-from symjax.results.store import FORMAT_VERSION, seal, write_results
-from symjax.analysis.tables import chance_losses, median_curves, summarize, verdict_breakdown
-from symjax.results.schema import NEW_IN_4, SETTING_COLUMNS
-
-REFERENCE = "lecun_normal/zeros"
-SCHEMES = ["zeros/zeros", REFERENCE, "zeros/normal(1.0)"]
-SETTING = {"dataset": "mnist1d", "model": "mlp", "hidden": "8", "activation": "tanh", "optimizer": "adam",
-           "batch_size": 128, "steps": 40, "dtype": "float32"}
-STEPS = np.array([0, 10, 20, 30, 40])
-
-
-def _run_rows(curves_by_run: dict, setting: dict, task: str = "classification") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, curves) from {(scheme, lr, seed): (losses (n_logs,), diverged)}; targets and steps to target as in metrics."""
-    runs, curves = [], []
-    for run_id, ((scheme, lr, seed), (losses, diverged)) in enumerate(curves_by_run.items()):
-        losses = np.asarray(losses, np.float64)
-        acc = np.full_like(losses, np.nan) if task == "regression" else 1 - losses / 3
-        runs.append({"run_id": run_id, **setting, "lr": lr, "task": task, "scheme": scheme, "seed": seed,
-                     "final_train_loss": losses[-1], "final_test_loss": 1.1 * losses[-1], "final_test_acc": acc[-1],
-                     "diverged": diverged, "train_loss_auc": float(np.nanmean(losses))})
-        curves += [{"run_id": run_id, "step": s, "train_loss": l, "test_loss": 1.1 * l, "test_acc": a}
-                   for s, l, a in zip(STEPS, losses, acc)]
-    runs, curves = pd.DataFrame(runs), pd.DataFrame(curves)
-    wide = curves.pivot(index="run_id", columns="step", values="train_loss").loc[runs["run_id"]]
-    for lr in runs["lr"].unique():
-        rows = (runs["lr"] == lr).to_numpy()
-        reference = wide.to_numpy()[rows & (runs["scheme"] == REFERENCE).to_numpy(), 1]  # step nearest 0.25 * 40
-        runs.loc[rows, "target_loss"] = np.median(np.where(np.isfinite(reference), reference, np.inf))
-    below = wide.to_numpy() <= runs["target_loss"].to_numpy()[:, None]
-    runs["steps_to_target"] = pd.array([STEPS[b.argmax()] if b.any() else None for b in below], dtype="Int64")
-    runs["reached"] = runs["steps_to_target"].notna()
-    return runs, curves
-
+from symjax.results.schema import SETTING_COLUMNS
 
 # ---------------------------------------------------------------------------
 # best learning rate per scheme
 # ---------------------------------------------------------------------------
 
 
-def _lr_grid_tables():
-    """Reference best at lr 0.1 (lr 1.0 has a lower loss but diverged); zeros/normal ties at 0.01 and 0.1."""
-    curves = {}
-    for seed in range(6):
-        curves[(REFERENCE, 0.01, seed)] = ([2.3, 1.2, 0.9, 0.7, 0.5], False)  # own target 1.2
-        curves[(REFERENCE, 0.1, seed)] = ([2.3, 0.5, 0.35, 0.25, 0.2], False)  # own target 0.5, best
-        curves[(REFERENCE, 1.0, seed)] = ([2.3, 0.1, 0.05, 0.01, 0.001], True)  # diverged: counts as inf
-        curves[("zeros/normal(1.0)", 0.01, seed)] = ([2.3, 2.0, 1.0, 0.45, 0.3], False)  # best (tie, smaller lr)
-        curves[("zeros/normal(1.0)", 0.1, seed)] = ([2.3, 0.8, 0.6, 0.4, 0.3], False)
-        curves[("zeros/normal(1.0)", 1.0, seed)] = ([2.3, 2.3, 2.3, 2.3, np.nan], False)  # NaN loss: inf too
-    return _run_rows(curves, SETTING)
-
-
 def test_choose_lrs_lowest_median_diverged_as_inf_ties_to_smaller_lr():
-    runs, _ = _lr_grid_tables()
+    runs, _ = lr_grid_tables()
     choices = choose_lrs(runs)
     assert list(choices["scheme"]) == [REFERENCE, "zeros/normal(1.0)"]  # matrix order
     assert list(choices["lr"]) == [0.1, 0.01]
@@ -82,7 +36,7 @@ def test_choose_lrs_lowest_median_diverged_as_inf_ties_to_smaller_lr():
 
 
 def test_best_lr_runs_recompute_steps_against_the_reference_target():
-    runs, curves = _lr_grid_tables()
+    runs, curves = lr_grid_tables()
     assert has_lr_grid(runs) and not has_lr_grid(runs[runs["lr"] == 0.1])
     best, _ = best_lr_runs(runs, curves, REFERENCE)
     assert len(best) == 12
@@ -97,7 +51,7 @@ def test_best_lr_runs_recompute_steps_against_the_reference_target():
 
 
 def test_best_lr_view_verdict_and_chosen_rates_in_the_grid():
-    runs, curves = _lr_grid_tables()
+    runs, curves = lr_grid_tables()
     best, _ = best_lr_runs(runs, curves, REFERENCE)
     summary = summarize(best, SCHEMES, REFERENCE, by=LR_FREE_COLUMNS)
     assert list(summary["lr"]) == [0.1, 0.01]
@@ -110,9 +64,13 @@ def test_best_lr_view_verdict_and_chosen_rates_in_the_grid():
 
 
 def test_best_lr_target_never_reached_is_censored():
-    curves = {(s, lr, seed): ([2.3, 1.0, 0.8, 0.6, 0.5] if s == REFERENCE else [2.3, 2.0, 1.9, 1.8, 1.7], False)
-              for s in (REFERENCE, "zeros/normal(1.0)") for lr in (0.01, 0.1) for seed in range(6)}
-    runs, curves = _run_rows(curves, SETTING)
+    curves = {
+        (s, lr, seed): ([2.3, 1.0, 0.8, 0.6, 0.5] if s == REFERENCE else [2.3, 2.0, 1.9, 1.8, 1.7], False)
+        for s in (REFERENCE, "zeros/normal(1.0)")
+        for lr in (0.01, 0.1)
+        for seed in range(6)
+    }
+    runs, curves = run_rows(curves, SETTING)
     best, _ = best_lr_runs(runs, curves, REFERENCE)
     other = best[best["scheme"] != REFERENCE]
     assert other["steps_to_target"].isna().all() and not other["reached"].any()
@@ -127,20 +85,35 @@ def test_best_lr_target_never_reached_is_censored():
 
 def _summary_rows(rows: list[tuple]) -> pd.DataFrame:
     """Hand-made summary rows (activation, hidden, scheme, verdict, loss_median, task)."""
-    return pd.DataFrame([{**SETTING, "lr": 0.01, "activation": a, "hidden": h, "scheme": s, "verdict": v,
-                          "loss_median": loss, "task": task, "speed_ratio": 2.0}
-                         for a, h, s, v, loss, task in rows])
+    return pd.DataFrame(
+        [
+            {
+                **SETTING,
+                "lr": 0.01,
+                "activation": a,
+                "hidden": h,
+                "scheme": s,
+                "verdict": v,
+                "loss_median": loss,
+                "task": task,
+                "speed_ratio": 2.0,
+            }
+            for a, h, s, v, loss, task in rows
+        ]
+    )
 
 
 def test_verdict_breakdown_and_axis_tables():
-    summary = _summary_rows([
-        ("tanh", "8", "zeros/normal(1.0)", "slower", 0.5, "classification"),
-        ("tanh", "8", "constant(0.05)/normal(1.0)", "slower", 0.6, "classification"),
-        ("relu", "8", "zeros/normal(1.0)", "fails", 2.3, "classification"),
-        ("relu", "8,8", "zeros/normal(1.0)", "equivalent", 0.4, "classification"),
-        ("relu", "8,8", REFERENCE, "reference", 0.3, "classification"),
-        ("relu", "8,8", "zeros/zeros", "fails", 2.3, "classification"),
-    ])
+    summary = _summary_rows(
+        [
+            ("tanh", "8", "zeros/normal(1.0)", "slower", 0.5, "classification"),
+            ("tanh", "8", "constant(0.05)/normal(1.0)", "slower", 0.6, "classification"),
+            ("relu", "8", "zeros/normal(1.0)", "fails", 2.3, "classification"),
+            ("relu", "8,8", "zeros/normal(1.0)", "equivalent", 0.4, "classification"),
+            ("relu", "8,8", REFERENCE, "reference", 0.3, "classification"),
+            ("relu", "8,8", "zeros/zeros", "fails", 2.3, "classification"),
+        ]
+    )
     summary["learns"] = summary["loss_median"] < 2.0
     question = summary[summary["scheme"].map(is_question_scheme)]
     table = verdict_breakdown(question, "activation", ["fails", "equivalent", "slower", "faster"])
@@ -154,15 +127,26 @@ def test_verdict_breakdown_and_axis_tables():
 
 
 def test_chance_level_control_else_step0_else_mse_one():
-    summary = _summary_rows([
-        ("tanh", "8", "zeros/zeros", "fails", 2.2, "classification"),
-        ("tanh", "8", "zeros/normal(1.0)", "slower", 2.1, "classification"),  # 2.1 > 0.95 * 2.2: does not learn
-        ("relu", "8", REFERENCE, "reference", 0.3, "classification"),
-        ("relu", "8", "zeros/normal(1.0)", "slower", 2.0, "classification"),  # 2.0 <= 0.95 * 2.4: learns
-        ("gelu", "8", REFERENCE, "reference", 0.3, "regression"),
-        ("gelu", "8", "zeros/normal(1.0)", "slower", 0.96, "regression"),  # 0.96 > 0.95 * 1.0
-    ])
-    start = summary[summary["scheme"] == REFERENCE][SETTING_COLUMNS].assign(scheme=REFERENCE, step=0, q50=[2.4, 5.0])
+    summary = _summary_rows(
+        [
+            ("tanh", "8", "zeros/zeros", "fails", 2.2, "classification"),
+            (
+                "tanh",
+                "8",
+                "zeros/normal(1.0)",
+                "slower",
+                2.1,
+                "classification",
+            ),  # 2.1 > 0.95 * 2.2: does not learn
+            ("relu", "8", REFERENCE, "reference", 0.3, "classification"),
+            ("relu", "8", "zeros/normal(1.0)", "slower", 2.0, "classification"),  # 2.0 <= 0.95 * 2.4: learns
+            ("gelu", "8", REFERENCE, "reference", 0.3, "regression"),
+            ("gelu", "8", "zeros/normal(1.0)", "slower", 0.96, "regression"),  # 0.96 > 0.95 * 1.0
+        ]
+    )
+    start = summary[summary["scheme"] == REFERENCE][SETTING_COLUMNS].assign(
+        scheme=REFERENCE, step=0, q50=[2.4, 5.0]
+    )
     chance = chance_losses(summary, start, REFERENCE)
     np.testing.assert_allclose(chance, [2.2, 2.2, 2.4, 2.4, 1.0, 1.0])
     summary["learns"] = learns(summary, chance)
@@ -172,8 +156,14 @@ def test_chance_level_control_else_step0_else_mse_one():
 def test_question_schemes_and_labels():
     assert is_question_scheme("zeros/normal(1.0)") and is_question_scheme("constant(0.05)/uniform(1.0)")
     assert is_question_scheme("zeros/normal(1.0)@last=lecun_normal/zeros")
-    for scheme in ("lecun_normal/zeros@last=zeros/zeros", "zero_hadamard/zeros", "identity/normal(1.0)",
-                   "perturbed(0.01)/zeros", "zeros/zeros", "constant(0.05)/constant(0.1)"):
+    for scheme in (
+        "lecun_normal/zeros@last=zeros/zeros",
+        "zero_hadamard/zeros",
+        "identity/normal(1.0)",
+        "perturbed(0.01)/zeros",
+        "zeros/zeros",
+        "constant(0.05)/constant(0.1)",
+    ):
         assert not is_question_scheme(scheme), scheme
     row = pd.Series({**SETTING, "model": "cnn", "hidden": "16,16", "lr": 0.01})
     assert setting_label(row) == "mnist1d · cnn 16,16 · tanh · adam · lr 0.01 · batch 128"
@@ -193,9 +183,11 @@ def _regression_tables(diverge: bool = True):
         curves[(REFERENCE, 0.01, seed)] = ([1.0, 0.5, 0.3, 0.2, 0.15 + 0.01 * seed], False)
         curves[("zeros/zeros", 0.01, seed)] = ([1.0] * 5, False)
         bad = diverge and seed == 0
-        curves[("zeros/normal(1.0)", 0.01, seed)] = ([1.0, 0.8, np.nan, np.nan, np.nan] if bad else
-                                                     [1.0, 0.8, 0.5, 0.3, 0.2 + 0.01 * seed], bad)
-    return _run_rows(curves, {**SETTING, "dataset": "teacher_regression"}, task="regression")
+        curves[("zeros/normal(1.0)", 0.01, seed)] = (
+            [1.0, 0.8, np.nan, np.nan, np.nan] if bad else [1.0, 0.8, 0.5, 0.3, 0.2 + 0.01 * seed],
+            bad,
+        )
+    return run_rows(curves, {**SETTING, "dataset": "teacher_regression"}, task="regression")
 
 
 def test_regression_rows_render_na_without_warnings():
@@ -221,95 +213,75 @@ def test_regression_rows_render_na_without_warnings():
 # ---------------------------------------------------------------------------
 
 
-def _diagnostics(runs: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for _, run in runs.iterrows():
-        layers = len(str(run["hidden"]).split(",")) + 1
-        zero_w = run["scheme"].startswith("zeros")
-        for step in STEPS:
-            for layer in range(1, layers + 1):
-                readout = layer == layers
-                rows.append({"run_id": run["run_id"], "step": step, "layer": layer,
-                             "rank": 0.0 if zero_w and step == 0 else 4.0, "effective_rank": 1.0 if zero_w else 3.5,
-                             "distinct_units": 1.0 if zero_w else 8.0, "mean_abs_cos": 0.9 if zero_w else 0.2,
-                             "dead_fraction": np.nan if readout else (0.5 if zero_w else 0.0),
-                             "grad_norm": 0.1, "first_grad_step": layers - layer if run["scheme"] != "zeros/zeros" else None})
-    table = pd.DataFrame(rows)
-    table["first_grad_step"] = table["first_grad_step"].astype("Int64")
-    return table
-
-
-def _results(folder, legacy: bool = False):
-    """A results folder: a classification MLP and a regression CNN, each at lr 0.01 and 0.1 (legacy: one MLP setting,
-    no model/task columns, as results written before they existed)."""
-    tables = []
-    for dataset, model, hidden, task in ([("mnist1d", "mlp", "8", "classification")] if legacy else
-                                         [("mnist1d", "mlp", "8", "classification"), ("teacher_regression", "cnn", "4,4", "regression")]):
-        start = math.log(10) if task == "classification" else 1.0
-        curves = {}
-        for lr in ([0.01] if legacy else [0.01, 0.1]):
-            for scheme, rate in zip(SCHEMES, (0.0, 3.0, 1.5)):
-                for seed in range(6):
-                    r = rate * (1 + 0.05 * seed) * (1.5 if lr == 0.1 else 1.0)
-                    curves[(scheme, lr, seed)] = (0.05 + (start - 0.05) * np.exp(-r * STEPS / 40) if rate else [start] * 5, False)
-        tables.append(_run_rows(curves, {**SETTING, "dataset": dataset, "model": model, "hidden": hidden}, task))
-    offset = np.cumsum([0] + [len(t[0]) for t in tables[:-1]])
-    runs = pd.concat([t[0].assign(run_id=t[0]["run_id"] + o) for t, o in zip(tables, offset)], ignore_index=True)
-    curves = pd.concat([t[1].assign(run_id=t[1]["run_id"] + o) for t, o in zip(tables, offset)], ignore_index=True)
-    diagnostics = _diagnostics(runs)
-    runs = with_late_target(runs, curves, SCHEMES[1], SETTING_COLUMNS)
-    if legacy:
-        runs = runs.drop(columns=["model", "task", *NEW_IN_4])
-    matrix = Matrix(name="synthetic", datasets=tuple(runs["dataset"].unique()), hidden=((8,),), lrs=tuple(runs["lr"].unique()),
-                    schemes=tuple(SCHEMES), seeds=6, steps=40, log_every=10).to_dict()
-    config = {"matrix": matrix, "symjax_version": "test", "timing": {"train_seconds": 1.0, "compile_seconds": 0.5,
-                                                                      "backend": "cpu", "device_count": 1}}
-    folder = write_results(folder, runs, curves, diagnostics, config)
-    if legacy:  # as symjax wrote it before format 3 added model, task and diverged_step
-        text = (folder / "config.json").read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 2')
-        (folder / "config.json").write_text(text)
-        seal(folder)  # published again: the manifest names the new config.json's hash
-    return folder
-
-
 def _digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_report_from_results_is_byte_identical_and_structured(tmp_path):
-    folder = _results(tmp_path / "results")
+    folder = synthetic_results(tmp_path / "results")
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         first = build_report(folder, tmp_path / "a")
     build_report(folder, tmp_path / "b")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     text = first.read_text()
-    headings = ["## In short", "## Answer", "### 1. Is symmetry broken?", "### 2. Is it as fast, at tuned rates?",
-                "### 3. Does it end as good, given enough steps?", "## Definitions", "## Verdicts at a glance",
-                "## Each scheme at its own best learning rate",
-                "## Does the answer change with the setting?", "## Across settings", "## Mechanism", "## Setup",
-                "## Appendix", "### Verdicts with confidence intervals", "### Time to target as censored data",
-                "### Per setting"]
+    headings = [
+        "## In short",
+        "## Answer",
+        "### 1. Is symmetry broken?",
+        "### 2. Is it as fast, at tuned rates?",
+        "### 3. Does it end as good, given enough steps?",
+        "## Definitions",
+        "## Verdicts at a glance",
+        "## Each scheme at its own best learning rate",
+        "## Does the answer change with the setting?",
+        "## Across settings",
+        "## Mechanism",
+        "## Setup",
+        "## Appendix",
+        "### Verdicts with confidence intervals",
+        "### Time to target as censored data",
+        "### Per setting",
+    ]
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
-    assert ("**Short answer:** is symmetry broken? **Yes** (it learns in 2 of 2 (setting, scheme) pairs). Is it as fast "
-            "as random W with zero b, at tuned rates? **No** (slower in 2 of 2). Does it end as good given enough steps? "
-            "**No** (as good in 0 of 2).") in text
-    assert ("With every scheme at its own best learning rate from a grid of 2 rates, against the reference "
-            "`lecun_normal/zeros` the verdict is **slower** in 2 of 2 (setting, scheme) pairs") in text
-    assert "at the edge of the grid" in text and "after 40 steps" in text and "synthetic/verdict_map.png" in _digest(tmp_path / "a")
+    assert (
+        "**Short answer:** is symmetry broken? **Yes** (it learns in 2 of 2 (setting, scheme) pairs). Is it "
+        "as fast "
+        "as random W with zero b, at tuned rates? **No** (slower in 2 of 2). Does it end as good given "
+        "enough steps? "
+        "**No** (as good in 0 of 2)."
+    ) in text
+    assert (
+        "With every scheme at its own best learning rate from a grid of 2 rates, against the reference "
+        "`lecun_normal/zeros` the verdict is **slower** in 2 of 2 (setting, scheme) pairs"
+    ) in text
+    assert (
+        "at the edge of the grid" in text
+        and "after 40 steps" in text
+        and "synthetic/verdict_map.png" in _digest(tmp_path / "a")
+    )
     assert "teacher_regression · cnn 4,4 · tanh · adam · lr 0.1 · batch 128" in text
     assert "reference · lr 0.1" in text and "By learning rate:" in text and "By dataset:" in text
-    assert "- `zeros/normal(1.0)`: slower in 2 of 2 settings; learning rate chosen: 0.1 in 2 settings." in text
+    assert (
+        "- `zeros/normal(1.0)`: slower in 2 of 2 settings; learning rate chosen: 0.1 in 2 settings." in text
+    )
     assert "Target MSE" in text and "final train MSE" in text and " nan" not in text and "nan%" not in text
-    assert "synthetic/setting04-teacher_regression-cnn-4x4-tanh-adam-lr0.1-b128.png" in _digest(tmp_path / "a")
+    assert "synthetic/setting04-teacher_regression-cnn-4x4-tanh-adam-lr0.1-b128.png" in _digest(
+        tmp_path / "a"
+    )
     assert "[synthetic](synthetic.md)" in (tmp_path / "a" / "README.md").read_text()
 
 
 def test_report_reads_results_without_model_and_task_columns(tmp_path):
-    folder = _results(tmp_path / "results", legacy=True)
+    folder = synthetic_results(tmp_path / "results", legacy=True)
     text = build_report(folder, tmp_path / "out").read_text()
-    assert "mnist1d · 8 · tanh · adam · lr 0.01 · batch 128" in text and "mlp" not in text.split("## Setup")[0]
+    assert (
+        "mnist1d · 8 · tanh · adam · lr 0.01 · batch 128" in text and "mlp" not in text.split("## Setup")[0]
+    )
     assert "## Each scheme at its own best learning rate" not in text  # one rate per setting: no best-lr view
     assert "**Short answer:**" in text and "MSE" not in text

@@ -97,7 +97,7 @@ def test_iqm_with_inf(values, expected):
 def _iqm_by_hand(x):
     x = np.sort(np.asarray(x, np.float64))
     cut = int(0.25 * len(x))
-    return x[cut: len(x) - cut].mean()
+    return x[cut : len(x) - cut].mean()
 
 
 @pytest.mark.parametrize("n", [4, 5, 7, 8, 10, 13, 50, 101])
@@ -158,8 +158,10 @@ def test_bootstrap_ci_width_shrinks_with_n():
     rng = np.random.default_rng(3)
     widths = []
     for n in (20, 200, 2000):
-        w = [np.subtract(*bootstrap_ci(rng.standard_normal(n), rng=np.random.default_rng(r), n_boot=500)[::-1])
-             for r in range(8)]
+        w = [
+            np.subtract(*bootstrap_ci(rng.standard_normal(n), rng=np.random.default_rng(r), n_boot=500)[::-1])
+            for r in range(8)
+        ]
         widths.append(np.mean(w))
     # width ~ 1 / sqrt(n): ~3.2x narrower per 10x more data
     assert widths[0] > 2 * widths[1] > 4 * widths[2]
@@ -197,8 +199,13 @@ def test_bootstrap_ci_agrees_with_scipy_percentile(statistic):
     n_resamples = 20_000
     lo, hi = bootstrap_ci(x, statistic=statistic, rng=np.random.default_rng(0), n_boot=n_resamples)
     ref = sps.bootstrap(
-        (x,), statistic, n_resamples=n_resamples, confidence_level=0.95, method="percentile",
-        vectorized=True, random_state=np.random.default_rng(1),
+        (x,),
+        statistic,
+        n_resamples=n_resamples,
+        confidence_level=0.95,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(1),
     ).confidence_interval
     # Monte-Carlo error of a 2.5% quantile with 20k resamples is ~0.003 here; allow 3% of the spread
     tol = 0.03 * x.std()
@@ -230,7 +237,9 @@ def test_paired_ratio_default_is_median():
 def test_paired_ratio_deterministic():
     rng = np.random.default_rng(8)
     a, b = rng.lognormal(size=20), rng.lognormal(size=20)
-    assert paired_ratio_ci(a, b, rng=np.random.default_rng(3)) == paired_ratio_ci(a, b, rng=np.random.default_rng(3))
+    assert paired_ratio_ci(a, b, rng=np.random.default_rng(3)) == paired_ratio_ci(
+        a, b, rng=np.random.default_rng(3)
+    )
     assert paired_ratio_ci(a, b) == paired_ratio_ci(a, b)
 
 
@@ -354,7 +363,8 @@ def test_paired_difference_point_default_median_and_deterministic():
     assert lo <= diff <= hi
     assert paired_difference_ci(a, b) == (diff, lo, hi)
     assert paired_difference_ci(a, b, rng=np.random.default_rng(5)) == paired_difference_ci(
-        a, b, rng=np.random.default_rng(5))
+        a, b, rng=np.random.default_rng(5)
+    )
 
 
 def test_paired_difference_inf_allowed_and_nan_bounds():
@@ -364,7 +374,9 @@ def test_paired_difference_inf_allowed_and_nan_bounds():
     diff, lo, hi = paired_difference_ci(values, reference, rng=np.random.default_rng(0))
     assert diff == INF and hi == INF and not np.isnan(lo)
     # both medians inf: inf - inf is undefined -> NaN point and bounds
-    diff, lo, hi = paired_difference_ci(values, np.array([3.0, INF, INF, 4.0, INF]), rng=np.random.default_rng(0))
+    diff, lo, hi = paired_difference_ci(
+        values, np.array([3.0, INF, INF, 4.0, INF]), rng=np.random.default_rng(0)
+    )
     assert np.isnan(diff) and np.isnan(lo) and np.isnan(hi)
 
 
@@ -379,11 +391,18 @@ def test_paired_difference_agrees_with_scipy_paired_percentile(statistic):
     b = rng.standard_normal(60) * 3
     a = b + 0.5 + rng.standard_normal(60)  # correlated pairs
     n_resamples = 20_000
-    diff, lo, hi = paired_difference_ci(a, b, statistic=statistic, rng=np.random.default_rng(0), n_boot=n_resamples)
+    diff, lo, hi = paired_difference_ci(
+        a, b, statistic=statistic, rng=np.random.default_rng(0), n_boot=n_resamples
+    )
     ref = sps.bootstrap(
-        (a, b), lambda x, y, axis=-1: statistic(x, axis=axis) - statistic(y, axis=axis),
-        paired=True, n_resamples=n_resamples, confidence_level=0.95, method="percentile",
-        vectorized=True, random_state=np.random.default_rng(1),
+        (a, b),
+        lambda x, y, axis=-1: statistic(x, axis=axis) - statistic(y, axis=axis),
+        paired=True,
+        n_resamples=n_resamples,
+        confidence_level=0.95,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(1),
     ).confidence_interval
     tol = 0.03 * (a - b).std()
     assert lo == pytest.approx(ref.low, abs=tol)
@@ -397,8 +416,9 @@ def test_paired_difference_agrees_with_scipy_paired_percentile(statistic):
 
 def test_probability_of_improvement_hand_case():
     # 1 < 2 wins, 2 == 2 ties (1/2), 3 > 2 loses: (1 + 0.5 + 0) / 3 = 0.5
-    p, lo, hi = probability_of_improvement(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0]),
-                                           rng=np.random.default_rng(0))
+    p, lo, hi = probability_of_improvement(
+        np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0]), rng=np.random.default_rng(0)
+    )
     assert p == 0.5
     assert 0.0 <= lo <= p <= hi <= 1.0
 
@@ -450,7 +470,10 @@ NAN = float("nan")
         ((1.0, 1.05, 1.2, -0.01, 0.01), "equivalent"),  # excludes 1 but inside the margin
         ((0.8, 1.3, 2.0, -0.01, 0.01), "slower"),
         ((1.0, 1.1, 1.3, -0.3, -0.1), "slower"),  # speed checked before loss
-        ((1.0, 0.5, 0.8, 0.1, 0.2), "worse"),  # reaches the early target sooner but ends higher: worse, not faster
+        (
+            (1.0, 0.5, 0.8, 0.1, 0.2),
+            "worse",
+        ),  # reaches the early target sooner but ends higher: worse, not faster
         ((1.0, 0.3, 0.7, -0.01, 0.01), "faster"),
         ((1.0, 0.5, 1.5, 0.1, 0.2), "worse"),
         ((1.0, 0.5, 1.5, -0.2, -0.1), "better"),
@@ -485,8 +508,17 @@ def test_equivalence_verdict_boundaries():
 
 
 def test_verdict_rules_cover_every_outcome():
-    assert set(VERDICT_RULES) == {"no target", "too few runs", "fails", "equivalent", "slower", "faster", "worse", "better",
-                                  "inconclusive"}
+    assert set(VERDICT_RULES) == {
+        "no target",
+        "too few runs",
+        "fails",
+        "equivalent",
+        "slower",
+        "faster",
+        "worse",
+        "better",
+        "inconclusive",
+    }
     assert all(isinstance(v, str) and v for v in VERDICT_RULES.values())
     assert "0.80" in VERDICT_RULES["equivalent"] and "1.25" in VERDICT_RULES["equivalent"]
     assert (SPEED_MARGIN, LOSS_MARGIN) == (0.25, 0.05)
@@ -498,23 +530,33 @@ def test_verdict_rules_cover_every_outcome():
 
 
 def test_performance_profile_hand_example():
-    scores = np.array([[10.0, 20.0, INF],   # ratios 1, 2, inf
-                       [30.0, 15.0, 45.0]])  # ratios 2, 1, 3
+    scores = np.array(
+        [
+            [10.0, 20.0, INF],  # ratios 1, 2, inf
+            [30.0, 15.0, 45.0],
+        ]
+    )  # ratios 2, 1, 3
     taus = np.array([1.0, 1.5, 2.0, 3.0, INF])
-    expected = np.array([
-        [0.5, 0.5, 0.0],  # tau 1: scheme 0 best in setting 0, scheme 1 in setting 1
-        [0.5, 0.5, 0.0],
-        [1.0, 1.0, 0.0],  # tau 2: both schemes 0/1 within 2x everywhere
-        [1.0, 1.0, 0.5],  # tau 3: scheme 2 within 3x in setting 1 only
-        [1.0, 1.0, 0.5],  # inf ratio never counts
-    ])
+    expected = np.array(
+        [
+            [0.5, 0.5, 0.0],  # tau 1: scheme 0 best in setting 0, scheme 1 in setting 1
+            [0.5, 0.5, 0.0],
+            [1.0, 1.0, 0.0],  # tau 2: both schemes 0/1 within 2x everywhere
+            [1.0, 1.0, 0.5],  # tau 3: scheme 2 within 3x in setting 1 only
+            [1.0, 1.0, 0.5],  # inf ratio never counts
+        ]
+    )
     np.testing.assert_array_equal(performance_profile(scores, taus), expected)
 
 
 def test_performance_profile_inf_and_zero_best():
-    scores = np.array([[INF, INF],   # nobody reached: every ratio inf
-                       [0.0, 3.0],   # best 0: zero -> ratio 1, positive -> inf
-                       [0.0, 0.0]])
+    scores = np.array(
+        [
+            [INF, INF],  # nobody reached: every ratio inf
+            [0.0, 3.0],  # best 0: zero -> ratio 1, positive -> inf
+            [0.0, 0.0],
+        ]
+    )
     out = performance_profile(scores, [1.0, 1e9, INF])
     np.testing.assert_allclose(out, [[2 / 3, 1 / 3]] * 3)
     assert performance_profile(scores, [1.0]).shape == (1, 2)
@@ -543,7 +585,9 @@ def test_stratified_bootstrap_keeps_group_sizes():
             seen.append(x.copy())
         return mean(x, axis=axis)
 
-    point, lo, hi = stratified_bootstrap_ci(groups, statistic=counts, rng=np.random.default_rng(0), n_boot=300)
+    point, lo, hi = stratified_bootstrap_ci(
+        groups, statistic=counts, rng=np.random.default_rng(0), n_boot=300
+    )
     (samples,) = seen
     assert samples.shape == (300, 10)
     np.testing.assert_array_equal((samples < 10).sum(axis=1), 3)
@@ -572,9 +616,14 @@ def _mixture_iqm(scales):
     from scipy.optimize import brentq
 
     scales = np.asarray(scales, np.float64)
-    cdf = lambda x: np.mean(1 - np.exp(-x / scales))
+
+    def cdf(x):
+        return np.mean(1 - np.exp(-x / scales))
+
+    def antiderivative(x):  # of x f(x)
+        return np.mean(-(x + scales) * np.exp(-x / scales))
+
     q25, q75 = (brentq(lambda x: cdf(x) - q, 0, 100 * scales.max()) for q in (0.25, 0.75))
-    antiderivative = lambda x: np.mean(-(x + scales) * np.exp(-x / scales))  # of x f(x)
     return (antiderivative(q75) - antiderivative(q25)) / 0.5
 
 

@@ -35,8 +35,9 @@ Z95 = sps.norm.ppf(0.975)
 pytestmark = pytest.mark.filterwarnings("error")  # no function may leak a warning
 
 # steps to target: logged steps (multiples of 10) up to a horizon of 100, or censored (+inf / NaN)
-times_strategy = st.lists(st.one_of(st.integers(0, 10).map(lambda k: 10.0 * k), st.just(INF), st.just(NAN)),
-                          min_size=1, max_size=30).map(np.array)
+times_strategy = st.lists(
+    st.one_of(st.integers(0, 10).map(lambda k: 10.0 * k), st.just(INF), st.just(NAN)), min_size=1, max_size=30
+).map(np.array)
 
 
 def _is_nan3(triple):
@@ -45,7 +46,9 @@ def _is_nan3(triple):
 
 def test_module_is_numpy_scipy_only():
     tree = ast.parse(Path(survival.__file__).read_text())
-    modules = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    modules = {
+        a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
+    }
     modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert modules <= {"__future__", "inspect", "warnings", "numpy", "scipy", "symjax"}
     assert "Data-flow stage: store -> **analysis** -> report." in survival.__doc__
@@ -54,6 +57,7 @@ def test_module_is_numpy_scipy_only():
 # ---------------------------------------------------------------------------
 # km_curve
 # ---------------------------------------------------------------------------
+
 
 def test_km_curve_hand_case():
     steps, cdf, lo, hi = km_curve(np.array([10.0, 20.0, 20.0, INF, NAN]), horizon=40)
@@ -97,6 +101,7 @@ def test_km_curve_empty_cases_and_errors():
 # restricted_mean / rmst_ci
 # ---------------------------------------------------------------------------
 
+
 def test_restricted_mean_hand_cases():
     assert restricted_mean(np.array([10.0, 20.0, INF]), 40) == pytest.approx(70 / 3)
     assert restricted_mean(np.array([INF, NAN]), 40) == 40.0  # nobody reaches: the horizon
@@ -116,8 +121,9 @@ def test_rmst_ci_matches_scipy_bca_and_is_deterministic():
     times = np.array([30.0, 50, 20, INF, 70, 40, 90, 60, NAN, 10, 80, 30])
     point, lo, hi = rmst_ci(times, 100)
     clipped = np.minimum(np.nan_to_num(times, nan=INF), 100)
-    ref = sps.bootstrap((clipped,), np.mean, n_resamples=2000, vectorized=True, method="BCa",
-                        rng=np.random.default_rng(0)).confidence_interval
+    ref = sps.bootstrap(
+        (clipped,), np.mean, n_resamples=2000, vectorized=True, method="BCa", rng=np.random.default_rng(0)
+    ).confidence_interval
     assert point == pytest.approx(restricted_mean(times, 100))
     assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-12)
     assert lo < point < hi
@@ -137,6 +143,7 @@ def test_rmst_ci_degenerate_cases():
 # paired_bca_ci / paired_rmst_ratio_ci
 # ---------------------------------------------------------------------------
 
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from([10, 11, 12]))
 def test_paired_bca_ci_does_not_collapse_for_continuous_data(seed, n):
@@ -155,8 +162,15 @@ def test_paired_bca_ci_agrees_with_scipy_bootstrap():
     def ratio_of_medians(x, y, axis=-1):
         return np.median(x, axis=axis) / np.median(y, axis=axis)
 
-    ref = sps.bootstrap((values, reference), ratio_of_medians, paired=True, vectorized=True, method="BCa",
-                        n_resamples=2000, rng=np.random.default_rng(0)).confidence_interval
+    ref = sps.bootstrap(
+        (values, reference),
+        ratio_of_medians,
+        paired=True,
+        vectorized=True,
+        method="BCa",
+        n_resamples=2000,
+        rng=np.random.default_rng(0),
+    ).confidence_interval
     point, lo, hi = paired_bca_ci(values, reference, np.median, np.divide)
     assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-12)
     assert paired_bca_ci(values, reference, np.median, np.divide, seed=5) != (point, lo, hi)
@@ -172,9 +186,15 @@ def test_paired_bca_ci_percentile_fallback_keeps_inf():
         return np.median(x, axis=axis) / np.median(y, axis=axis)
 
     with np.errstate(all="ignore"):  # numpy warns on inf - inf (in np.median, in scipy's standard error)
-        samples = sps.bootstrap((np.nan_to_num(values, nan=INF), reference), stat, paired=True, vectorized=True,
-                                method="percentile", n_resamples=2000,
-                                rng=np.random.default_rng(0)).bootstrap_distribution
+        samples = sps.bootstrap(
+            (np.nan_to_num(values, nan=INF), reference),
+            stat,
+            paired=True,
+            vectorized=True,
+            method="percentile",
+            n_resamples=2000,
+            rng=np.random.default_rng(0),
+        ).bootstrap_distribution
     assert (lo, hi) == tuple(np.quantile(samples, [0.025, 0.975], method="inverted_cdf"))
 
 
@@ -206,6 +226,7 @@ def test_paired_rmst_ratio_ci():
 # ---------------------------------------------------------------------------
 # median_ci
 # ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n, k", [(6, 1), (10, 2), (12, 3), (20, 6), (30, 10)])
 def test_median_ci_exact_ranks(n, k):
@@ -249,10 +270,12 @@ def test_median_ci_small_n_censored_and_empty():
 # hodges_lehmann
 # ---------------------------------------------------------------------------
 
+
 def test_hodges_lehmann_hand_case():
     # d = log ratios [0, 0, 3 log 2]: Walsh averages / log 2 = [0, 0, 0, 1.5, 1.5, 3], median 0.75
-    estimate, lo, hi, pairs = hodges_lehmann(np.array([10.0, 20.0, 80.0, INF, 5.0]),
-                                             np.array([10.0, 20.0, 10.0, 5.0, 0.0]))
+    estimate, lo, hi, pairs = hodges_lehmann(
+        np.array([10.0, 20.0, 80.0, INF, 5.0]), np.array([10.0, 20.0, 10.0, 5.0, 0.0])
+    )
     assert estimate == pytest.approx(2**0.75) and pairs == 3
     assert np.isnan(lo) and np.isnan(hi)  # pairs < 6
 
@@ -302,7 +325,9 @@ def test_hodges_lehmann_coverage_and_equivariance():
     times, reference = rng.uniform(1, 100, size=12), rng.uniform(1, 100, size=12)
     base = np.array(hodges_lehmann(times, reference)[:3])
     np.testing.assert_allclose(hodges_lehmann(3 * times, reference)[:3], 3 * base)
-    np.testing.assert_allclose(hodges_lehmann(reference, times)[:3], 1 / base[[0, 2, 1]])  # swap: 1/x, bounds flip
+    np.testing.assert_allclose(
+        hodges_lehmann(reference, times)[:3], 1 / base[[0, 2, 1]]
+    )  # swap: 1/x, bounds flip
 
 
 def test_hodges_lehmann_no_pairs():
@@ -315,6 +340,7 @@ def test_hodges_lehmann_no_pairs():
 # ---------------------------------------------------------------------------
 # reached_ci, loss_drop_targets, first_reach, resolution
 # ---------------------------------------------------------------------------
+
 
 def _wilson(k, n, z=Z95):
     p = k / n
@@ -344,10 +370,14 @@ def test_loss_drop_targets():
 
 
 def test_first_reach_hand_case():
-    curves = np.array([[3.0, 2.0, 1.0, 0.5], [3.0, NAN, 0.9, 2.0], [3.0, INF, 3.0, 3.0], [0.1, 0.1, 0.1, 0.1]])
+    curves = np.array(
+        [[3.0, 2.0, 1.0, 0.5], [3.0, NAN, 0.9, 2.0], [3.0, INF, 3.0, 3.0], [0.1, 0.1, 0.1, 0.1]]
+    )
     steps = np.array([0, 10, 20, 30])
     result = first_reach(curves, steps, np.array([2.0, 1.0, 0.5, INF]))
-    np.testing.assert_array_equal(result, [[10, 20, 30, 0], [20, 20, INF, 0], [INF, INF, INF, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        result, [[10, 20, 30, 0], [20, 20, INF, 0], [INF, INF, INF, 0], [0, 0, 0, 0]]
+    )
     assert first_reach(np.full((2, 3), NAN), steps[:3], np.array([INF])).tolist() == [[INF], [INF]]
     assert first_reach(np.empty((2, 0)), np.empty(0), np.array([1.0, 2.0])).shape == (2, 2)
     with pytest.raises(ValueError):
@@ -355,9 +385,14 @@ def test_first_reach_hand_case():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(st.sampled_from([0.5, 1.0, 1.5, 2.0, NAN, INF]), min_size=5, max_size=5),
-                min_size=1, max_size=6),
-       st.lists(st.sampled_from([0.4, 0.5, 1.0, 1.7, 2.0]), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.5, 1.0, 1.5, 2.0, NAN, INF]), min_size=5, max_size=5),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.sampled_from([0.4, 0.5, 1.0, 1.7, 2.0]), min_size=1, max_size=4),
+)
 def test_first_reach_matches_a_loop(curves, targets):
     curves, steps = np.array(curves), np.array([0.0, 5, 10, 15, 20])
     result = first_reach(curves, steps, np.array(targets))

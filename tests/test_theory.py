@@ -18,7 +18,9 @@ def program(cfg):
 
 
 def init_one(scheme, hidden, seed=0):
-    return jax.tree.map(lambda v: v[0], Programs().init_params([Run(0, 0, scheme, seed, 0.0)], layer_sizes(40, hidden, 10)))
+    return jax.tree.map(
+        lambda v: v[0], Programs().init_params([Run(0, 0, scheme, seed, 0.0)], layer_sizes(40, hidden, 10))
+    )
 
 
 def train_one(scheme, cfg, mnist1d_arrays, seed=0, lr=0.1):
@@ -29,13 +31,18 @@ def train_one(scheme, cfg, mnist1d_arrays, seed=0, lr=0.1):
 
 
 def full_batch_sgd(scheme, hidden, updates, mnist1d_arrays, lr=0.5):
-    """Params of one run after 0, 1, ..., ``updates`` full-batch SGD updates. Plain SGD on the full batch keeps no
+    """Params of one run after 0, 1, ..., ``updates`` full-batch SGD updates. Plain SGD on the full batch
+    keeps no
     state but the params (no momentum, no example order), so k calls of the one-update training program are k
     steps of training: one compilation instead of one per length."""
     cfg = GroupConfig("mnist1d", hidden, "tanh", "sgd", None, 1, 1)
     params = [init_one(scheme, hidden)]
     for _ in range(updates):
-        params.append(program(cfg)(params[-1], seed_keys(np.array([0]), 1)[0], jnp.float32(lr), mnist1d_arrays)[0].params)
+        params.append(
+            program(cfg)(params[-1], seed_keys(np.array([0]), 1)[0], jnp.float32(lr), mnist1d_arrays)[
+                0
+            ].params
+        )
     return params
 
 
@@ -49,10 +56,14 @@ def test_all_zero_tanh_is_stuck_at_class_prior_entropy(mnist1d, mnist1d_arrays):
     _, final, logs = train_one("zeros/zeros", cfg, mnist1d_arrays, lr=1.0)
     np.testing.assert_allclose(logs.train_loss[0], np.log(10), rtol=1e-6)
     entropy = class_prior_entropy(mnist1d.y_train)
-    assert np.all(np.asarray(logs.train_loss) >= entropy - 1e-5), "only the readout bias can learn: never below H(prior)"
+    assert np.all(np.asarray(logs.train_loss) >= entropy - 1e-5), (
+        "only the readout bias can learn: never below H(prior)"
+    )
     assert abs(float(logs.train_loss[-1]) - entropy) < 2e-3
     for layer in final[:-1]:
-        assert not np.any(np.asarray(layer["w"])) and not np.any(np.asarray(layer["b"])), "hidden params must stay 0"
+        assert not np.any(np.asarray(layer["w"])) and not np.any(np.asarray(layer["b"])), (
+            "hidden params must stay 0"
+        )
     assert not np.any(np.asarray(final[-1]["w"])), "readout weights get zero gradient"
 
 
@@ -75,7 +86,9 @@ def test_layer_l_minus_k_first_learns_after_k_steps(mnist1d_arrays):
     for steps in range(1, 5):
         final = params[steps]
         for layer in range(len(final)):
-            if layer not in first_change and np.any(np.asarray(final[layer]["w"]) != np.asarray(initial[layer]["w"])):
+            if layer not in first_change and np.any(
+                np.asarray(final[layer]["w"]) != np.asarray(initial[layer]["w"])
+            ):
                 first_change[layer] = steps
     assert first_change == {3: 1, 2: 2, 1: 3, 0: 4}
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from make_train_golden import CASES, SCHEMES, case_outputs
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "train_golden.npz")
@@ -30,12 +29,16 @@ def test_outputs_equal_the_stored_ones(case):
     outputs = case_outputs(cfg, lr)
     stored = {name.split("/", 1)[1]: GOLDEN[name] for name in GOLDEN.files if name.startswith(case + "/")}
     assert sorted(outputs) == sorted(stored)
-    symmetric = slice(2 * SCHEMES.index("constant(0.05)/normal(1.0)"), None)  # runs are (scheme, seed 0 and 1)
+    symmetric = slice(
+        2 * SCHEMES.index("constant(0.05)/normal(1.0)"), None
+    )  # runs are (scheme, seed 0 and 1)
     rest = slice(0, symmetric.start)
     for name, value in outputs.items():
         if name == "first_grad_step":
             np.testing.assert_array_equal(value, stored[name], err_msg=name)
         else:
-            np.testing.assert_allclose(value[rest], stored[name][rest], rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
+            np.testing.assert_allclose(
+                value[rest], stored[name][rest], rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name
+            )
         if name in ("train_loss", "test_loss"):
             np.testing.assert_allclose(value[symmetric], stored[name][symmetric], rtol=1e-2, err_msg=name)

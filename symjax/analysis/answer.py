@@ -1,4 +1,5 @@
-"""The answer as three questions, numbers only: is symmetry broken, is it as fast at tuned rates, does it end as good.
+"""The answer as three questions, numbers only: is symmetry broken, is it as fast at tuned rates, does it end
+as good.
 
 Data-flow stage: store -> **analysis** -> report (``symjax.report.answer`` words them).
 
@@ -22,20 +23,28 @@ from symjax.analysis.tables import chance_losses, median_curves, runs_by_setting
 from symjax.core.schemes import parse_scheme
 from symjax.results.schema import SETTING_COLUMNS
 
-LEARNS_FRACTION = 0.95  # "learns": median final training loss at most this fraction of the setting's chance level
+LEARNS_FRACTION = (
+    0.95  # "learns": median final training loss at most this fraction of the setting's chance level
+)
 END_ACC_MARGIN = 0.02  # "as good": the test-accuracy difference's CI lies above -2 points
 END_VERDICTS = {
-    "as good": (f"the CI of the final training-loss difference (scheme − reference) lies below +{stats.LOSS_MARGIN:g} "
-                f"and that of the test-accuracy difference above −{100 * END_ACC_MARGIN:g} points"),
-    "falls short": (f"the CI of the final training-loss difference lies above +{stats.LOSS_MARGIN:g}, or that of the "
-              f"test-accuracy difference below −{100 * END_ACC_MARGIN:g} points"),
+    "as good": (
+        "the CI of the final training-loss difference (scheme − reference) lies below "
+        f"+{stats.LOSS_MARGIN:g} "
+        f"and that of the test-accuracy difference above −{100 * END_ACC_MARGIN:g} points"
+    ),
+    "falls short": (
+        f"the CI of the final training-loss difference lies above +{stats.LOSS_MARGIN:g}, or that of the "
+        f"test-accuracy difference below −{100 * END_ACC_MARGIN:g} points"
+    ),
     "undecided": "neither is established",
 }
 CATCH_UP_COLUMNS = ["late_target_loss", "late_reached", "late_multiple", "late_lo", "late_hi"]
 
 
 def is_question_scheme(scheme: str) -> bool:
-    """Zero or constant W with a random bias in the hidden layers (an ``@`` override of some layer is ignored)."""
+    """Zero or constant W with a random bias in the hidden layers (an ``@`` override of some layer is
+    ignored)."""
     parsed = parse_scheme(scheme)
     return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform", "torch_default")
 
@@ -48,7 +57,9 @@ def learns(summary: pd.DataFrame, chance: np.ndarray) -> np.ndarray:
 def end_verdict(row) -> str:
     """A key of END_VERDICTS for one ``summarize`` row (``loss_diff_lo``/``_hi``, ``acc_diff_lo``/``_hi``; NaN
     accuracy bounds in regression, where the loss decides alone)."""
-    loss_lo, loss_hi, acc_lo, acc_hi = (float(row[k]) for k in ("loss_diff_lo", "loss_diff_hi", "acc_diff_lo", "acc_diff_hi"))
+    loss_lo, loss_hi, acc_lo, acc_hi = (
+        float(row[k]) for k in ("loss_diff_lo", "loss_diff_hi", "acc_diff_lo", "acc_diff_hi")
+    )
     if np.isnan(loss_lo) or np.isnan(loss_hi):
         return "undecided"
     if loss_lo > stats.LOSS_MARGIN or acc_hi < -END_ACC_MARGIN:
@@ -64,9 +75,11 @@ def _curves(losses: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
     return np.where(runs["diverged"].to_numpy()[:, None], np.inf, values)
 
 
-def catch_up_table(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], reference: str,
-                   by: list[str]) -> pd.DataFrame:
-    """Per (setting, scheme), settings by the columns ``by`` in first-appearance order, schemes in ``schemes`` order:
+def catch_up_table(
+    runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], reference: str, by: list[str]
+) -> pd.DataFrame:
+    """Per (setting, scheme), settings by the columns ``by`` in first-appearance order, schemes in ``schemes``
+    order:
     ``by`` columns, ``scheme``, ``late_target_loss``, ``late_reached`` (share of runs reaching it) and
     ``late_multiple`` with its CI (``late_lo``, ``late_hi``; NaN without the reference in the setting).
 
@@ -74,26 +87,33 @@ def catch_up_table(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str],
         runs: one row per run with the late-target columns (``runs.parquet``, or ``best_lr_runs``'s runs).
         curves: (run_id, step, train_loss, ...) rows of those runs.
     """
-    losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
+    losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(
+        index="run_id", columns="step", values="train_loss"
+    )
     rows = []
     for key, scheme, own, ref in runs_by_setting(runs, schemes, reference, by):
-        row = dict(zip(by, key), scheme=scheme, late_target_loss=float(own["late_target_loss"].iloc[0]),
-                   late_reached=float(own["reached_late_target"].mean()))
+        row = dict(
+            zip(by, key),
+            scheme=scheme,
+            late_target_loss=float(own["late_target_loss"].iloc[0]),
+            late_reached=float(own["reached_late_target"].mean()),
+        )
         multiple = (np.nan,) * 3
         if ref is not None:
             seeds = np.intersect1d(own["seed"], ref["seed"])
             a, b = (r[r["seed"].isin(seeds)] for r in (own, ref))
             logged = losses.loc[pd.concat([a["run_id"], b["run_id"]])].notna().any(axis=0)
             columns = logged.index[logged.to_numpy()]
-            multiple = stats.paired_catch_up_ci(_curves(losses[columns], a), _curves(losses[columns], b),
-                                                columns.to_numpy(np.float64))
+            multiple = stats.paired_catch_up_ci(
+                _curves(losses[columns], a), _curves(losses[columns], b), columns.to_numpy(np.float64)
+            )
         rows.append(row | dict(zip(["late_multiple", "late_lo", "late_hi"], multiple)))
     return pd.DataFrame(rows)
 
 
-
 class Headline(NamedTuple):
-    """The view the answer is given in: each scheme at its own best rate when the matrix has a learning-rate grid,
+    """The view the answer is given in: each scheme at its own best rate when the matrix has a learning-rate
+    grid,
     else every scheme at the matrix's rate."""
 
     summary: pd.DataFrame  # tables.summarize rows, with ``learns`` and ``end_verdict``
@@ -108,7 +128,8 @@ class Headline(NamedTuple):
 
 
 def headline(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], reference: str) -> Headline:
-    """The Headline of a results folder's runs and curves (``learns`` is measured against ``tables.chance_losses``)."""
+    """The Headline of a results folder's runs and curves (``learns`` is measured against
+    ``tables.chance_losses``)."""
     if has_lr_grid(runs):
         view, choices = best_lr_runs(runs, curves, reference)
         by = LR_FREE_COLUMNS
@@ -118,9 +139,17 @@ def headline(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], refer
     summary = summarize(view, schemes, reference, by=by, log_every=log_every)
     start = median_curves(view[view["scheme"] == reference], curves, "train_loss")
     summary["learns"] = learns(summary, chance_losses(summary, start, reference, by))
-    summary["end_verdict"] = [end_verdict(row) if row["scheme"] != reference else "reference"
-                              for _, row in summary.iterrows()]
-    return Headline(summary, catch_up_table(view, curves, schemes, reference, by), view, by, choices,
-                    speed.loss_range_table(view, curves, schemes, reference, by),
-                    speed.censored_table(view, schemes, reference, by, log_every),
-                    speed.matched_table(view, schemes, reference, by), log_every)
+    summary["end_verdict"] = [
+        end_verdict(row) if row["scheme"] != reference else "reference" for _, row in summary.iterrows()
+    ]
+    return Headline(
+        summary,
+        catch_up_table(view, curves, schemes, reference, by),
+        view,
+        by,
+        choices,
+        speed.loss_range_table(view, curves, schemes, reference, by),
+        speed.censored_table(view, schemes, reference, by, log_every),
+        speed.matched_table(view, schemes, reference, by),
+        log_every,
+    )

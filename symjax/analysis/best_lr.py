@@ -43,11 +43,15 @@ def choose_lrs(runs: pd.DataFrame) -> pd.DataFrame:
     rates = medians.groupby(keys, sort=False)["lr"]
     at_edge = (medians["lr"] <= rates.transform("min")) | (medians["lr"] >= rates.transform("max"))
     tried = rates.transform("size")
-    ranked = medians.assign(lrs=tried, at_edge=at_edge & (tried > 1)).sort_values(["loss_median", "lr"], kind="stable")
+    ranked = medians.assign(lrs=tried, at_edge=at_edge & (tried > 1)).sort_values(
+        ["loss_median", "lr"], kind="stable"
+    )
     return ranked.groupby(keys, sort=False).head(1).sort_index().reset_index(drop=True)
 
 
-def best_lr_runs(runs: pd.DataFrame, curves: pd.DataFrame, reference: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def best_lr_runs(
+    runs: pd.DataFrame, curves: pd.DataFrame, reference: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, choices): each scheme's runs at its own best learning rate, against one target per setting.
 
     Args:

@@ -24,7 +24,8 @@ def precision_table(runs: pd.DataFrame, summary: pd.DataFrame | None) -> pd.Data
     Returns:
         TWIN_COLUMNS, ``scheme``, ``pairs`` (seeds in both), median final training loss and test accuracy per
         precision (``loss32``, ``loss64``, ``acc32``, ``acc64``), the median and largest per-seed
-        |final loss float64 - float32| (``abs_diff_median``, ``abs_diff_max``), and with a summary the verdict per
+        |final loss float64 - float32| (``abs_diff_median``, ``abs_diff_max``), and with a summary the verdict
+        per
         precision (``verdict32``, ``verdict64``).
     """
     keys = [*TWIN_COLUMNS, "scheme", "seed"]
@@ -35,14 +36,25 @@ def precision_table(runs: pd.DataFrame, summary: pd.DataFrame | None) -> pd.Data
     if pairs.empty:
         return pd.DataFrame()
     pairs["abs_diff"] = (pairs["final_train_loss64"] - pairs["final_train_loss32"]).abs()
-    table = pairs.groupby([*TWIN_COLUMNS, "scheme"], sort=False).agg(
-        pairs=("seed", "size"), loss32=("final_train_loss32", "median"), loss64=("final_train_loss64", "median"),
-        acc32=("final_test_acc32", "median"), acc64=("final_test_acc64", "median"),
-        abs_diff_median=("abs_diff", "median"), abs_diff_max=("abs_diff", "max")).reset_index()
+    table = (
+        pairs.groupby([*TWIN_COLUMNS, "scheme"], sort=False)
+        .agg(
+            pairs=("seed", "size"),
+            loss32=("final_train_loss32", "median"),
+            loss64=("final_train_loss64", "median"),
+            acc32=("final_test_acc32", "median"),
+            acc64=("final_test_acc64", "median"),
+            abs_diff_median=("abs_diff", "median"),
+            abs_diff_max=("abs_diff", "max"),
+        )
+        .reset_index()
+    )
     if summary is not None:
         verdicts = summary.set_index([*SETTING_COLUMNS, "scheme"])["verdict"]
         for dtype, column in (("float32", "verdict32"), ("float64", "verdict64")):
-            index = pd.MultiIndex.from_frame(table[[*TWIN_COLUMNS, "scheme"]].assign(dtype=dtype)[[*SETTING_COLUMNS, "scheme"]])
+            index = pd.MultiIndex.from_frame(
+                table[[*TWIN_COLUMNS, "scheme"]].assign(dtype=dtype)[[*SETTING_COLUMNS, "scheme"]]
+            )
             table[column] = verdicts.reindex(index).to_numpy()
     return table
 

@@ -49,8 +49,13 @@ def resample_indices(n: int, rng: np.random.Generator, n_boot: int = N_BOOTSTRAP
     return rng.integers(0, n, size=(n_boot, n))
 
 
-def bootstrap_ci(values: np.ndarray, statistic=median, rng: np.random.Generator | None = None,
-                 n_boot: int = N_BOOTSTRAP, confidence: float = CONFIDENCE) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray,
+    statistic=median,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
     """Percentile-bootstrap CI of ``statistic(values)`` for values (n,)."""
     rng = _generator(rng)
     values = np.asarray(values, dtype=np.float64)
@@ -75,8 +80,11 @@ def _paired(values: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.n
     return values, reference
 
 
-def _paired_bootstrap(values, reference, statistic, combine, rng, n_boot, confidence) -> tuple[float, float, float]:
-    """(combine(stat(values), stat(reference)), low, high), resampling seeds jointly; NaN bounds if any sample is NaN."""
+def _paired_bootstrap(
+    values, reference, statistic, combine, rng, n_boot, confidence
+) -> tuple[float, float, float]:
+    """(combine(stat(values), stat(reference)), low, high), resampling seeds jointly; NaN bounds if any sample
+    is NaN."""
     values, reference = _paired(values, reference)
     index = resample_indices(len(values), _generator(rng), n_boot)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,9 +95,14 @@ def _paired_bootstrap(values, reference, statistic, combine, rng, n_boot, confid
     return (point, *_quantiles(samples, confidence))
 
 
-def paired_ratio_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
-                    rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
-                    confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def paired_ratio_ci(
+    values: np.ndarray,
+    reference: np.ndarray,
+    statistic=median,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
     """(ratio, low, high) of statistic(values) / statistic(reference), paired by position (seed).
 
     Both arrays are (n,) with entry i from the same seed; each bootstrap sample resamples
@@ -104,9 +117,14 @@ def as_censored(values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), np.inf, values)
 
 
-def paired_difference_ci(values: np.ndarray, reference: np.ndarray, statistic=median,
-                         rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
-                         confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def paired_difference_ci(
+    values: np.ndarray,
+    reference: np.ndarray,
+    statistic=median,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
     """(diff, low, high) of statistic(values) - statistic(reference), paired by position (seed).
 
     Args:
@@ -117,9 +135,13 @@ def paired_difference_ci(values: np.ndarray, reference: np.ndarray, statistic=me
     return _paired_bootstrap(values, reference, statistic, np.subtract, rng, n_boot, confidence)
 
 
-def probability_of_improvement(values: np.ndarray, reference: np.ndarray,
-                               rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
-                               confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def probability_of_improvement(
+    values: np.ndarray,
+    reference: np.ndarray,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
     """(p, low, high): paired P(values_i < reference_i), ties (also inf == inf) counting 1/2.
 
     Args:
@@ -140,34 +162,60 @@ SPEED_MARGIN = 0.25
 LOSS_MARGIN = 0.05
 MIN_PAIRS = 6  # fewer seed pairs: no 95% interval of a median exists (order statistics need 6), so no verdict
 VERDICT_RULES: dict[str, str] = {
-    "no target": "most of the reference's runs diverged, so the setting has no target loss to compare against",
-    "too few runs": (f"fewer than {MIN_PAIRS} seed pairs: at this sample size no 95% interval of a median exists, so "
-                     "no verdict is given"),
-    "fails": ("the 95% Wilson interval of the share of its runs that ever reach the target lies entirely below one "
-              "half: most runs never get there"),
-    "equivalent": (f"the CI of the steps-to-target ratio (scheme / reference) lies within "
-                   f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "
-                   f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}, and the log interval is at most "
-                   f"{100 * SPEED_MARGIN / 2:g}% of the reference's median steps to target (half the band; coarser logs "
-                   "cannot resolve the band)"),
-    "slower": ("the median steps-to-target ratio is finite and its CI lies entirely above 1: the scheme needs more "
-               "steps"),
-    "worse": ("not slower, but the CI of the final-loss difference lies entirely above 0: the scheme ends at a "
-              "higher loss (even where it reaches the early target sooner)"),
-    "faster": ("the CI of the steps-to-target ratio lies entirely below 1 and the scheme does not end worse: "
-               "it needs fewer steps"),
-    "better": ("the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
-               "lies entirely below 0: the scheme ends at a lower loss"),
-    "inconclusive": ("none of the above is established: the CIs are too wide or undefined (e.g. half or more of the "
-                     "runs never reach the target, yet not clearly most)"),
+    "no target": "most of the reference's runs diverged, so the setting has no target loss to compare "
+    "against",
+    "too few runs": (
+        f"fewer than {MIN_PAIRS} seed pairs: at this sample size no 95% interval of a median exists, so "
+        "no verdict is given"
+    ),
+    "fails": (
+        "the 95% Wilson interval of the share of its runs that ever reach the target lies entirely below one "
+        "half: most runs never get there"
+    ),
+    "equivalent": (
+        f"the CI of the steps-to-target ratio (scheme / reference) lies within "
+        f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "
+        f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}, and the log interval is at most "
+        f"{100 * SPEED_MARGIN / 2:g}% of the reference's median steps to target (half the band; coarser logs "
+        "cannot resolve the band)"
+    ),
+    "slower": (
+        "the median steps-to-target ratio is finite and its CI lies entirely above 1: the scheme needs more "
+        "steps"
+    ),
+    "worse": (
+        "not slower, but the CI of the final-loss difference lies entirely above 0: the scheme ends at a "
+        "higher loss (even where it reaches the early target sooner)"
+    ),
+    "faster": (
+        "the CI of the steps-to-target ratio lies entirely below 1 and the scheme does not end worse: "
+        "it needs fewer steps"
+    ),
+    "better": (
+        "the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
+        "lies entirely below 0: the scheme ends at a lower loss"
+    ),
+    "inconclusive": (
+        "none of the above is established: the CIs are too wide or undefined (e.g. half or more of the "
+        "runs never reach the target, yet not clearly most)"
+    ),
 }
 
 
-def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_diff_lo: float,
-                        loss_diff_hi: float, margin: float = SPEED_MARGIN,
-                        loss_margin: float = LOSS_MARGIN, *, reached_hi: float | None = None,
-                        n: int | None = None, resolution: float = float("nan"),
-                        ratio: float | None = None) -> str:
+def equivalence_verdict(
+    reached: float,
+    ratio_lo: float,
+    ratio_hi: float,
+    loss_diff_lo: float,
+    loss_diff_hi: float,
+    margin: float = SPEED_MARGIN,
+    loss_margin: float = LOSS_MARGIN,
+    *,
+    reached_hi: float | None = None,
+    n: int | None = None,
+    resolution: float = float("nan"),
+    ratio: float | None = None,
+) -> str:
     """Verdict (a key of ``VERDICT_RULES``) of one scheme against the reference in one setting.
 
     Args:
@@ -176,7 +224,8 @@ def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_d
         loss_diff_lo, loss_diff_hi: CI of the final-loss difference scheme - reference.
         margin: speed equivalence band [1 / (1 + margin), 1 + margin] (bounds inclusive).
         loss_margin: loss equivalence band [-loss_margin, loss_margin] (bounds inclusive).
-        reached_hi: upper bound of the Wilson interval of ``reached``: "fails" when it is below 0.5; without it,
+        reached_hi: upper bound of the Wilson interval of ``reached``: "fails" when it is below 0.5; without
+        it,
             when ``reached`` itself is.
         n: seed pairs behind the CIs ("too few runs" below MIN_PAIRS); None: not checked.
         resolution: log interval / the reference's median steps to target; "equivalent" needs it at most
@@ -192,12 +241,21 @@ def equivalence_verdict(reached: float, ratio_lo: float, ratio_hi: float, loss_d
         return "fails"
     if np.isnan([reached, ratio_lo, ratio_hi, loss_diff_lo, loss_diff_hi]).any():
         return "inconclusive"
-    if (1 / (1 + margin) <= ratio_lo and ratio_hi <= 1 + margin
-            and -loss_margin <= loss_diff_lo and loss_diff_hi <= loss_margin and not resolution > margin / 2):
+    if (
+        1 / (1 + margin) <= ratio_lo
+        and ratio_hi <= 1 + margin
+        and -loss_margin <= loss_diff_lo
+        and loss_diff_hi <= loss_margin
+        and not resolution > margin / 2
+    ):
         return "equivalent"
     slower = ratio_lo > 1 and (ratio is None or np.isfinite(ratio))
-    for verdict, holds in (("slower", slower), ("worse", loss_diff_lo > 0),
-                           ("faster", ratio_hi < 1), ("better", loss_diff_hi < 0)):
+    for verdict, holds in (
+        ("slower", slower),
+        ("worse", loss_diff_lo > 0),
+        ("faster", ratio_hi < 1),
+        ("better", loss_diff_hi < 0),
+    ):
         if holds:
             return verdict
     return "inconclusive"
@@ -225,9 +283,13 @@ def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
     return ((ratios <= taus) & np.isfinite(ratios)).mean(axis=1)
 
 
-def stratified_bootstrap_ci(groups: list[np.ndarray], statistic=iqm,
-                            rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
-                            confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def stratified_bootstrap_ci(
+    groups: list[np.ndarray],
+    statistic=iqm,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
     """(point, low, high) of statistic over all settings pooled, rliable-style stratified bootstrap.
 
     Args:
@@ -259,14 +321,20 @@ def ecdf(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 def _crossing(curves: np.ndarray, steps: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(...,) first step where the median over runs of ``curves`` (..., n, T) is <= ``target`` (...,); +inf if never."""
+    """(...,) first step where the median over runs of ``curves`` (..., n, T) is <= ``target`` (...,); +inf if
+    never."""
     hit = np.median(curves, axis=-2) <= np.asarray(target)[..., None]  # (..., T)
     return np.where(hit.any(axis=-1), np.asarray(steps, np.float64)[hit.argmax(axis=-1)], np.inf)
 
 
-def paired_catch_up_ci(values: np.ndarray, reference: np.ndarray, steps: np.ndarray,
-                       rng: np.random.Generator | None = None, n_boot: int = N_BOOTSTRAP,
-                       confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def paired_catch_up_ci(
+    values: np.ndarray,
+    reference: np.ndarray,
+    steps: np.ndarray,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOTSTRAP,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
     """(multiple, low, high): how many times the reference's steps a scheme needs to reach the late target.
 
     Args:
@@ -285,7 +353,9 @@ def paired_catch_up_ci(values: np.ndarray, reference: np.ndarray, steps: np.ndar
     """
     values, reference = _paired(values, reference)
     if values.ndim != 2 or len(steps) != values.shape[1]:
-        raise ValueError(f"curves must be (n, T) with T = len(steps), got {values.shape} and {len(steps)} steps")
+        raise ValueError(
+            f"curves must be (n, T) with T = len(steps), got {values.shape} and {len(steps)} steps"
+        )
     if values.shape[1] == 0:  # nothing logged (e.g. a results file whose losses were all blanked)
         return float("nan"), float("nan"), float("nan")
     values, reference = (np.where(np.isfinite(a), a, np.inf) for a in (values, reference))

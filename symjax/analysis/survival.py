@@ -23,7 +23,8 @@ from symjax.analysis.stats import BOOTSTRAP_SEED, CONFIDENCE, N_BOOTSTRAP, SPEED
 LOSS_DROP_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9)
 MAX_RESOLUTION = SPEED_MARGIN / 2  # the report refuses "equivalent" above this resolution
 _NAN3 = (float("nan"),) * 3
-# scipy >= 1.15 seeds bootstrap with ``rng``; 1.11-1.14 only know ``random_state`` (same draws from a Generator)
+# scipy >= 1.15 seeds bootstrap with ``rng``; 1.11-1.14 only know ``random_state`` (same draws from a
+# Generator)
 _RNG_KEYWORD = "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
 
 
@@ -102,8 +103,10 @@ def restricted_mean(times: np.ndarray, horizon: float) -> float:
 def _bootstrap_ci(data: tuple, statistic, confidence: float, n_resamples: int, seed: int):
     """(point, lo, hi) of statistic(*data, axis=-1) (vectorized; data: one or two (n,) arrays, paired).
 
-    BCa when the point, every bootstrap and jackknife value is finite and the bootstrap values differ (and BCa's
-    bounds are finite), else the percentile interval of the same resamples (``inverted_cdf``: +inf stays +inf).
+    BCa when the point, every bootstrap and jackknife value is finite and the bootstrap values differ (and
+    BCa's
+    bounds are finite), else the percentile interval of the same resamples (``inverted_cdf``: +inf stays
+    +inf).
     NaN bounds when the point or any resample is NaN; all NaN for n = 0; n = 1: (point, point, point).
     """
     n = len(data[0])
@@ -115,16 +118,28 @@ def _bootstrap_ci(data: tuple, statistic, confidence: float, n_resamples: int, s
         point = float(statistic(*data, axis=-1))
         if n == 1:
             return point, point, point  # the only resample is the sample itself
-        result = sps.bootstrap(data, statistic, n_resamples=n_resamples, method="percentile",
-                               **{_RNG_KEYWORD: np.random.default_rng(seed)}, **options)
+        result = sps.bootstrap(
+            data,
+            statistic,
+            n_resamples=n_resamples,
+            method="percentile",
+            **{_RNG_KEYWORD: np.random.default_rng(seed)},
+            **options,
+        )
         samples = result.bootstrap_distribution  # (n_resamples,)
         if np.isnan(point) or np.isnan(samples).any():
             return point, float("nan"), float("nan")
         keep = ~np.eye(n, dtype=bool)  # row i leaves observation i out
         jackknife = statistic(*(np.broadcast_to(d, (n, n))[keep].reshape(n, n - 1) for d in data), axis=-1)
-        if np.isfinite(point) and np.isfinite(samples).all() and np.ptp(samples) > 0 and np.isfinite(jackknife).all():
-            bca = sps.bootstrap(data, statistic, n_resamples=0, bootstrap_result=result, method="BCa",
-                                **options).confidence_interval
+        if (
+            np.isfinite(point)
+            and np.isfinite(samples).all()
+            and np.ptp(samples) > 0
+            and np.isfinite(jackknife).all()
+        ):
+            bca = sps.bootstrap(
+                data, statistic, n_resamples=0, bootstrap_result=result, method="BCa", **options
+            ).confidence_interval
             if np.isfinite([bca.low, bca.high]).all():
                 return point, float(bca.low), float(bca.high)
     alpha = (1 - confidence) / 2
@@ -132,8 +147,13 @@ def _bootstrap_ci(data: tuple, statistic, confidence: float, n_resamples: int, s
     return point, float(lo), float(hi)
 
 
-def rmst_ci(times: np.ndarray, horizon: float, confidence: float = CONFIDENCE, n_resamples: int = N_BOOTSTRAP,
-            seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+def rmst_ci(
+    times: np.ndarray,
+    horizon: float,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = N_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
     """(RMST, lo, hi): restricted mean time to target with a BCa bootstrap CI.
 
     times (n,), +inf/NaN = censored. The vectorized statistic is mean(min(t, horizon)), the RMST because the
@@ -143,8 +163,15 @@ def rmst_ci(times: np.ndarray, horizon: float, confidence: float = CONFIDENCE, n
     return _bootstrap_ci((_clipped(times, horizon),), np.mean, confidence, n_resamples, seed)
 
 
-def paired_bca_ci(values: np.ndarray, reference: np.ndarray, statistic, combine, confidence: float = CONFIDENCE,
-                  n_resamples: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+def paired_bca_ci(
+    values: np.ndarray,
+    reference: np.ndarray,
+    statistic,
+    combine,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = N_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
     """(point, lo, hi) of combine(statistic(values), statistic(reference)), seeds resampled in pairs.
 
     Args:
@@ -163,19 +190,33 @@ def paired_bca_ci(values: np.ndarray, reference: np.ndarray, statistic, combine,
     return _bootstrap_ci((values, reference), paired_statistic, confidence, n_resamples, seed)
 
 
-def paired_rmst_ratio_ci(times: np.ndarray, reference: np.ndarray, horizon: float, confidence: float = CONFIDENCE,
-                         n_resamples: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
+def paired_rmst_ratio_ci(
+    times: np.ndarray,
+    reference: np.ndarray,
+    horizon: float,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = N_BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float, float]:
     """(ratio, lo, hi) of RMST(times) / RMST(reference), (n,) each, paired by seed (``paired_bca_ci``).
 
     Percentile fallback when BCa is undefined; the ratio is inf when every reference run reaches the target at
     step 0 and NaN (bounds too) when both sides do.
     """
-    return paired_bca_ci(_clipped(times, horizon), _clipped(reference, horizon), np.mean, np.divide,
-                         confidence, n_resamples, seed)
+    return paired_bca_ci(
+        _clipped(times, horizon),
+        _clipped(reference, horizon),
+        np.mean,
+        np.divide,
+        confidence,
+        n_resamples,
+        seed,
+    )
 
 
 def _rank(null_cdf: np.ndarray, confidence: float) -> int:
-    """Largest k with P(S < k) = null_cdf[k - 1] <= (1 - confidence) / 2; 0 if none (null_cdf[j] = P(S <= j))."""
+    """Largest k with P(S < k) = null_cdf[k - 1] <= (1 - confidence) / 2; 0 if none (null_cdf[j] = P(S <=
+    j))."""
     return int(np.count_nonzero(null_cdf <= (1 - confidence) / 2))
 
 
@@ -211,8 +252,10 @@ def _signed_rank_cdf(n: int) -> np.ndarray:
 def hodges_lehmann(times: np.ndarray, reference: np.ndarray, confidence: float = CONFIDENCE):
     """(estimate, lo, hi, pairs): Hodges–Lehmann ratio of steps to target, scheme / reference, paired by seed.
 
-    Over the ``pairs`` of (n,) entries where both are finite and > 0, d_i = log(times_i / reference_i); with the
-    M Walsh averages W = (d_i + d_j) / 2, i <= j: estimate = exp(median W), CI = exp([W_(K), W_(M-K+1)]), K the
+    Over the ``pairs`` of (n,) entries where both are finite and > 0, d_i = log(times_i / reference_i); with
+    the
+    M Walsh averages W = (d_i + d_j) / 2, i <= j: estimate = exp(median W), CI = exp([W_(K), W_(M-K+1)]), K
+    the
     largest rank with P(T+ < K) <= alpha/2 under the exact null law of the Wilcoxon signed-rank T+ (Hollander
     & Wolfe, no normal approximation; exact coverage for continuous d without ties). 2.0: the scheme needs
     twice the reference's steps. All NaN when pairs = 0; NaN CI when no K >= 1 qualifies (pairs < 6 at 95%).
@@ -270,15 +313,18 @@ def first_reach(curves: np.ndarray, steps: np.ndarray, targets: np.ndarray) -> n
 
     curves (n, T): training losses logged at ``steps`` (T,), ascending; non-finite losses never reach.
 
-    >>> first_reach(np.array([[3.0, 2.0, 1.0], [3.0, np.nan, 0.5]]), np.array([0, 10, 20]), np.array([2.0, 0.8]))
+    >>> first_reach(np.array([[3.0, 2.0, 1.0], [3.0, np.nan, 0.5]]), np.array([0, 10, 20]),
+    ...             np.array([2.0, 0.8]))
     array([[10., inf],
            [20., 20.]])
     """
     curves, steps = np.asarray(curves, np.float64), np.asarray(steps, np.float64)
     targets = np.atleast_1d(np.asarray(targets, np.float64))
     if curves.ndim != 2 or steps.shape != (curves.shape[1],) or targets.ndim != 1:
-        raise ValueError(f"need curves (n, T), steps (T,), targets (q,); got {curves.shape}, {steps.shape}, "
-                         f"{targets.shape}")
+        raise ValueError(
+            f"need curves (n, T), steps (T,), targets (q,); got {curves.shape}, {steps.shape}, "
+            f"{targets.shape}"
+        )
     if steps.size == 0:
         return np.full((curves.shape[0], targets.size), np.inf)
     hit = np.isfinite(curves)[:, :, None] & (curves[:, :, None] <= targets)  # (n, T, q)

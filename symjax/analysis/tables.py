@@ -36,22 +36,36 @@ def generalization(acc_lo: float, acc_hi: float) -> str:
     """Test-accuracy difference (scheme - reference) in words, from its CI."""
     if np.isnan(acc_lo):
         return "n/a"
-    return "lower test accuracy" if acc_hi < 0 else "higher test accuracy" if acc_lo > 0 else "no detectable difference"
+    return (
+        "lower test accuracy"
+        if acc_hi < 0
+        else "higher test accuracy"
+        if acc_lo > 0
+        else "no detectable difference"
+    )
 
 
 def _metric_summary(values: np.ndarray, prefix: str) -> dict:
-    """Median (with ``_lo``/``_hi`` CI), IQM and mean of one metric, each with a bootstrap 95% CI; all NaN if no value is defined."""
+    """Median (with ``_lo``/``_hi`` CI), IQM and mean of one metric, each with a bootstrap 95% CI; all NaN if
+    no value is defined."""
     return dict(_cached_summary(np.ascontiguousarray(values, np.float64).tobytes(), prefix))
 
 
 @functools.lru_cache(maxsize=4096)
 def _cached_summary(data: bytes, prefix: str) -> dict:
-    """``_metric_summary`` of the float64 values in ``data``: the median with its order-statistic CI (NaN bounds below
-    6 runs), IQM and mean with percentile-bootstrap CIs; cached because the bootstrap is seeded per call, so the
+    """``_metric_summary`` of the float64 values in ``data``: the median with its order-statistic CI (NaN
+    bounds below
+    6 runs), IQM and mean with percentile-bootstrap CIs; cached because the bootstrap is seeded per call, so
+    the
     same runs give the same numbers (the best-learning-rate view summarizes most runs a second time)."""
     values = np.frombuffer(data, np.float64)
     if np.isnan(values).all():  # e.g. the test accuracy of a regression run
-        keys = ["median", "lo", "hi", *(f"{name}{end}" for name in ("iqm", "mean") for end in ("", "_lo", "_hi"))]
+        keys = [
+            "median",
+            "lo",
+            "hi",
+            *(f"{name}{end}" for name in ("iqm", "mean") for end in ("", "_lo", "_hi")),
+        ]
         return {f"{prefix}_{key}": np.nan for key in keys}
     point, lo, hi = survival.median_ci(values)  # order statistics: distribution-free, no resampling
     out = {f"{prefix}_median": float(point), f"{prefix}_lo": lo, f"{prefix}_hi": hi}
@@ -63,7 +77,8 @@ def _cached_summary(data: bytes, prefix: str) -> dict:
 
 
 def censored(runs: pd.DataFrame, column: str) -> np.ndarray:
-    """(runs,) float64 values, lower is better and censored = +inf; accuracy: diverged = 0, regression = NaN (undefined)."""
+    """(runs,) float64 values, lower is better and censored = +inf; accuracy: diverged = 0, regression = NaN
+    (undefined)."""
     values = runs[column].astype("float64").to_numpy()
     if column == "final_test_acc":
         classification = (runs["task"] != "regression").to_numpy()
@@ -71,32 +86,79 @@ def censored(runs: pd.DataFrame, column: str) -> np.ndarray:
     return stats.as_censored(np.where(runs["diverged"].to_numpy(), np.nan, values))
 
 
-COMPARISON_COLUMNS = ["pairs", "speed_ratio", "speed_lo", "speed_hi", "loss_diff", "loss_diff_lo", "loss_diff_hi",
-                      "acc_diff", "acc_diff_lo", "acc_diff_hi", "p_faster", "p_faster_lo", "p_faster_hi",
-                      "reached_lo", "reached_hi"]
+COMPARISON_COLUMNS = [
+    "pairs",
+    "speed_ratio",
+    "speed_lo",
+    "speed_hi",
+    "loss_diff",
+    "loss_diff_lo",
+    "loss_diff_hi",
+    "acc_diff",
+    "acc_diff_lo",
+    "acc_diff_hi",
+    "p_faster",
+    "p_faster_lo",
+    "p_faster_hi",
+    "reached_lo",
+    "reached_hi",
+]
 
 
 def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
-    """Paired-by-seed comparison with the reference: ``pairs`` (seeds both have), the speed ratio (median steps to
-    target, scheme / reference), final-loss and test-accuracy differences of medians (scheme - reference), each with
-    a paired BCa CI (percentile where a resampled median is infinite), P(scheme reaches the target sooner) with a
-    percentile CI, and the Wilson interval of the scheme's share of runs reaching the target (``reached_lo``/``_hi``)."""
+    """Paired-by-seed comparison with the reference: ``pairs`` (seeds both have), the speed ratio (median
+    steps to
+    target, scheme / reference), final-loss and test-accuracy differences of medians (scheme - reference),
+    each with
+    a paired BCa CI (percentile where a resampled median is infinite), P(scheme reaches the target sooner)
+    with a
+    percentile CI, and the Wilson interval of the scheme's share of runs reaching the target
+    (``reached_lo``/``_hi``)."""
     seeds = np.intersect1d(scheme_runs["seed"], reference_runs["seed"])
     a, b = (r.set_index("seed").loc[seeds].reset_index() for r in (scheme_runs, reference_runs))
-    pairs = {prefix: (censored(a, column), censored(b, column)) for prefix, column in (("steps", "steps_to_target"), ("loss", "final_train_loss"), ("acc", "final_test_acc"))}
+    pairs = {
+        prefix: (censored(a, column), censored(b, column))
+        for prefix, column in (
+            ("steps", "steps_to_target"),
+            ("loss", "final_train_loss"),
+            ("acc", "final_test_acc"),
+        )
+    }
     out = {"pairs": len(seeds)}
-    out.update(zip(["speed_ratio", "speed_lo", "speed_hi"], survival.paired_bca_ci(*pairs["steps"], stats.median, stats.ratio)))
-    out.update(zip(["loss_diff", "loss_diff_lo", "loss_diff_hi"], survival.paired_bca_ci(*pairs["loss"], stats.median, np.subtract)))
+    out.update(
+        zip(
+            ["speed_ratio", "speed_lo", "speed_hi"],
+            survival.paired_bca_ci(*pairs["steps"], stats.median, stats.ratio),
+        )
+    )
+    out.update(
+        zip(
+            ["loss_diff", "loss_diff_lo", "loss_diff_hi"],
+            survival.paired_bca_ci(*pairs["loss"], stats.median, np.subtract),
+        )
+    )
     defined = not np.isnan(pairs["acc"][0]).all()  # no accuracy in regression
-    out.update(zip(["acc_diff", "acc_diff_lo", "acc_diff_hi"],
-                   survival.paired_bca_ci(*pairs["acc"], stats.median, np.subtract) if defined else (np.nan,) * 3))
-    out.update(zip(["p_faster", "p_faster_lo", "p_faster_hi"], stats.probability_of_improvement(*pairs["steps"])))
-    out.update(zip(["reached_lo", "reached_hi"], survival.reached_ci(np.isfinite(censored(scheme_runs, "steps_to_target")))[1:]))
+    out.update(
+        zip(
+            ["acc_diff", "acc_diff_lo", "acc_diff_hi"],
+            survival.paired_bca_ci(*pairs["acc"], stats.median, np.subtract) if defined else (np.nan,) * 3,
+        )
+    )
+    out.update(
+        zip(["p_faster", "p_faster_lo", "p_faster_hi"], stats.probability_of_improvement(*pairs["steps"]))
+    )
+    out.update(
+        zip(
+            ["reached_lo", "reached_hi"],
+            survival.reached_ci(np.isfinite(censored(scheme_runs, "steps_to_target")))[1:],
+        )
+    )
     return out
 
 
 def runs_by_setting(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str]):
-    """Yield (setting key, scheme, its runs, the reference's runs or None) per (setting, scheme): settings by the
+    """Yield (setting key, scheme, its runs, the reference's runs or None) per (setting, scheme): settings by
+    the
     columns ``by`` in first-appearance order, schemes in ``schemes`` order, runs sorted by seed."""
     for key, setting_runs in runs.groupby(list(by), sort=False):
         by_scheme = {s: r.sort_values("seed") for s, r in setting_runs.groupby("scheme", sort=False)}
@@ -104,8 +166,13 @@ def runs_by_setting(runs: pd.DataFrame, schemes: list[str], reference: str, by: 
             yield key, scheme, by_scheme[scheme], by_scheme.get(reference)
 
 
-def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str] | None = None,
-              log_every: float | None = None) -> pd.DataFrame:
+def summarize(
+    runs: pd.DataFrame,
+    schemes: list[str],
+    reference: str,
+    by: list[str] | None = None,
+    log_every: float | None = None,
+) -> pd.DataFrame:
     """Summary per (setting, scheme), settings in first-appearance order, schemes in ``schemes`` order.
 
     Args:
@@ -113,27 +180,52 @@ def summarize(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[s
         by: the columns that define a setting, default SETTING_COLUMNS. With fewer (e.g. without ``lr``,
             for the best-learning-rate view of ``symjax.analysis.best_lr``) each row takes the other setting
             columns from its scheme's first run, so every scheme shows its own learning rate.
-        log_every: the log interval; with it each row has ``resolution`` (log_every / the reference's median steps to
+        log_every: the log interval; with it each row has ``resolution`` (log_every / the reference's median
+        steps to
             target), and "equivalent" is refused where that exceeds ``survival.MAX_RESOLUTION``.
     Returns:
         One row per (setting, scheme): SETTING_COLUMNS, ``task``, ``scheme``, counts, metric summaries,
         the comparison with the reference (COMPARISON_COLUMNS), ``verdict`` and ``generalization``.
     """
     rows = []
-    for _, scheme, scheme_runs, ref in runs_by_setting(runs, schemes, reference, SETTING_COLUMNS if by is None else by):
+    for _, scheme, scheme_runs, ref in runs_by_setting(
+        runs, schemes, reference, SETTING_COLUMNS if by is None else by
+    ):
         row = {column: scheme_runs[column].iloc[0] for column in [*SETTING_COLUMNS, "task"]}
-        row.update(scheme=scheme, n=len(scheme_runs), target_loss=float(scheme_runs["target_loss"].iloc[0]),
-                   reached=float(scheme_runs["reached"].mean()), diverged=float(scheme_runs["diverged"].mean()))
+        row.update(
+            scheme=scheme,
+            n=len(scheme_runs),
+            target_loss=float(scheme_runs["target_loss"].iloc[0]),
+            reached=float(scheme_runs["reached"].mean()),
+            diverged=float(scheme_runs["diverged"].mean()),
+        )
         for prefix, column in METRICS.items():
             row.update(_metric_summary(censored(scheme_runs, column), prefix))
-        row.update(dict.fromkeys(COMPARISON_COLUMNS, np.nan), verdict="reference", generalization="", resolution=np.nan)
+        row.update(
+            dict.fromkeys(COMPARISON_COLUMNS, np.nan),
+            verdict="reference",
+            generalization="",
+            resolution=np.nan,
+        )
         if ref is not None and log_every is not None:
             row["resolution"] = survival.resolution(log_every, censored(ref, "steps_to_target"))
         if ref is not None and scheme != reference:
             row.update(compare(scheme_runs, ref))
-            row["verdict"] = "no target" if ref["diverged"].mean() > 0.5 else stats.equivalence_verdict(
-                row["reached"], row["speed_lo"], row["speed_hi"], row["loss_diff_lo"], row["loss_diff_hi"],
-                reached_hi=row["reached_hi"], n=row["pairs"], resolution=row["resolution"], ratio=row["speed_ratio"])
+            row["verdict"] = (
+                "no target"
+                if ref["diverged"].mean() > 0.5
+                else stats.equivalence_verdict(
+                    row["reached"],
+                    row["speed_lo"],
+                    row["speed_hi"],
+                    row["loss_diff_lo"],
+                    row["loss_diff_hi"],
+                    reached_hi=row["reached_hi"],
+                    n=row["pairs"],
+                    resolution=row["resolution"],
+                    ratio=row["speed_ratio"],
+                )
+            )
             row["generalization"] = generalization(row["acc_diff_lo"], row["acc_diff_hi"])
         elif scheme != reference:
             row["verdict"] = "no reference"
@@ -147,54 +239,73 @@ def split_by_setting(table: pd.DataFrame):
     return lambda key: parts.get(tuple(key), table.iloc[:0])
 
 
-def median_curves(runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()) -> pd.DataFrame:
+def median_curves(
+    runs: pd.DataFrame, curves: pd.DataFrame, column: str, by: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Per (setting, scheme, *by, step): 25th, 50th and 75th percentile of ``column`` over runs
     (columns SETTING_COLUMNS, scheme, *by, step, q25, q50, q75)."""
     keyed = curves.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     grouped = keyed.groupby([*SETTING_COLUMNS, "scheme", *by, "step"], sort=False)[column]
-    return grouped.quantile([0.25, 0.5, 0.75]).unstack().rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"}).reset_index()
+    return (
+        grouped.quantile([0.25, 0.5, 0.75])
+        .unstack()
+        .rename(columns={0.25: "q25", 0.5: "q50", 0.75: "q75"})
+        .reset_index()
+    )
 
 
 def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFrame:
-    """Per (setting, scheme, layer): the share of runs with a weight gradient (``runs_with_gradient``), medians over
+    """Per (setting, scheme, layer): the share of runs with a weight gradient (``runs_with_gradient``),
+    medians over
     runs of the first update with one (among those runs), rank at step 0 and at the end, and effective rank,
     distinct units, mean |cos| and dead fraction at the end."""
     keyed = diagnostics.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     last = keyed["step"] == keyed["steps"]
     start = keyed[keyed["step"] == 0].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
     end = keyed[last].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
-    table = pd.DataFrame({
-        "runs_with_gradient": end["first_grad_step"].count() / end.size(),
-        "first_grad_step": end["first_grad_step"].median(),
-        "rank_start": start["rank"].median(),
-        "rank_end": end["rank"].median(),
-        "effective_rank_end": end["effective_rank"].median(),
-        "distinct_units_end": end["distinct_units"].median(),
-        "mean_abs_cos_end": end["mean_abs_cos"].median(),
-        "dead_fraction_end": end["dead_fraction"].median(),
-    })
+    table = pd.DataFrame(
+        {
+            "runs_with_gradient": end["first_grad_step"].count() / end.size(),
+            "first_grad_step": end["first_grad_step"].median(),
+            "rank_start": start["rank"].median(),
+            "rank_end": end["rank"].median(),
+            "effective_rank_end": end["effective_rank"].median(),
+            "distinct_units_end": end["distinct_units"].median(),
+            "mean_abs_cos_end": end["mean_abs_cos"].median(),
+            "dead_fraction_end": end["dead_fraction"].median(),
+        }
+    )
     return table.reset_index()
 
 
 def first_update_ranks(runs: pd.DataFrame, diagnostics: pd.DataFrame, updates: int = 5) -> pd.DataFrame:
-    """Median rank of the first layer's W after each of the first ``updates`` updates, where the diagnostics hold it
+    """Median rank of the first layer's W after each of the first ``updates`` updates, where the diagnostics
+    hold it
     (``rank_every = 1`` with ``log_every = 1``); empty otherwise.
 
     Returns:
         One row per (setting, scheme): SETTING_COLUMNS, ``scheme``, then one column per logged step 0..updates
         with a rank (median over runs; NaN where no run has a rank at that step).
     """
-    early = diagnostics[(diagnostics["layer"] == 1) & (diagnostics["step"] <= updates) & diagnostics["rank"].notna()]
+    early = diagnostics[
+        (diagnostics["layer"] == 1) & (diagnostics["step"] <= updates) & diagnostics["rank"].notna()
+    ]
     if not (early["step"] > 0).any():
         return pd.DataFrame()
     keyed = early.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
-    table = keyed.pivot_table(index=[*SETTING_COLUMNS, "scheme"], columns="step", values="rank", aggfunc="median", sort=False)
+    table = keyed.pivot_table(
+        index=[*SETTING_COLUMNS, "scheme"], columns="step", values="rank", aggfunc="median", sort=False
+    )
     return table.reset_index()
 
 
-def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str) -> pd.DataFrame:
-    """Per scheme, across settings (rliable style): IQM of restricted steps to target (a run that never reaches the
-    target counts as its last step, so the IQM stays finite however many are censored) divided by the reference's
+def aggregate_table(
+    runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str
+) -> pd.DataFrame:
+    """Per scheme, across settings (rliable style): IQM of restricted steps to target (a run that never
+    reaches the
+    target counts as its last step, so the IQM stays finite however many are censored) divided by the
+    reference's
     median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""
     reference_median = summary[summary["scheme"] == reference].set_index(SETTING_COLUMNS)["steps_median"]
     rows = []
@@ -203,7 +314,9 @@ def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str
         for key, setting_runs in runs[runs["scheme"] == scheme].groupby(SETTING_COLUMNS, sort=False):
             scale = reference_median.get(key, np.nan)
             if np.isfinite(scale) and scale > 0:
-                restricted = np.minimum(censored(setting_runs, "steps_to_target"), setting_runs["steps"].to_numpy(np.float64))
+                restricted = np.minimum(
+                    censored(setting_runs, "steps_to_target"), setting_runs["steps"].to_numpy(np.float64)
+                )
                 groups.append(restricted / scale)
         if groups:
             point, lo, hi = stats.stratified_bootstrap_ci(groups, stats.iqm)
@@ -214,8 +327,9 @@ def aggregate_table(runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str
 CONTROL = "zeros/zeros"  # the all-zero negative control: a net that learns nothing but the output bias
 
 
-def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference: str,
-                  by: list[str] | None = None) -> np.ndarray:
+def chance_losses(
+    summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference: str, by: list[str] | None = None
+) -> np.ndarray:
     """(rows,) the training loss of a net that learned nothing, per summary row's setting.
 
     The median final training loss of the all-zero control (CONTROL) when its setting has it,
@@ -226,8 +340,11 @@ def chance_losses(summary: pd.DataFrame, loss_quantiles: pd.DataFrame, reference
     by = SETTING_COLUMNS if by is None else list(by)
     control = summary[summary["scheme"] == CONTROL].set_index(by)["loss_median"]
     start = loss_quantiles[(loss_quantiles["scheme"] == reference) & (loss_quantiles["step"] == 0)]
-    start = (start.groupby(by, sort=False)["q50"].first() if len(start)  # fewer columns: the reference's rate
-             else pd.Series(dtype="float64"))  # no reference runs (results naming a reference they lack)
+    start = (
+        start.groupby(by, sort=False)["q50"].first()
+        if len(start)  # fewer columns: the reference's rate
+        else pd.Series(dtype="float64")
+    )  # no reference runs (results naming a reference they lack)
     index = pd.MultiIndex.from_frame(summary[by])
     fallback = np.where(summary["task"] == "regression", 1.0, start.reindex(index).to_numpy(np.float64))
     chance = control.reindex(index).to_numpy(np.float64)

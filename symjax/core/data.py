@@ -1,4 +1,5 @@
-"""Datasets: built-in ones generated offline, or the user's own from a file; standardized with training statistics.
+"""Datasets: built-in ones generated offline, or the user's own from a file; standardized with training
+statistics.
 
 Data-flow stage: input of **train** (the arrays are arguments of every compiled group); matrix and
 plan read the sizes (``train_size``: matrix validation, the memory estimate) and a file's version
@@ -23,6 +24,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from symjax.core.data_files import bad, file_status, is_file_dataset, parse_name, read_file
+from symjax.core.errors import SymjaxError
 
 
 class Dataset(NamedTuple):
@@ -136,14 +138,23 @@ DATASETS: dict[str, Callable[[], tuple[np.ndarray, ...]]] = {
 
 # Known without loading (both tested against the loaded data): training examples, used to
 # validate batch sizes, and the task type.
-TRAIN_SIZES = {"mnist1d": 4000, "digits": 1437, "teacher": 2000, "teacher_regression": 2000,
-               "spirals": 1000, "xor": 1000}
+TRAIN_SIZES = {
+    "mnist1d": 4000,
+    "digits": 1437,
+    "teacher": 2000,
+    "teacher_regression": 2000,
+    "spirals": 1000,
+    "xor": 1000,
+}
 TASKS = {name: "classification" for name in DATASETS} | {"teacher_regression": "regression"}
-_FILES: dict[tuple[Path, str], tuple[tuple, str, Dataset]] = {}  # file datasets: (path, label) -> (status, sha256, data)
+_FILES: dict[
+    tuple[Path, str], tuple[tuple, str, Dataset]
+] = {}  # file datasets: (path, label) -> (status, sha256, data)
 
 
 def train_size(name: str) -> int:
-    """Training examples of a dataset (a built-in one without loading it; a file as this process loaded it last)."""
+    """Training examples of a dataset (a built-in one without loading it; a file as this process loaded it
+    last)."""
     return TRAIN_SIZES[name] if name in TRAIN_SIZES else len(_loaded(name).y_train)
 
 
@@ -153,10 +164,12 @@ def dataset_task(name: str) -> str:
 
 
 def load_dataset(name: str) -> Dataset:
-    """Load a dataset by name, standardized with training statistics (cached; a file while its status is unchanged).
+    """Load a dataset by name, standardized with training statistics (cached; a file while its status is
+    unchanged).
 
     Args:
-        name: a key of ``DATASETS``, or ``file:PATH.npz`` / ``file:PATH.csv#label=COLUMN`` (``symjax.core.data_files``).
+        name: a key of ``DATASETS``, or ``file:PATH.npz`` / ``file:PATH.csv#label=COLUMN``
+        (``symjax.core.data_files``).
 
     Returns:
         A ``Dataset``: x float32 (n, n_features); y int32 (n,) for classification, or float32
@@ -169,7 +182,8 @@ def load_dataset(name: str) -> Dataset:
 
 
 def file_version(name: str, reload: bool = True) -> dict | None:
-    """``{"path": absolute path, "sha256": hex digest of its bytes}`` of a file dataset, None for a built-in one:
+    """``{"path": absolute path, "sha256": hex digest of its bytes}`` of a file dataset, None for a built-in
+    one:
     the file as it is now (``reload``) or as this process loaded it last (loading it if it never did)."""
     if not is_file_dataset(name):
         return None
@@ -179,7 +193,8 @@ def file_version(name: str, reload: bool = True) -> dict | None:
 
 
 def file_versions(names, reload: bool = False) -> dict[str, dict]:
-    """``{name: file_version(name, reload)}`` for the file datasets among ``names`` (for config.json, the manifest)."""
+    """``{name: file_version(name, reload)}`` for the file datasets among ``names`` (for config.json, the
+    manifest)."""
     return {name: file_version(name, reload) for name in dict.fromkeys(names) if is_file_dataset(name)}
 
 
@@ -190,31 +205,38 @@ def _loaded(name: str) -> Dataset:
 
 
 def _load_file(name: str) -> tuple[str, Dataset]:
-    """(sha256, dataset) of a file dataset, read again when the file's status (inode, size, times) has changed."""
+    """(sha256, dataset) of a file dataset, read again when the file's status (inode, size, times) has
+    changed."""
     path, label, status = file_status(name)
     cached = _FILES.get((path, label))
     if cached is None or cached[0] != status:
         sha, arrays, task = read_file(name)
         dataset = _standardized(*arrays, task)
         if not all(np.isfinite(a).all() for a in dataset[:4]):
-            raise bad(name, f"{path}: standardized values beyond float32's range (a feature nearly constant in x_train?)")
+            raise bad(
+                name,
+                f"{path}: standardized values beyond float32's range (a feature nearly constant in x_train?)",
+            )
         cached = _FILES[(path, label)] = (status, sha, dataset)
     return cached[1], cached[2]
 
 
 def _standardized(x_train, y_train, x_test, y_test, task: str) -> Dataset:
-    """A Dataset: x standardized per feature with training statistics, regression targets (n, k) per output."""
+    """A Dataset: x standardized per feature with training statistics, regression targets (n, k) per
+    output."""
     x_train, x_test = standardize(np.asarray(x_train, np.float64), np.asarray(x_test, np.float64))
     if task == "regression":
         y_train, y_test = standardize(np.asarray(y_train, np.float64), np.asarray(y_test, np.float64))
         return Dataset(x_train, y_train, x_test, y_test, y_train.shape[1], "regression")
     y_train, y_test = np.asarray(y_train, np.int32), np.asarray(y_test, np.int32)
-    return Dataset(x_train, y_train, x_test, y_test, int(max(y_train.max(), y_test.max()) + 1), "classification")
+    return Dataset(
+        x_train, y_train, x_test, y_test, int(max(y_train.max(), y_test.max()) + 1), "classification"
+    )
 
 
 @functools.lru_cache(maxsize=None)
 def _load_builtin(name: str) -> Dataset:
     """A registered dataset (a key of ``DATASETS``), standardized; ValueError for an unknown name."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+        raise SymjaxError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
     return _standardized(*DATASETS[name](), TASKS[name])

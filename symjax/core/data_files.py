@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import read_bytes
 
 FILE_PREFIX = "file:"
@@ -39,17 +40,19 @@ def is_file_dataset(name) -> bool:
     return isinstance(name, str) and name.startswith(FILE_PREFIX)
 
 
-def bad(name: str, problem: str) -> ValueError:
+def bad(name: str, problem: str) -> SymjaxError:
     """The one-line error for a file dataset: the name, what is wrong and what is allowed."""
     shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
-    return ValueError(f"dataset {shown}: {problem}; allowed: {FILE_PREFIX}PATH.npz with arrays x_train, y_train, "
-                      "x_test, y_test (x 2-D numbers, y 1-D integer labels 0..C-1 or float targets), or "
-                      f"{FILE_PREFIX}PATH.csv#label=COLUMN (.parquet too)")
+    return SymjaxError(
+        f"dataset {shown}: {problem}; allowed: {FILE_PREFIX}PATH.npz with arrays x_train, y_train, "
+        "x_test, y_test (x 2-D numbers, y 1-D integer labels 0..C-1 or float targets), or "
+        f"{FILE_PREFIX}PATH.csv#label=COLUMN (.parquet too)"
+    )
 
 
 def parse_name(name: str) -> tuple[Path, str]:
     """(absolute path, label column or "") of a file dataset name; ValueError for a malformed one."""
-    text, label = name[len(FILE_PREFIX):], ""
+    text, label = name[len(FILE_PREFIX) :], ""
     if "#label=" in text:
         text, label = text.rsplit("#label=", 1)
     try:
@@ -65,7 +68,8 @@ def parse_name(name: str) -> tuple[Path, str]:
 
 
 def file_status(name: str) -> tuple[Path, str, tuple]:
-    """(path, label, status signature: device, inode, size, times) of a usable file; ValueError if it is missing,
+    """(path, label, status signature: device, inode, size, times) of a usable file; ValueError if it is
+    missing,
     no regular file or larger than ``MAX_DATA_BYTES``."""
     path, label = parse_name(name)
     try:
@@ -80,8 +84,10 @@ def file_status(name: str) -> tuple[Path, str, tuple]:
 
 
 def read_file(name: str) -> tuple[str, tuple[np.ndarray, ...], str]:
-    """(sha256 of the bytes read, checked (x_train, y_train, x_test, y_test), task) of a file dataset: x float64
-    (n, d); y int64 (n,) labels 0..C-1 (classification) or float64 (n, k) targets (regression); ValueError (one line)."""
+    """(sha256 of the bytes read, checked (x_train, y_train, x_test, y_test), task) of a file dataset: x
+    float64
+    (n, d); y int64 (n,) labels 0..C-1 (classification) or float64 (n, k) targets (regression); ValueError
+    (one line)."""
     path, label, _ = file_status(name)
     try:
         data = read_bytes(path, MAX_DATA_BYTES, follow=True)
@@ -96,7 +102,7 @@ def read_file(name: str) -> tuple[str, tuple[np.ndarray, ...], str]:
 
 
 def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:80]
+    return one_line(error)[:80]
 
 
 def _npz_arrays(data: bytes) -> tuple[np.ndarray, ...]:
@@ -136,17 +142,26 @@ def _table_arrays(data: bytes, suffix: str, label: str) -> tuple[np.ndarray, ...
     for column, values in [(label, y), *frame.items()]:
         if types.is_bool_dtype(values) or not types.is_numeric_dtype(values):
             raise _Problem(f"column {str(column)[:40]!r} must hold numbers, got {values.dtype}")
-    y = y.to_numpy(np.float64, na_value=np.nan) if types.is_float_dtype(y) or y.isna().any() else y.to_numpy(np.int64)
+    y = (
+        y.to_numpy(np.float64, na_value=np.nan)
+        if types.is_float_dtype(y) or y.isna().any()
+        else y.to_numpy(np.int64)
+    )
     x = frame.to_numpy(np.float64, na_value=np.nan)
     return x[~test], y[~test], x[test], y[test]
 
 
 def check_arrays(x_train, y_train, x_test, y_test) -> tuple[tuple[np.ndarray, ...], str]:
-    """((x_train, y_train, x_test, y_test), task) as ``read_file`` returns them; _Problem if they cannot be a dataset."""
+    """((x_train, y_train, x_test, y_test), task) as ``read_file`` returns them; _Problem if they cannot be a
+    dataset."""
     arrays = dict(zip(ARRAYS, (x_train, y_train, x_test, y_test)))
     for key, a in arrays.items():
         if a.dtype.kind not in "iuf" or a.ndim != (2 if key[0] == "x" or a.ndim == 2 else 1):
-            what = "a 2-D array of numbers (examples, features)" if key[0] == "x" else "a 1-D or 2-D array of numbers"
+            what = (
+                "a 2-D array of numbers (examples, features)"
+                if key[0] == "x"
+                else "a 1-D or 2-D array of numbers"
+            )
             raise _Problem(f"{key} must be {what}, got shape {a.shape} dtype {a.dtype}")
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise _Problem(f"{key} holds NaN or infinite values")
@@ -154,14 +169,20 @@ def check_arrays(x_train, y_train, x_test, y_test) -> tuple[tuple[np.ndarray, ..
         if len(arrays[x]) != len(arrays[y]):
             raise _Problem(f"{x} has {len(arrays[x])} rows but {y} has {len(arrays[y])}")
     if x_train.shape[1] != x_test.shape[1] or x_train.shape[1] == 0:
-        raise _Problem(f"x_train has {x_train.shape[1]} features and x_test {x_test.shape[1]}: they must agree (>= 1)")
+        raise _Problem(
+            f"x_train has {x_train.shape[1]} features and x_test {x_test.shape[1]}: they must agree (>= 1)"
+        )
     if len(x_train) < 2 or len(x_test) < 1:
-        raise _Problem(f"{len(x_train)} training and {len(x_test)} test examples: at least 2 and 1 are needed")
+        raise _Problem(
+            f"{len(x_train)} training and {len(x_test)} test examples: at least 2 and 1 are needed"
+        )
     kinds = {"i": "classification", "u": "classification", "f": "regression"}
     task = kinds[y_train.dtype.kind]
     if kinds[y_test.dtype.kind] != task or y_train.shape[1:] != y_test.shape[1:]:
-        raise _Problem(f"y_train ({y_train.dtype}, shape {y_train.shape}) and y_test ({y_test.dtype}, shape "
-                       f"{y_test.shape}) must both be integer labels (n,) or float targets of one width")
+        raise _Problem(
+            f"y_train ({y_train.dtype}, shape {y_train.shape}) and y_test ({y_test.dtype}, shape "
+            f"{y_test.shape}) must both be integer labels (n,) or float targets of one width"
+        )
     x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
     if task == "regression":
         y_train, y_test = (np.asarray(y, np.float64).reshape(len(y), -1) for y in (y_train, y_test))
@@ -173,6 +194,8 @@ def check_arrays(x_train, y_train, x_test, y_test) -> tuple[tuple[np.ndarray, ..
     low, n_classes = min(y_train.min(), y_test.min()), int(max(y_train.max(), y_test.max())) + 1
     distinct = len(np.unique(y_train))
     if low < 0 or not 2 <= n_classes <= MAX_OUTPUTS or distinct != n_classes:
-        raise _Problem(f"labels must be 0..C-1 (2 <= C <= {MAX_OUTPUTS:,}) with every class in y_train; got "
-                       f"{low}..{n_classes - 1} with {distinct} distinct in y_train")
+        raise _Problem(
+            f"labels must be 0..C-1 (2 <= C <= {MAX_OUTPUTS:,}) with every class in y_train; got "
+            f"{low}..{n_classes - 1} with {distinct} distinct in y_train"
+        )
     return (x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)), task

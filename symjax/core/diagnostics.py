@@ -40,7 +40,8 @@ class Diagnostics(NamedTuple):
 
 
 def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(numerical rank, effective rank), each (...,) float64, of weight matrices w (..., fan_in, fan_out), on the host;
+    """(numerical rank, effective rank), each (...,) float64, of weight matrices w (..., fan_in, fan_out), on
+    the host;
     NaN for a matrix with a non-finite entry.
 
     Singular values come from ``eigvalsh`` of the float64 Gram matrix of the smaller side
@@ -71,7 +72,8 @@ def as_matrix(w, batch_dims: int = 0):
 
 
 def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
-    """() float32: units (columns of w (fan_in, fan_out) with their bias b (fan_out,)) not equal to an earlier unit,
+    """() float32: units (columns of w (fan_in, fan_out) with their bias b (fan_out,)) not equal to an earlier
+    unit,
     within tolerance."""
     units = jnp.concatenate([w.T, b[:, None]], axis=1)  # (fan_out, fan_in + 1)
     gram = units @ units.T
@@ -125,6 +127,8 @@ def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.A
     return Diagnostics(
         distinct_units=jnp.stack([distinct_units(w, layer["b"]) for w, layer in zip(matrices, params)]),
         mean_abs_cos=jnp.stack([mean_abs_cosine(w) for w in matrices]),
-        dead_fraction=jnp.concatenate([dead_fractions.astype(jnp.float32), jnp.full(1, jnp.nan, jnp.float32)]),
+        dead_fraction=jnp.concatenate(
+            [dead_fractions.astype(jnp.float32), jnp.full(1, jnp.nan, jnp.float32)]
+        ),
         grad_norm=grad_norms.astype(jnp.float32),
     )

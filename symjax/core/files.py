@@ -15,6 +15,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from symjax.core.errors import SymjaxError
+
 MAX_FILE_BYTES = 4 * 2**30  # largest file read (the full matrix's biggest results file is 12 MB)
 
 
@@ -51,12 +53,12 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES, follow: boo
     with os.fdopen(fd, "rb") as file:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path} is not a regular file")
+            raise SymjaxError(f"{path} is not a regular file")
         if info.st_size > limit:
-            raise ValueError(f"{path} is larger than the {limit} bytes allowed")
+            raise SymjaxError(f"{path} is larger than the {limit} bytes allowed")
         data = file.read(limit + 1)
     if len(data) > limit:
-        raise ValueError(f"{path} is larger than the {limit} bytes allowed")
+        raise SymjaxError(f"{path} is larger than the {limit} bytes allowed")
     return data
 
 
@@ -71,8 +73,10 @@ def check_written(path: Path, header: str) -> None:
     except OSError:
         start = b""
     if start != header.encode():
-        raise ValueError(f"{path} was not written by symjax, and symjax never overwrites such a file: "
-                         "move it away or choose another --out")
+        raise SymjaxError(
+            f"{path} was not written by symjax, and symjax never overwrites such a file: "
+            "move it away or choose another --out"
+        )
 
 
 def digest(value) -> str:

@@ -1,40 +1,64 @@
 """The spec of a group: the static settings that decide one compiled program, and the runs it trains.
 
 A *group* is every run that shares dataset, model, widths, activation, optimizer, batch size,
-steps, log and rank intervals and float precision (``GroupConfig``); its runs differ only in per-run values (scheme,
+steps, log and rank intervals and float precision (``GroupConfig``); its runs differ only in per-run values
+(scheme,
 seed, learning rate: ``Run``) that vary along the vmapped run axis.
-Data-flow stage: **plan** (``symjax.matrix.spec.Matrix.groups`` makes them, ``symjax.engine.plan``
-numbers the runs); train and metrics read them too. Free of jax.
+A core type: the trainer (``symjax.core.train``) compiles one program per GroupConfig; ``Matrix.groups``
+(``symjax.matrix.spec``) makes them and ``symjax.engine.plan`` numbers the runs. Free of jax.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-RANK_EVERY = 4  # default: weight snapshots at step 0, every 4th logged step and the end
+from symjax.core.axes import AXES
+
+RANK_EVERY = next(
+    a.default for a in AXES if a.field == "rank_every"
+)  # default: weight snapshots at step 0, every
+# 4th logged step and the end
 DTYPES = ("float32", "float64")
 
 
-@dataclass(frozen=True)
-class GroupConfig:
-    """Everything that decides one compiled program (hashable: a key of the engine's program cache)."""
+def _label(self, batch: bool = False) -> str:
+    """For progress bars and messages, e.g. ``mnist1d mlp 100,100 tanh adam`` (``batch``: `` batch 128``)."""
+    widths = ",".join(map(str, self.hidden)) or "linear"
+    text = f"{self.dataset} {self.model} {widths} {self.activation} {self.optimizer}"
+    text += "".join(
+        f" {getattr(self, a.single)}"
+        for a in AXES
+        if a.since > 1
+        and a.role == "grouped"
+        and getattr(self, a.single) != a.default[0]
+        and a.single != "model"
+    )
+    return f"{text} batch {self.batch_size or 'full'}" if batch else text
 
-    dataset: str
-    hidden: tuple[int, ...]
-    activation: str
-    optimizer: str
-    batch_size: int | None  # None: full batch
-    steps: int
-    log_every: int
-    model: str = "mlp"
-    rank_every: int = RANK_EVERY  # a weight snapshot (rank, effective rank) every rank_every logged steps
-    dtype: str = "float32"  # or "float64": the group trains with jax's 64-bit mode on
 
-    def label(self, batch: bool = False) -> str:
-        """For progress bars and messages, e.g. ``mnist1d mlp 100,100 tanh adam`` (``batch``: `` batch 128``)."""
-        text = f"{self.dataset} {self.model} {','.join(map(str, self.hidden)) or 'linear'} {self.activation} {self.optimizer}"
-        text += "" if self.dtype == "float32" else f" {self.dtype}"
-        return f"{text} batch {self.batch_size or 'full'}" if batch else text
+def _fields() -> list[tuple]:
+    """GroupConfig's fields: the grouped and group axes of ``AXES`` (one value each), those of the first
+    matrix
+    version first (positional), those added later with their default (code written before them keeps
+    working)."""
+    axes = [a for a in AXES if a.role in ("grouped", "group")]
+    first = [(a.single, object) for a in axes if a.since == 1]
+    later = [
+        (a.single, object, dataclasses.field(default=a.default[0] if a.role == "grouped" else a.default))
+        for a in axes
+        if a.since > 1
+    ]
+    return first + later
+
+
+GroupConfig = dataclasses.make_dataclass("GroupConfig", _fields(), frozen=True, namespace={"label": _label})
+GroupConfig.__module__ = __name__  # (make_dataclass takes module= only from Python 3.12)
+GroupConfig.__doc__ = """Everything that decides one compiled program (hashable: a key of the program cache).
+
+Fields, from ``symjax.core.axes.AXES``: dataset, hidden (widths), activation, optimizer, batch_size (None:
+full batch), steps, log_every, then model, rank_every (a weight snapshot every rank_every logged steps),
+dtype ("float64": the group trains with jax's 64-bit mode on)."""
 
 
 @dataclass(frozen=True)

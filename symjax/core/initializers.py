@@ -40,7 +40,9 @@ def _matrix_init(matrix: Callable[[int, int], np.ndarray]) -> Initializer:
     def init(key, shape, dtype=jnp.float32):
         del key  # deterministic
         if len(shape) not in (2, 3):
-            raise ValueError(f"weight shape must be (fan_in, fan_out) or (kernel_width, in, out), got {shape}")
+            raise ValueError(
+                f"weight shape must be (fan_in, fan_out) or (kernel_width, in, out), got {shape}"
+            )
         w = matrix(shape[-2], shape[-1])
         if len(shape) == 3:
             kernel = np.zeros(tuple(shape))
@@ -79,7 +81,8 @@ WEIGHT_INITS: dict[str, Callable[..., Initializer]] = {
     "glorot_uniform": jinit.glorot_uniform,
     "he_normal": jinit.he_normal,
     "he_uniform": jinit.he_uniform,
-    # PyTorch's nn.Linear/nn.Conv1d default (kaiming_uniform_ with a = sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    # PyTorch's nn.Linear/nn.Conv1d default (kaiming_uniform_ with a = sqrt(5)): U(-1/sqrt(fan_in),
+    # 1/sqrt(fan_in))
     "torch_default": lambda: jinit.variance_scaling(1 / 3, "fan_in", "uniform"),
     "orthogonal": jinit.orthogonal,
     "identity": lambda: _matrix_init(np.eye),  # (partial) identity eye(fan_in, fan_out)
@@ -100,7 +103,8 @@ FAN_IN_BIAS_INITS: dict[str, Callable[[int], Initializer]] = {
 
 
 def fan_in(shape: tuple[int, ...]) -> int:
-    """Inputs of one unit of a weight (fan_in, fan_out) or conv kernel (width, c_in, c_out), as PyTorch counts them.
+    """Inputs of one unit of a weight (fan_in, fan_out) or conv kernel (width, c_in, c_out), as PyTorch counts
+    them.
 
     >>> fan_in((40, 100)), fan_in((3, 25, 25))
     (40, 75)
@@ -116,7 +120,8 @@ def weight_init(scheme: Scheme) -> Initializer:
 
 
 def bias_init(scheme: Scheme, weight_shape: tuple[int, ...]) -> Initializer:
-    """The base bias initializer of ``scheme`` (its overrides ignored) for a layer whose weight has ``weight_shape``."""
+    """The base bias initializer of ``scheme`` (its overrides ignored) for a layer whose weight has
+    ``weight_shape``."""
     if is_plugin(scheme.bias):
         return plugin_init(scheme.bias)
     if scheme.bias in FAN_IN_BIAS_INITS:
@@ -124,7 +129,10 @@ def bias_init(scheme: Scheme, weight_shape: tuple[int, ...]) -> Initializer:
     return BIAS_INITS[scheme.bias](*scheme.bias_args)
 
 
-def layer_initializers(scheme: Scheme, layer: int, shapes: list[tuple[int, ...]]) -> tuple[Initializer, Initializer]:
-    """(weight init, bias init) of 0-based ``layer`` of a network with weight ``shapes`` (readout last), overrides applied."""
+def layer_initializers(
+    scheme: Scheme, layer: int, shapes: list[tuple[int, ...]]
+) -> tuple[Initializer, Initializer]:
+    """(weight init, bias init) of 0-based ``layer`` of a network with weight ``shapes`` (readout last),
+    overrides applied."""
     plain = scheme.for_layer(layer, len(shapes))
     return weight_init(plain), bias_init(plain, tuple(shapes[layer]))

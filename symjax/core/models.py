@@ -1,10 +1,12 @@
 """Functional networks (MLP and a small 1-D CNN): params, forward pass and losses.
 
-Data-flow stage: **init** (``init_mlp``: params per run, scheme x seed) and **train** (``forward``, ``loss_fn``).
+Data-flow stage: **init** (``init_mlp``: params per run, scheme x seed) and **train** (``forward``,
+``loss_fn``).
 Params are a plain pytree: a list with one ``{"w", "b"}`` dict per layer, readout last.
 A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D kernel
 ``w`` of shape ``(kernel_width, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
-"SAME" padding). With no hidden layer (``hidden = ()``) the MLP is multinomial logistic regression. Every layer's bias has shape ``(fan_out,)``. The forward pass picks
+"SAME" padding). With no hidden layer (``hidden = ()``) the MLP is multinomial logistic regression. Every
+layer's bias has shape ``(fan_out,)``. The forward pass picks
 dense or conv from ``w.ndim``, so the same code serves both models.
 """
 
@@ -42,9 +44,13 @@ Params = list  # list[dict[str, jax.Array]]
 
 
 def register_model(name: str, model: Model) -> None:
-    """Make ``model`` (a ``Model``) trainable as ``model = name`` in a matrix; registering a name again replaces it."""
+    """Make ``model`` (a ``Model``) trainable as ``model = name`` in a matrix; registering a name again
+    replaces it."""
     if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):
-        raise ValueError(f"register_model: name {name!r} must be 1 to 64 lowercase letters, digits or '_', starting with a letter")
+        raise ValueError(
+            f"register_model: name {name!r} must be 1 to 64 lowercase letters, digits or '_', starting with "
+            "a letter"
+        )
     if name in MODELS:
         raise ValueError(f"register_model: {name!r} is a built-in model; choose another name")
     if not (isinstance(model, Model) and callable(model.shapes) and callable(model.apply)):
@@ -67,9 +73,13 @@ def weight_shapes(model: str, n_in: int, hidden: tuple[int, ...], n_out: int) ->
     if model == "mlp":
         return layer_sizes(n_in, hidden, n_out)
     if is_plugin_model(model):
-        return [tuple(int(d) for d in shape) for shape in plugin_model(model).shapes(n_in, tuple(hidden), n_out)]
+        return [
+            tuple(int(d) for d in shape) for shape in plugin_model(model).shapes(n_in, tuple(hidden), n_out)
+        ]
     if model not in CNN_MODELS:
-        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}, or a plug-in module.path:name")
+        raise ValueError(
+            f"unknown model {model!r}; allowed: {', '.join(MODELS)}, or a plug-in module.path:name"
+        )
     channels = (1, *hidden)
     widths = [KERNEL_WIDTH if model == "cnn" or i == 0 else LATER_KERNEL_WIDTH for i in range(len(hidden))]
     conv = [(k, c_in, c_out) for k, c_in, c_out in zip(widths, channels[:-1], channels[1:])]
@@ -115,7 +125,9 @@ def _conv(h: jax.Array, w: jax.Array) -> jax.Array:
     return jax.lax.conv_general_dilated(h, w, (CONV_STRIDE,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
 
 
-def forward(params: Params, x: jax.Array, activation: str, model: str = "mlp") -> tuple[jax.Array, list[jax.Array] | None]:
+def forward(
+    params: Params, x: jax.Array, activation: str, model: str = "mlp"
+) -> tuple[jax.Array, list[jax.Array] | None]:
     """(outputs (batch, n_out), post-activation output of each hidden layer: (batch, width) or (batch, length,
     channels)); a plug-in model gives its outputs and None (its hidden layers are its own)."""
     phi = ACTIVATIONS[activation]
@@ -137,7 +149,8 @@ def apply_model(params: Params, x: jax.Array, activation: str, model: str = "mlp
 
 
 def example_losses(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
-    """Loss of every example (n,): softmax cross-entropy of labels y (n,), or MSE over the outputs of targets y (n, n_out)."""
+    """Loss of every example (n,): softmax cross-entropy of labels y (n,), or MSE over the outputs of targets
+    y (n, n_out)."""
     if task == "regression":
         return jnp.mean(jnp.square(outputs - y), axis=-1)
     return optax.softmax_cross_entropy_with_integer_labels(outputs, y)
@@ -148,8 +161,13 @@ def mean_loss(outputs: jax.Array, y: jax.Array, task: str = "classification") ->
     return example_losses(outputs, y, task).mean()
 
 
-def loss_fn(params: Params, x: jax.Array, y: jax.Array, activation: str, task: str = "classification",
-            model: str = "mlp") -> jax.Array:
+def loss_fn(
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    activation: str,
+    task: str = "classification",
+    model: str = "mlp",
+) -> jax.Array:
     """The training loss (scalar) of one minibatch; no accuracy is computed on this hot path."""
     return mean_loss(apply_model(params, x, activation, model), y, task)
-

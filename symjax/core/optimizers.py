@@ -19,7 +19,13 @@ OPTIMIZERS = {
     "adam": lambda lr: optax.adam(lr),
     "adamw": lambda lr: optax.adamw(lr, weight_decay=1e-4),
 }
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2, "adamw": 2}  # state arrays per parameter
+OPTIMIZER_SLOTS = {
+    "sgd": 0,
+    "momentum": 1,
+    "nesterov": 1,
+    "adam": 2,
+    "adamw": 2,
+}  # state arrays per parameter
 
 
 def make_optimizer(name: str, lr: jax.Array) -> optax.GradientTransformation:

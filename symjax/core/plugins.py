@@ -4,7 +4,8 @@ An init is a function ``(key, shape, dtype) -> Array`` (as ``jax.nn.initializers
 (``symjax.core.schemes``) or a path. A model is a ``Model``: ``shapes(n_in, hidden, n_out)`` gives the
 weight shape of every layer (readout last; symjax draws each layer's ``{"w", "b"}`` with the run's scheme,
 per-layer overrides included) and ``apply(params, x, phi)`` the outputs (batch, n_out) of inputs x (batch,
-n_in), ``phi`` the matrix's activation function: ``symjax.core.models.register_model`` or a path to a ``Model`` object.
+n_in), ``phi`` the matrix's activation function: ``symjax.core.models.register_model`` or a path to a
+``Model`` object.
 Data-flow stage: **matrix** (``check_plugin``, ``check_model``: a plug-in that cannot be imported, is not
 callable or returns the wrong shape or dtype is refused before anything is written), **init** and
 **train** (``plugin_init``, ``plugin_model``); the engine's resume key includes ``plugin_digest`` so that
@@ -36,7 +37,9 @@ class Model(NamedTuple):
     apply: Callable  # (params: list of {"w", "b"}, x (batch, n_in), phi) -> outputs (batch, n_out)
 
 
-REGISTERED_MODELS: dict[str, Model] = {}  # models.register_model; with REGISTERED_INITS, the registries users extend
+REGISTERED_MODELS: dict[
+    str, Model
+] = {}  # models.register_model; with REGISTERED_INITS, the registries users extend
 
 
 def is_plugin_model(name: str) -> bool:
@@ -48,29 +51,47 @@ def plugin_model(name: str) -> Model:
     """The ``Model`` a plug-in model name stands for; ValueError (one line) if it is not one."""
     model = REGISTERED_MODELS.get(name) or _import(name)
     if not (isinstance(model, tuple) and len(model) == 2 and all(map(callable, model))):
-        raise ValueError(f"plug-in model {name}: is a {type(model).__name__}, not symjax.Model(shapes, apply)")
+        raise ValueError(
+            f"plug-in model {name}: is a {type(model).__name__}, not symjax.Model(shapes, apply)"
+        )
     return Model(*model)
 
 
 def check_model(name: str, n_in: int, hidden: tuple[int, ...], n_out: int) -> None:
-    """ValueError (one line) unless the plug-in model ``name`` gives weight shapes (2-D, or 3-D conv kernels) for
+    """ValueError (one line) unless the plug-in model ``name`` gives weight shapes (2-D, or 3-D conv kernels)
+    for
     (n_in, hidden, n_out) and maps float32 inputs (2, n_in) to float32 outputs (2, n_out) with such params."""
     model = plugin_model(name)
     try:
         shapes = [tuple(shape) for shape in model.shapes(n_in, tuple(hidden), n_out)]
     except Exception as error:
-        raise ValueError(f"plug-in model {name}: shapes({n_in}, {tuple(hidden)}, {n_out}) failed: {_first_line(error)}") from None
-    if not shapes or not all(len(s) in (2, 3) and all(isinstance(d, int) and d > 0 for d in s) for s in shapes):
-        raise ValueError(f"plug-in model {name}: shapes({n_in}, {tuple(hidden)}, {n_out}) gave {shapes!r}; allowed: a "
-                         "non-empty list of (fan_in, fan_out) or (width, c_in, c_out) tuples of positive integers")
-    params = [{"w": jax.ShapeDtypeStruct(s, jnp.float32), "b": jax.ShapeDtypeStruct(s[-1:], jnp.float32)} for s in shapes]
+        raise ValueError(
+            f"plug-in model {name}: shapes({n_in}, {tuple(hidden)}, {n_out}) failed: {_first_line(error)}"
+        ) from None
+    if not shapes or not all(
+        len(s) in (2, 3) and all(isinstance(d, int) and d > 0 for d in s) for s in shapes
+    ):
+        raise ValueError(
+            f"plug-in model {name}: shapes({n_in}, {tuple(hidden)}, {n_out}) gave {shapes!r}; allowed: a "
+            "non-empty list of (fan_in, fan_out) or (width, c_in, c_out) tuples of positive integers"
+        )
+    params = [
+        {"w": jax.ShapeDtypeStruct(s, jnp.float32), "b": jax.ShapeDtypeStruct(s[-1:], jnp.float32)}
+        for s in shapes
+    ]
     try:
-        out = jax.eval_shape(lambda p, x: model.apply(p, x, jnp.tanh), params, jax.ShapeDtypeStruct((2, n_in), jnp.float32))
+        out = jax.eval_shape(
+            lambda p, x: model.apply(p, x, jnp.tanh), params, jax.ShapeDtypeStruct((2, n_in), jnp.float32)
+        )
     except Exception as error:
-        raise ValueError(f"plug-in model {name}: apply failed on inputs (2, {n_in}): {_first_line(error)}") from None
+        raise ValueError(
+            f"plug-in model {name}: apply failed on inputs (2, {n_in}): {_first_line(error)}"
+        ) from None
     if getattr(out, "shape", None) != (2, n_out) or getattr(out, "dtype", None) != jnp.float32:
-        raise ValueError(f"plug-in model {name}: apply gave {getattr(out, 'shape', type(out).__name__)} "
-                         f"{getattr(out, 'dtype', '')} for inputs (2, {n_in}); allowed: float32 outputs (2, {n_out})")
+        raise ValueError(
+            f"plug-in model {name}: apply gave {getattr(out, 'shape', type(out).__name__)} "
+            f"{getattr(out, 'dtype', '')} for inputs (2, {n_in}); allowed: float32 outputs (2, {n_out})"
+        )
 
 
 def _first_line(error: Exception) -> str:
@@ -79,16 +100,21 @@ def _first_line(error: Exception) -> str:
 
 
 def plugin_init(name: str) -> Callable:
-    """The function a plug-in name stands for; ValueError (one line) if it cannot be imported or is not callable."""
+    """The function a plug-in name stands for; ValueError (one line) if it cannot be imported or is not
+    callable."""
     fn = REGISTERED_INITS.get(name) or _import(name)
     if not callable(fn):
-        raise ValueError(f"plug-in {name}: is a {type(fn).__name__}, not a function (key, shape, dtype) -> Array")
+        raise ValueError(
+            f"plug-in {name}: is a {type(fn).__name__}, not a function (key, shape, dtype) -> Array"
+        )
     return fn
 
 
 def _import(name: str):
-    """The object an import path ``module.path:name`` names, importing the module (the current directory first) and
-    importing it again if its file changed since (so a notebook trains the code that the resume key hashes)."""
+    """The object an import path ``module.path:name`` names, importing the module (the current directory
+    first) and
+    importing it again if its file changed since (so a notebook trains the code that the resume key
+    hashes)."""
     module_name, _, attribute = name.partition(":")
     added = os.getcwd() not in sys.path
     if added:
@@ -96,7 +122,9 @@ def _import(name: str):
     try:
         module = importlib.import_module(module_name)
         source = _file_bytes(module)
-        if hasattr(module, "__symjax_source__") and module.__symjax_source__ != source:  # edited since (a notebook)
+        if (
+            hasattr(module, "__symjax_source__") and module.__symjax_source__ != source
+        ):  # edited since (a notebook)
             module = importlib.reload(module)
         module.__symjax_source__ = source
     except Exception as error:  # ImportError, or anything the module raises while it runs
@@ -116,7 +144,8 @@ def _file_bytes(module) -> bytes | None:
 
 
 def check_plugin(name: str, shapes: list[tuple[int, ...]]) -> None:
-    """ValueError (one line) unless ``name`` resolves to a function returning a float32 array of each of ``shapes``."""
+    """ValueError (one line) unless ``name`` resolves to a function returning a float32 array of each of
+    ``shapes``."""
     fn = plugin_init(name)
     for shape in shapes:
         try:
@@ -125,8 +154,10 @@ def check_plugin(name: str, shapes: list[tuple[int, ...]]) -> None:
             raise ValueError(f"plug-in {name} failed on shape {shape}: {_first_line(error)}") from None
         got_shape, got_dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         if got_shape != shape or got_dtype != jnp.float32:
-            raise ValueError(f"plug-in {name} returned shape {got_shape} and dtype {got_dtype} for shape {shape} and "
-                             "float32; allowed: an array of exactly the shape and dtype asked for")
+            raise ValueError(
+                f"plug-in {name} returned shape {got_shape} and dtype {got_dtype} for shape {shape} and "
+                "float32; allowed: an array of exactly the shape and dtype asked for"
+            )
 
 
 def _source(fn: Callable) -> bytes:
@@ -145,11 +176,12 @@ def plugin_digest(schemes: list[str], models: list[str] = ()) -> str:
     plug-ins): part of the resume key."""
     inits = sorted({name for scheme in schemes for name in plugin_names(parse_scheme(scheme))})
     functions = [(name, plugin_init(name)) for name in inits]
-    functions += [(name, fn) for name in sorted(set(filter(is_plugin_model, models))) for fn in plugin_model(name)]
+    functions += [
+        (name, fn) for name in sorted(set(filter(is_plugin_model, models))) for fn in plugin_model(name)
+    ]
     if not functions:
         return ""
     sha = hashlib.sha256()
     for name, fn in functions:
         sha.update(name.encode() + b"\0" + _source(fn))
     return sha.hexdigest()[:24]
-

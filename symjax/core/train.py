@@ -37,8 +37,12 @@ class TrainState(NamedTuple):
     params: list
     opt_state: optax.OptState
     perm: jax.Array  # (n_train,) int32; (0,) for full batch
-    grad_norms: jax.Array  # (n_layers,) weight-gradient norms of the last update before the latest log (NaN before any)
-    first_grad_step: jax.Array  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
+    grad_norms: (
+        jax.Array
+    )  # (n_layers,) weight-gradient norms of the last update before the latest log (NaN before any)
+    first_grad_step: (
+        jax.Array
+    )  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
 
 
 class Logs(NamedTuple):
@@ -80,7 +84,8 @@ def snapshot_steps(steps: int, log_every: int, rank_every: int) -> np.ndarray:
 
 
 def precision(dtype: str):
-    """The context a group of ``dtype`` is built and trained in: jax's 64-bit mode for "float64", none for "float32"."""
+    """The context a group of ``dtype`` is built and trained in: jax's 64-bit mode for "float64", none for
+    "float32"."""
     return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
 
 
@@ -119,7 +124,9 @@ def make_update(cfg: GroupConfig, n_train: int):
         else:
             with jax.named_scope("example_order"):  # named scopes label the profile (bench/profile_ops.py)
                 epoch, position = jnp.divmod(step, steps_per_epoch)
-                perm = jax.lax.cond(position == 0, lambda: epoch_order(data_key, epoch, n_train), lambda: perm)
+                perm = jax.lax.cond(
+                    position == 0, lambda: epoch_order(data_key, epoch, n_train), lambda: perm
+                )
                 index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
                 x, y = arrays.x_train[index], arrays.y_train[index]
         with jax.named_scope("gradient"):
@@ -152,7 +159,8 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         minibatch order; lr a () float32; arrays an ``Arrays``. Logs hold n_logs =
         ``len(logged_steps(cfg.steps, cfg.log_every))`` entries.
 
-    Work per step is ``make_update``'s update plus two conditionals. Every step index comes from the ``lax.scan`` that runs
+    Work per step is ``make_update``'s update plus two conditionals. Every step index comes from the
+    ``lax.scan`` that runs
     it, not from per-run state, so under ``vmap`` the step's branches stay real conditionals:
     the epoch's example order is computed only at the first step of an epoch, the
     weight-gradient norms (``Diagnostics.grad_norm``) only at the last step before a log, and
@@ -169,7 +177,10 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         optimizer = make_optimizer(cfg.optimizer, lr)
         n_layers = len(params)
 
-        train_slices, test_slices = slices(arrays.x_train, arrays.y_train), slices(arrays.x_test, arrays.y_test)
+        train_slices, test_slices = (
+            slices(arrays.x_train, arrays.y_train),
+            slices(arrays.x_test, arrays.y_test),
+        )
 
         @jax.named_scope("evaluate")
         def evaluate(state):  # slice by slice: a chunk's memory does not grow with the dataset
@@ -182,13 +193,17 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
             return [layer["w"] for layer in state.params]
 
         def one_step(state, step, last):  # step: the update's index; last: the last update before a log
-            params, opt_state, perm, grads = update(state.params, state.opt_state, state.perm, step, data_key,
-                                                    optimizer, arrays)
+            params, opt_state, perm, grads = update(
+                state.params, state.opt_state, state.perm, step, data_key, optimizer, arrays
+            )
             with jax.named_scope("gradient_diagnostics"):
                 norms = jax.lax.cond(step == last, lambda: weight_grad_norms(grads), lambda: state.grad_norms)
                 waiting = state.first_grad_step < 0
-                nonzero = jax.lax.cond(any_run(jnp.any(waiting)), lambda: weight_grad_norms(grads) > 0,
-                                       lambda: jnp.zeros(n_layers, bool))
+                nonzero = jax.lax.cond(
+                    any_run(jnp.any(waiting)),
+                    lambda: weight_grad_norms(grads) > 0,
+                    lambda: jnp.zeros(n_layers, bool),
+                )
                 first = jnp.where(waiting & nonzero, step, state.first_grad_step)
             return TrainState(params, opt_state, perm, norms, first)
 
@@ -208,8 +223,13 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         n_intervals, remainder = divmod(cfg.steps, cfg.log_every)
         n_blocks, extra = divmod(n_intervals, cfg.rank_every)
         block_steps = cfg.rank_every * cfg.log_every
-        state = TrainState(params, optimizer.init(params), initial_perm(cfg, n_train),
-                           jnp.full(n_layers, jnp.nan, jnp.float32), jnp.full(n_layers, -1, jnp.int32))
+        state = TrainState(
+            params,
+            optimizer.init(params),
+            initial_perm(cfg, n_train),
+            jnp.full(n_layers, jnp.nan, jnp.float32),
+            jnp.full(n_layers, -1, jnp.int32),
+        )
         logs, snapshots = [single(evaluate(state))], [single(weights(state))]
         if n_blocks:
             starts = block_steps * jnp.arange(n_blocks, dtype=jnp.int32)

@@ -16,7 +16,9 @@ import os
 from typing import NamedTuple
 
 RUN_AXIS = "runs"  # the run axis: the mesh axis over devices, and the vmap axis of a device's block of runs
-CPU_RUNS_PER_BLOCK = 4  # runs of a CPU device vmapped together; its blocks follow one another (bench/README.md)
+CPU_RUNS_PER_BLOCK = (
+    4  # runs of a CPU device vmapped together; its blocks follow one another (bench/README.md)
+)
 _FLAG = "--xla_force_host_platform_device_count"
 
 
@@ -35,7 +37,9 @@ def runs_per_block(runs_per_device: int) -> int:
     measured 1.2-1.3x faster than one vmap over 128 runs); on GPU and TPU all of them at once."""
     import jax
 
-    return math.gcd(runs_per_device, CPU_RUNS_PER_BLOCK) if jax.default_backend() == "cpu" else runs_per_device
+    return (
+        math.gcd(runs_per_device, CPU_RUNS_PER_BLOCK) if jax.default_backend() == "cpu" else runs_per_device
+    )
 
 
 def chunk_multiple(n_devices: int, max_chunk: int) -> int:
@@ -69,4 +73,6 @@ def run_sharding() -> RunSharding:
     from jax.sharding import NamedSharding, PartitionSpec
 
     mesh = run_mesh()
-    return RunSharding(NamedSharding(mesh, PartitionSpec(RUN_AXIS)), NamedSharding(mesh, PartitionSpec()), mesh.size)
+    return RunSharding(
+        NamedSharding(mesh, PartitionSpec(RUN_AXIS)), NamedSharding(mesh, PartitionSpec()), mesh.size
+    )

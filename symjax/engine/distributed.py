@@ -1,6 +1,8 @@
-"""Many hosts: one ``symjax run`` process per host, each training its share of the chunks into one shared folder.
+"""Many hosts: one ``symjax run`` process per host, each training its share of the chunks into one shared
+folder.
 
-Data-flow stage: **train** and **store** (of chunks) shared among hosts (``symjax.api.run_matrix``). Runs are independent, so hosts never
+Data-flow stage: **train** and **store** (of chunks) shared among hosts (``symjax.api.run_matrix``). Runs are
+independent, so hosts never
 exchange arrays: ``jax.distributed.initialize`` connects the processes, each trains the
 chunks whose number (across the matrix) is its process index modulo the process count on
 its own local devices and saves them in ``DIR/chunks`` (a folder every host sees), and
@@ -37,13 +39,21 @@ class Share:
 def check_options(count: int, max_memory: int | None, fresh: bool) -> None:
     """ConfigError unless several processes have an explicit budget (every host must cut the same chunks)
     and no ``fresh`` (one process would delete what the others save)."""
-    if count > 1 and (fresh or max_memory is None):
-        raise ConfigError("with several processes, give --max-memory (every host must cut the same chunks) "
-                          "and do not use --fresh (delete the folder instead)")
+    if count > 1 and max_memory is None:
+        raise ConfigError(
+            "--max-memory: missing; with several processes it is required (every host must cut the "
+            "same chunks), e.g. --max-memory 8GiB"
+        )
+    if count > 1 and fresh:
+        raise ConfigError(
+            "--fresh: not allowed with several processes (one would delete what the others save); "
+            "delete the folder instead"
+        )
 
 
 def train_share(plan: Plan, store: ChunkStore, programs: Programs, share: Share, show_progress: bool) -> None:
-    """Once the folder is ready, train and save this process's share of the plan's chunks, then wait for every process."""
+    """Once the folder is ready, train and save this process's share of the plan's chunks, then wait for every
+    process."""
     barrier("prepared", share, PREPARED_TIMEOUT_S)
     train_chunks(plan, lambda chunk: share.mine(chunk.number), store, programs, show_progress)
     barrier("trained", share, TRAINED_TIMEOUT_S)
@@ -53,7 +63,9 @@ def initialize(coordinator: str, num_processes: int, process_id: int) -> Share:
     """``jax.distributed.initialize`` (before any JAX computation) and this process's Share."""
     import jax
 
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
     return Share(jax.process_index(), jax.process_count())
 
 

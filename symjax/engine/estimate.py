@@ -20,9 +20,15 @@ from symjax.engine.memory import chunk_bytes
 from symjax.engine.plan import Plan
 from symjax.matrix.spec import Matrix
 
-CPU_FLOPS_PER_CORE = 40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
-CONV_SLOWDOWN = 12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
-FLOAT64_SLOWDOWN = 2.7  # a float64 group against its float32 twin (results/float64/config.json: 240.6 s and 88.3 s)
+CPU_FLOPS_PER_CORE = (
+    40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
+)
+CONV_SLOWDOWN = (
+    12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
+)
+FLOAT64_SLOWDOWN = (
+    2.7  # a float64 group against its float32 twin (results/float64/config.json: 240.6 s and 88.3 s)
+)
 STEP_OVERHEAD_SECONDS = 40e-6  # fixed cost of one scan step of one chunk (small networks are bound by it)
 COMPILE_SECONDS = 5.0  # one group's compilation, measured on the default matrix
 
@@ -44,7 +50,8 @@ class GroupCost:
 
 
 def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
-    """Multiply-adds of one forward pass of one example (a conv layer applies its kernel at every output position)."""
+    """Multiply-adds of one forward pass of one example (a conv layer applies its kernel at every output
+    position)."""
     return sum(length * math.prod(shape) for length, shape in zip(output_lengths(shapes, n_in), shapes))
 
 
@@ -57,36 +64,64 @@ def group_costs(plan: Plan) -> list[GroupCost]:
         n_in, n_train, n_test = data.x_train.shape[1], train_size(cfg.dataset), len(data.x_test)
         macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
-        flops_per_run = 2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)
-        costs.append(GroupCost(cfg.label(batch=True), cfg.model, cfg.dtype, len({r.lr for r in group.runs}),
-                               len({r.scheme for r in group.runs}), n_runs, len(group.chunks), group.chunk_size,
-                               flops_per_run * n_runs, chunk_bytes(cfg, group.chunk_size, plan.n_devices)))
+        flops_per_run = (
+            2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)
+        )
+        costs.append(
+            GroupCost(
+                cfg.label(batch=True),
+                cfg.model,
+                cfg.dtype,
+                len({r.lr for r in group.runs}),
+                len({r.scheme for r in group.runs}),
+                n_runs,
+                len(group.chunks),
+                group.chunk_size,
+                flops_per_run * n_runs,
+                chunk_bytes(cfg, group.chunk_size, plan.n_devices),
+            )
+        )
     return costs
 
 
 def estimate_seconds(plans: list[GroupCost], steps: int, cores: int) -> float:
     """Rough wall time of training every group on a CPU with ``cores`` cores."""
-    work = sum(p.flops * (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0) * (FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0)
-               for p in plans) / (CPU_FLOPS_PER_CORE * cores)
+    work = sum(
+        p.flops
+        * (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0)
+        * (FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0)
+        for p in plans
+    ) / (CPU_FLOPS_PER_CORE * cores)
     overhead = sum(p.chunks for p in plans) * steps * STEP_OVERHEAD_SECONDS
     return work + overhead + COMPILE_SECONDS * len(plans)
 
 
 def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list[str]:
-    """The lines ``symjax run --dry-run`` prints for ``plan``, the plan of ``matrix`` (chunks within ``budget`` bytes)."""
+    """The lines ``symjax run --dry-run`` prints for ``plan``, the plan of ``matrix`` (chunks within
+    ``budget`` bytes)."""
     plans = group_costs(plan)
     cores = len(os.sched_getaffinity(0))
     seconds = estimate_seconds(plans, matrix.steps, cores)
-    lines = [f"matrix {matrix.name}: {sum(p.settings for p in plans)} settings, {len(matrix.schemes)} schemes, "
-             f"{matrix.seeds} seeds, {sum(p.runs for p in plans)} runs in {len(plans)} groups "
-             f"({len(plans)} compilations), {matrix.steps} steps each"]
-    lines += [f"  group {i}: {p.label}: {p.runs} runs ({p.settings} lr, {p.schemes} schemes, {matrix.seeds} seeds), "
-              f"{p.chunks} chunk(s) of {p.chunk_size}, {p.flops / 1e12:.2f} TFLOP, "
-              f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk" for i, p in enumerate(plans, start=1)]
+    lines = [
+        f"matrix {matrix.name}: {sum(p.settings for p in plans)} settings, {len(matrix.schemes)} schemes, "
+        f"{matrix.seeds} seeds, {sum(p.runs for p in plans)} runs in {len(plans)} groups "
+        f"({len(plans)} compilations), {matrix.steps} steps each"
+    ]
+    lines += [
+        f"  group {i}: {p.label}: {p.runs} runs ({p.settings} lr, {p.schemes} schemes, {matrix.seeds} "
+        "seeds), "
+        f"{p.chunks} chunk(s) of {p.chunk_size}, {p.flops / 1e12:.2f} TFLOP, "
+        f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk"
+        for i, p in enumerate(plans, start=1)
+    ]
     limit = "" if budget is None else f" (budget {budget / 2**30:.2f} GiB)"
-    lines.append(f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory ~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB "
-                 f"per chunk{limit}, ~{seconds / 60:.0f} min on this {cores}-core CPU "
-                 f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for convolutions, "
-                 f"{FLOAT64_SLOWDOWN:g}x for float64; "
-                 "GPUs and TPUs are faster)")
+    lines.append(
+        f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory "
+        f"~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB "
+        f"per chunk{limit}, ~{seconds / 60:.0f} min on this {cores}-core CPU "
+        f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for "
+        "convolutions, "
+        f"{FLOAT64_SLOWDOWN:g}x for float64; "
+        "GPUs and TPUs are faster)"
+    )
     return lines

@@ -23,8 +23,22 @@ from symjax.core.train import logged_steps, snapshot_steps
 from symjax.engine.devices import CPU_RUNS_PER_BLOCK
 from symjax.matrix.spec import ConfigError
 
-UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
-         "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kb": 10**3,
+    "kib": 2**10,
+    "m": 2**20,
+    "mb": 10**6,
+    "mib": 2**20,
+    "g": 2**30,
+    "gb": 10**9,
+    "gib": 2**30,
+    "t": 2**40,
+    "tb": 10**12,
+    "tib": 2**40,
+}
 DEFAULT_FRACTION = 0.5  # of the memory free at start (CPU) or of the devices' limit (GPU, TPU)
 FLOAT_BYTES = 4
 MAX_BYTES = 2**60  # the largest --max-memory (1 EiB)
@@ -37,13 +51,16 @@ def parse_size(text: str) -> int:
     size = float(match.group(1)) * UNITS[unit] if match and unit in UNITS else 0.0
     if not 1 <= size <= MAX_BYTES:
         shown = str(text) if len(str(text)) <= 40 else str(text)[:37] + "..."
-        raise ValueError(f"{shown!r} is not a memory size; allowed: a positive number with an optional unit (B, KB, MB, "
-                         "GB, TB, KiB, MiB, GiB, TiB, K, M, G, T), from 1 byte to 1 EiB, e.g. 8GiB")
+        raise ValueError(
+            f"{shown!r} is not a memory size; allowed: a positive number with an optional unit (B, KB, MB, "
+            "GB, TB, KiB, MiB, GiB, TiB, K, M, G, T), from 1 byte to 1 EiB, e.g. 8GiB"
+        )
     return int(size)
 
 
 def default_budget() -> int:
-    """Half of what the local devices can hold: their ``bytes_limit`` (GPU, TPU) or the host's available memory (CPU)."""
+    """Half of what the local devices can hold: their ``bytes_limit`` (GPU, TPU) or the host's available
+    memory (CPU)."""
     limits = [(d.memory_stats() or {}).get("bytes_limit") for d in jax.local_devices()]
     if all(limits):
         return int(DEFAULT_FRACTION * sum(limits))
@@ -68,7 +85,9 @@ def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
     weights = sum(math.prod(s) for s in shapes)
     params = weights + sum(s[-1] for s in shapes)
     batch = minibatch_size(cfg.batch_size, n_train)
-    logs = len(snapshot_steps(cfg.steps, cfg.log_every, cfg.rank_every)) * weights + len(logged_steps(cfg.steps, cfg.log_every)) * (3 + 4 * len(shapes))
+    logs = len(snapshot_steps(cfg.steps, cfg.log_every, cfg.rank_every)) * weights + len(
+        logged_steps(cfg.steps, cfg.log_every)
+    ) * (3 + 4 * len(shapes))
     held = params * (2 + OPTIMIZER_SLOTS[cfg.optimizer]) + logs + n_train
     working = 2 * params + _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
     scale = FLOAT_BYTES * (2 if cfg.dtype == "float64" else 1)
@@ -76,7 +95,8 @@ def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
 
 
 def _block_limit() -> int | None:
-    """Most runs of a device that train at once: a block on CPU (``symjax.engine.devices``), all of them elsewhere (None)."""
+    """Most runs of a device that train at once: a block on CPU (``symjax.engine.devices``), all of them
+    elsewhere (None)."""
     return CPU_RUNS_PER_BLOCK if jax.default_backend() == "cpu" else None
 
 
@@ -92,16 +112,21 @@ def chunk_bytes(cfg: GroupConfig, n_runs: int, n_devices: int) -> float:
 
 def chunk_limit(cfg: GroupConfig, chunk_runs: int, budget: int | None, n_devices: int) -> int:
     """Most runs of the group in one chunk: ``chunk_runs``, fewer if they would not fit in ``budget`` bytes
-    (``chunk_bytes``), then a multiple of ``n_devices``; a budget too small for one run per device is a ConfigError."""
+    (``chunk_bytes``), then a multiple of ``n_devices``; a budget too small for one run per device is a
+    ConfigError."""
     if budget is None:
         return chunk_runs
     held, working = run_bytes(cfg)
     if chunk_bytes(cfg, n_devices, n_devices) > budget:
-        raise ConfigError(f"--max-memory {budget / 2**20:.0f} MiB is too small: the group {cfg.label()} "
-                          f"needs {chunk_bytes(cfg, n_devices, n_devices) / 2**20:.1f} "
-                          f"MiB for one run per device ({n_devices} devices); allowed: at least that")
+        raise ConfigError(
+            f"--max-memory {budget / 2**20:.0f} MiB is too small: the group {cfg.label()} "
+            f"needs {chunk_bytes(cfg, n_devices, n_devices) / 2**20:.1f} "
+            f"MiB for one run per device ({n_devices} devices); allowed: at least that"
+        )
     block = _block_limit()
-    full = None if block is None else n_devices * block  # from this many runs on, the working bytes stop growing
+    full = (
+        None if block is None else n_devices * block
+    )  # from this many runs on, the working bytes stop growing
     if full is not None and chunk_bytes(cfg, full, n_devices) <= budget:
         fitting = int((budget - full * working) // held)
     else:
@@ -118,6 +143,11 @@ def xla_bytes_per_run(compiled, shared_arrays, runs_per_device: int) -> tuple[fl
     if memory is None:
         return None
     shared = sum(a.nbytes for a in jax.tree.leaves(shared_arrays))
-    total = (memory.temp_size_in_bytes + memory.argument_size_in_bytes - shared + memory.output_size_in_bytes
-             - memory.alias_size_in_bytes)
+    total = (
+        memory.temp_size_in_bytes
+        + memory.argument_size_in_bytes
+        - shared
+        + memory.output_size_in_bytes
+        - memory.alias_size_in_bytes
+    )
     return total / runs_per_device, memory.output_size_in_bytes / runs_per_device

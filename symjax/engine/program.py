@@ -51,12 +51,14 @@ def over_runs(per_run):
         return jax.tree.map(lambda v: v.reshape(n, *v.shape[2:]), out)
 
     runs, shared = PartitionSpec(RUN_AXIS), PartitionSpec()
-    return jax.shard_map(per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs,
-                         check_vma=False)
+    return jax.shard_map(
+        per_device, mesh=run_mesh(), in_specs=(runs, runs, runs, shared), out_specs=runs, check_vma=False
+    )
 
 
 def group_program(cfg: GroupConfig, n_train: int):
-    """``jit(over_runs(train))``: the group's runs along a leading axis of (params, data_key, lr), arrays shared.
+    """``jit(over_runs(train))``: the group's runs along a leading axis of (params, data_key, lr), arrays
+    shared.
     A new jitted function each call: hold it (or use ``Programs``) to compile it once."""
     return jax.jit(over_runs(make_train(cfg, n_train, run_axis=RUN_AXIS)))
 
@@ -89,14 +91,16 @@ class Programs:
         return self._groups[cfg]
 
     def init(self, scheme: str, shapes: tuple[tuple[int, ...], ...]):
-        """``jit(vmap(init_mlp))`` for one scheme and weight shapes: keys (n,) -> params with a leading (n,) run axis."""
+        """``jit(vmap(init_mlp))`` for one scheme and weight shapes: keys (n,) -> params with a leading (n,)
+        run axis."""
         if (scheme, shapes) not in self._inits:
             parsed = parse_scheme(scheme)
             self._inits[scheme, shapes] = jax.jit(jax.vmap(lambda key: init_mlp(key, parsed, list(shapes))))
         return self._inits[scheme, shapes]
 
     def init_params(self, runs: list[Run], shapes: list[tuple[int, ...]]) -> list:
-        """Stacked params of ``runs`` (leading run axis (n_runs,)), each run initialized by its scheme and seed."""
+        """Stacked params of ``runs`` (leading run axis (n_runs,)), each run initialized by its scheme and
+        seed."""
         blocks, order = [], []
         for scheme in dict.fromkeys(r.scheme for r in runs):
             positions = [i for i, r in enumerate(runs) if r.scheme == scheme]
@@ -107,9 +111,15 @@ class Programs:
         return jax.tree.map(lambda *leaves: jnp.concatenate(leaves)[inverse], *blocks)
 
     def chunk_inputs(self, chunk: list[Run], shapes: list[tuple[int, ...]], dtype: str = "float32") -> tuple:
-        """(params, minibatch-order keys (n_runs,), learning rates (n_runs,)) of a chunk, each with a leading run
-        axis sharded over the devices (``run_sharding``). Params are drawn in float32 and then cast to ``dtype``,
-        so a float64 run starts from exactly the weights of its float32 twin; call inside ``precision(dtype)``."""
-        inputs = (as_dtype(self.init_params(chunk, shapes), dtype), seed_keys(np.array([r.seed for r in chunk]), 1),
-                  jnp.asarray([r.lr for r in chunk], dtype))
+        """(params, minibatch-order keys (n_runs,), learning rates (n_runs,)) of a chunk, each with a leading
+        run
+        axis sharded over the devices (``run_sharding``). Params are drawn in float32 and then cast to
+        ``dtype``,
+        so a float64 run starts from exactly the weights of its float32 twin; call inside
+        ``precision(dtype)``."""
+        inputs = (
+            as_dtype(self.init_params(chunk, shapes), dtype),
+            seed_keys(np.array([r.seed for r in chunk]), 1),
+            jnp.asarray([r.lr for r in chunk], dtype),
+        )
         return jax.device_put(inputs, run_sharding().runs)

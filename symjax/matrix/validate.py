@@ -10,14 +10,24 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from symjax.core.data import DATASETS, is_file_dataset, load_dataset, train_size
-from symjax.core.group import DTYPES
-from symjax.core.models import ACTIVATIONS, CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, MODELS
-from symjax.core.optimizers import OPTIMIZERS
+from symjax.core.axes import AXES, registry
+from symjax.core.data import is_file_dataset, load_dataset, train_size
+from symjax.core.models import CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS
 from symjax.core.plugins import is_plugin_model
 from symjax.core.schemes import check_depth, count_schemes, expand_scheme, is_plugin, parse_scheme
-from symjax.matrix.spec import (FLOAT32_RANGE, LIMITS, MAX_AXIS_VALUES, MAX_GROUPS, MAX_RUNS, ConfigError, Matrix,
-                                check_name, is_int, is_number, shown)
+from symjax.matrix.spec import (
+    FLOAT32_RANGE,
+    LIMITS,
+    MAX_AXIS_VALUES,
+    MAX_GROUPS,
+    MAX_RUNS,
+    ConfigError,
+    Matrix,
+    check_name,
+    is_int,
+    is_number,
+    shown,
+)
 
 
 def validate(matrix: Matrix) -> Matrix:
@@ -26,58 +36,70 @@ def validate(matrix: Matrix) -> Matrix:
     check_name("name", matrix.name)
     for companion in matrix.companions:
         check_name("companions", companion)
-    for key, values, registry in (
-        ("dataset", matrix.datasets, DATASETS),
-        ("model", matrix.models, MODELS),
-        ("activation", matrix.activations, ACTIVATIONS),
-        ("optimizer", matrix.optimizers, OPTIMIZERS),
-        ("dtype", matrix.dtypes, DTYPES),
-    ):
-        for value in values:
-            if value not in registry and not (key == "dataset" and is_file_dataset(value)) and not (
-                    key == "model" and is_plugin_model(value)):
-                more = {"dataset": ", or file:PATH.npz (your own data)",
-                        "model": ", or a plug-in module.path:name (a symjax.Model)"}.get(key, "")
-                raise ConfigError(f"{key}: unknown {key} {shown(value)}; allowed: {', '.join(registry)}{more}")
+    for axis in (a for a in AXES if a.allowed):
+        allowed = registry(axis)
+        for value in getattr(matrix, axis.field):
+            if (
+                value not in allowed
+                and not (axis.key == "dataset" and is_file_dataset(value))
+                and not (axis.key == "model" and is_plugin_model(value))
+            ):
+                more = {
+                    "dataset": ", or file:PATH.npz (your own data)",
+                    "model": ", or a plug-in module.path:name (a symjax.Model)",
+                }.get(axis.key, "")
+                raise ConfigError(
+                    f"{axis.key}: unknown {axis.key} {shown(value)}; allowed: {', '.join(allowed)}{more}"
+                )
     _check_sizes(matrix)
-    canonical = dataclasses.replace(matrix, schemes=tuple(_canonical_schemes(matrix.schemes)),
-                                    reference=_canonical_schemes([matrix.reference], "reference")[0],
-                                    excludes=_canonical_rules(matrix.excludes))
+    canonical = dataclasses.replace(
+        matrix,
+        schemes=tuple(_canonical_schemes(matrix.schemes)),
+        reference=_canonical_schemes([matrix.reference], "reference")[0],
+        excludes=_canonical_rules(matrix.excludes),
+    )
     schemes, reference = list(canonical.schemes), canonical.reference
     if reference not in schemes and matrix.target_loss is None:
         raise ConfigError(
             f"schemes: the reference scheme {reference} must be among the schemes (it sets the target loss), "
             "or give target_loss / --target-loss"
         )
-    integers = (("seeds", [matrix.seeds]), ("steps", [matrix.steps]), ("log_every", [matrix.log_every]),
-                ("rank_every", [matrix.rank_every]),
-                ("chunk_runs", [matrix.chunk_runs]), ("hidden", [w for ws in matrix.hidden for w in ws]),
-                ("batch_size", [b for b in matrix.batch_sizes if b is not None]))
+    integers = [(a.key, _bounded(matrix, a)) for a in AXES if a.limit is not None]
     for key, values in integers:
         bad = [v for v in values if not (is_int(v) and 0 < v <= LIMITS[key])]
         if bad:
-            allowed = f"a positive integer up to {LIMITS[key]:,}" + (' or "full"' if key == "batch_size" else "")
+            allowed = f"a positive integer up to {LIMITS[key]:,}" + (
+                ' or "full"' if key == "batch_size" else ""
+            )
             raise ConfigError(f"{key}: must be {allowed}, got {shown(bad[0])}")
-    numbers = (("lr", matrix.lrs), ("target_loss", [] if matrix.target_loss is None else [matrix.target_loss]))
+    numbers = (
+        ("lr", matrix.lrs),
+        ("target_loss", [] if matrix.target_loss is None else [matrix.target_loss]),
+    )
     for key, values in numbers:
         bad = [v for v in values if not (is_number(v) and FLOAT32_RANGE[0] <= v <= FLOAT32_RANGE[1])]
         if bad:
-            raise ConfigError(f"{key}: must be a positive number that float32 represents ({FLOAT32_RANGE[0]:.3g} "
-                              f"to {FLOAT32_RANGE[1]:.3g}), got {shown(bad[0])}")
-    axes = (("dataset", matrix.datasets), ("model", matrix.models), ("hidden", [list(h) for h in matrix.hidden]),
-            ("activation", matrix.activations), ("optimizer", matrix.optimizers),
-            ("lr", [float(f"{lr:.8g}") for lr in matrix.lrs]),  # float32 keeps ~7 digits: 0.1 and 0.100000001 are one rate
-            ("batch_size", ["full" if b is None else b for b in matrix.batch_sizes]), ("dtype", matrix.dtypes),
-            ("schemes", schemes))
+            raise ConfigError(
+                f"{key}: must be a positive number that float32 represents ({FLOAT32_RANGE[0]:.3g} "
+                f"to {FLOAT32_RANGE[1]:.3g}), got {shown(bad[0])}"
+            )
+    axes = [
+        (a.key, _listed(matrix, a)) for a in AXES if a.role in ("grouped", "run") and a.field != "schemes"
+    ]
+    axes.append(("schemes", schemes))
     for key, values in axes:
         twice = [v for i, v in enumerate(values) if v in values[:i]]
         if twice:
-            raise ConfigError(f"{key}: {shown(twice[0])} is listed twice; allowed: each value once (runs would be "
-                              "trained and counted twice)")
+            raise ConfigError(
+                f"{key}: {shown(twice[0])} is listed twice; allowed: each value once (runs would be "
+                "trained and counted twice)"
+            )
     depths = [ws for ws in matrix.hidden if not len(ws) <= MAX_HIDDEN_LAYERS]
     if depths:
-        raise ConfigError(f"hidden: every architecture has 0 to {MAX_HIDDEN_LAYERS} hidden layer widths ([]: logistic "
-                          f"regression), got {len(depths[0])}")
+        raise ConfigError(
+            f"hidden: every architecture has 0 to {MAX_HIDDEN_LAYERS} hidden layer widths ([]: logistic "
+            f"regression), got {len(depths[0])}"
+        )
     if matrix.log_every > matrix.steps:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
     _check_files(canonical)
@@ -87,7 +109,8 @@ def validate(matrix: Matrix) -> Matrix:
 
 
 def _check_plugins(matrix: Matrix) -> None:
-    """ConfigError (one line) for a plug-in init that cannot be imported, is not callable, or returns the wrong
+    """ConfigError (one line) for a plug-in init that cannot be imported, is not callable, or returns the
+    wrong
     shape or dtype for a weight (dense, and a conv kernel if the matrix has a CNN) or a bias. Imports jax only
     when the matrix names a plug-in."""
     weights, biases = {}, {}  # plug-in name -> the first scheme that names it
@@ -112,7 +135,8 @@ def _check_plugins(matrix: Matrix) -> None:
 
 
 def _check_files(matrix: Matrix) -> None:
-    """ConfigError (one line) for a file dataset that cannot be read or used (``symjax.core.data_files``); reads
+    """ConfigError (one line) for a file dataset that cannot be read or used (``symjax.core.data_files``);
+    reads
     each file as it is now."""
     for name in matrix.datasets:
         if is_file_dataset(name):
@@ -125,17 +149,24 @@ def _check_files(matrix: Matrix) -> None:
 def _check_sizes(matrix: Matrix) -> None:
     """ConfigError when an axis, the schemes after expansion or the groups exceed their bounds (checked before
     anything is expanded, so planning never grows with a huge matrix)."""
-    axes = {"dataset": matrix.datasets, "model": matrix.models, "hidden": matrix.hidden, "activation": matrix.activations,
-            "optimizer": matrix.optimizers, "lr": matrix.lrs, "batch_size": matrix.batch_sizes, "dtype": matrix.dtypes}
-    counts = {**{key: len(values) for key, values in axes.items()},
-              "schemes": sum(count_schemes(s) for s in matrix.schemes if isinstance(s, str))}
+    axes = {
+        a.key: getattr(matrix, a.field) for a in AXES if a.role in ("grouped", "run") and a.field != "schemes"
+    }
+    counts = {
+        **{key: len(values) for key, values in axes.items()},
+        "schemes": sum(count_schemes(s) for s in matrix.schemes if isinstance(s, str)),
+    }
     for key, count in counts.items():
         if count > MAX_AXIS_VALUES:
-            raise ConfigError(f"{key}: {count:,} values; allowed at most {MAX_AXIS_VALUES:,}"
-                              + (" schemes after expanding bracketed lists" if key == "schemes" else ""))
+            raise ConfigError(
+                f"{key}: {count:,} values; allowed at most {MAX_AXIS_VALUES:,}"
+                + (" schemes after expanding bracketed lists" if key == "schemes" else "")
+            )
     groups = math.prod(len(values) for key, values in axes.items() if key != "lr")
     if groups > MAX_GROUPS:
-        raise ConfigError(f"the axes make {groups:,} groups (compiled programs); allowed at most {MAX_GROUPS:,}")
+        raise ConfigError(
+            f"the axes make {groups:,} groups (compiled programs); allowed at most {MAX_GROUPS:,}"
+        )
 
 
 def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
@@ -153,16 +184,24 @@ def _validate_plan(matrix: Matrix) -> None:
         raise ConfigError("exclude: the rules remove every run of the matrix")
     runs = sum(len(pairs) for _, pairs in plan) * matrix.seeds
     if runs > MAX_RUNS:
-        raise ConfigError(f"seeds: the matrix has {runs:,} runs; allowed at most {MAX_RUNS:,} (fewer seeds, schemes or settings)")
+        raise ConfigError(
+            f"seeds: the matrix has {runs:,} runs; allowed at most {MAX_RUNS:,} (fewer seeds, schemes or "
+            "settings)"
+        )
     for cfg, pairs in plan:
         where = f"{cfg.dataset}, {cfg.model} {list(cfg.hidden)}, {cfg.activation}, {cfg.optimizer}"
         if cfg.model in CNN_MODELS and cfg.dataset not in CNN_DATASETS:
-            raise ConfigError(f"model: {cfg.model} reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
-                              f"(exclude the others with [[exclude]] model = \"{cfg.model}\", dataset = [...]), "
-                              f"got {cfg.dataset}")
+            raise ConfigError(
+                f"model: {cfg.model} reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
+                f'(exclude the others with [[exclude]] model = "{cfg.model}", dataset = [...]), '
+                f"got {cfg.dataset}"
+            )
         if cfg.batch_size is not None and cfg.batch_size > train_size(cfg.dataset):
-            raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {train_size(cfg.dataset)} training examples "
-                              f"of {cfg.dataset}; allowed 1..{train_size(cfg.dataset)} or \"full\"")
+            raise ConfigError(
+                f"batch_size: {cfg.batch_size} is larger than the {train_size(cfg.dataset)} training "
+                "examples "
+                f'of {cfg.dataset}; allowed 1..{train_size(cfg.dataset)} or "full"'
+            )
         n_layers = _plugin_model_layers(cfg) if is_plugin_model(cfg.model) else len(cfg.hidden) + 1
         for scheme in dict.fromkeys(s for _, s in pairs):
             try:
@@ -172,12 +211,15 @@ def _validate_plan(matrix: Matrix) -> None:
         lrs = {lr for lr, _ in pairs}
         missing = sorted(lr for lr in lrs if (lr, reference) not in pairs)
         if missing and matrix.target_loss is None:
-            raise ConfigError(f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), "
-                              "which then has no target loss; exclude the whole setting or give target_loss")
+            raise ConfigError(
+                f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), "
+                "which then has no target loss; exclude the whole setting or give target_loss"
+            )
 
 
 def _plugin_model_layers(cfg) -> int:
-    """Layers of a plug-in model at the group's sizes, after checking it (``check_model``); ConfigError in one line."""
+    """Layers of a plug-in model at the group's sizes, after checking it (``check_model``); ConfigError in one
+    line."""
     from symjax.core.data import load_dataset
     from symjax.core.models import weight_shapes
     from symjax.core.plugins import check_model
@@ -190,6 +232,30 @@ def _plugin_model_layers(cfg) -> int:
     return len(weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs))
 
 
+def _bounded(matrix: Matrix, axis) -> list:
+    """The integers an axis with a ``limit`` holds: each width of every ``hidden`` entry, each batch size but
+    full."""
+    values = getattr(matrix, axis.field)
+    if axis.key == "hidden":
+        return [w for ws in values for w in ws]
+    if axis.key == "batch_size":
+        return [b for b in values if b is not None]
+    return [values]
+
+
+def _listed(matrix: Matrix, axis) -> list:
+    """A listed axis's values as messages show them: widths as lists, ``"full"`` for a full batch, rates to
+    float32's 8 digits (0.1 and 0.100000001 are one rate)."""
+    values = getattr(matrix, axis.field)
+    if axis.key == "hidden":
+        return [list(ws) for ws in values]
+    if axis.key == "batch_size":
+        return ["full" if b is None else b for b in values]
+    if axis.key == "lr":
+        return [float(f"{lr:.8g}") for lr in values]
+    return list(values)
+
+
 def checked(matrix: Matrix) -> Matrix:
     """The validated matrix with scheme names in canonical form (see ``validate``)."""
     return validate(matrix)
@@ -197,5 +263,10 @@ def checked(matrix: Matrix) -> Matrix:
 
 def _canonical_rules(rules: tuple) -> tuple:
     """Exclude rules with their scheme names in canonical form."""
-    return tuple(tuple((axis, tuple(_canonical_schemes(values, "exclude")) if axis == "scheme" else values)
-                       for axis, values in rule) for rule in rules)
+    return tuple(
+        tuple(
+            (axis, tuple(_canonical_schemes(values, "exclude")) if axis == "scheme" else values)
+            for axis, values in rule
+        )
+        for rule in rules
+    )

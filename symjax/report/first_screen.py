@@ -1,4 +1,5 @@
-"""The first screen of a report, for the student who asked: five lines of effect sizes, the mechanism in one sentence,
+"""The first screen of a report, for the student who asked: five lines of effect sizes, the mechanism in one
+sentence,
 the scope, and the practical takeaway; and the report's *Definitions* (every verdict word, defined once).
 
 Data-flow stage: analysis (``Headline`` rows, the mechanism table) -> **report** (markdown lines).
@@ -14,9 +15,11 @@ from symjax.analysis.stats import VERDICT_RULES
 from symjax.report.format import code, fmt_ratio, span
 from symjax.report.sections import verdict_counts
 
-MECHANISM_SENTENCE = ("Why: with W = 0 every hidden layer starts input-blind (it outputs φ(b) for every input), so a "
-                      "layer starts learning only after the layer above it has moved (layer L−k after k updates), its "
-                      "first updates have rank 1, and relu units whose bias starts at or below 0 never get a gradient.")
+MECHANISM_SENTENCE = (
+    "Why: with W = 0 every hidden layer starts input-blind (it outputs φ(b) for every input), so a "
+    "layer starts learning only after the layer above it has moved (layer L−k after k updates), its "
+    "first updates have rank 1, and relu units whose bias starts at or below 0 never get a gradient."
+)
 SAFE = ("equivalent", "faster", "better")
 
 
@@ -25,7 +28,8 @@ def _questions(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _points(values: pd.Series) -> str:
-    """``−12.0 to −0.1`` (one value when equal): signed points, joined by words since both ends may be negative."""
+    """``−12.0 to −0.1`` (one value when equal): signed points, joined by words since both ends may be
+    negative."""
     lo, hi = (f"{100 * v:+.1f}".replace("-", "−") for v in (values.min(), values.max()))
     return lo if lo == hi else f"{lo} to {hi}"
 
@@ -36,14 +40,26 @@ def _dead_line(h: Headline, mechanism: pd.DataFrame, reference: str) -> str | No
     if zero.empty:
         return None
     ref = relu[relu["scheme"] == reference]
-    against = f" (the reference's: {span(100 * ref['dead_fraction_end'], '{:.0f}%'.format)})" if len(ref) else ""
-    return (f"- **Dead units:** with relu and zero W, {span(100 * zero['dead_fraction_end'], '{:.0f}%'.format)} of a "
-            f"hidden layer's units are dead at the end (median over runs){against}.")
+    against = (
+        f" (the reference's: {span(100 * ref['dead_fraction_end'], '{:.0f}%'.format)})" if len(ref) else ""
+    )
+    return (
+        f"- **Dead units:** with relu and zero W, {span(100 * zero['dead_fraction_end'], '{:.0f}%'.format)} "
+        "of a "
+        f"hidden layer's units are dead at the end (median over runs){against}."
+    )
 
 
-def first_screen_lines(h: Headline, horizon: tuple[Headline, int] | None, mechanism: pd.DataFrame, steps: int,
-                       reference: str, runs: pd.DataFrame) -> list[str]:
-    """The ``## In short`` section: effect sizes, mechanism, scope and takeaway; nothing without question pairs."""
+def first_screen_lines(
+    h: Headline,
+    horizon: tuple[Headline, int] | None,
+    mechanism: pd.DataFrame,
+    steps: int,
+    reference: str,
+    runs: pd.DataFrame,
+) -> list[str]:
+    """The ``## In short`` section: effect sizes, mechanism, scope and takeaway; nothing without question
+    pairs."""
     pairs = _questions(h.summary)
     if pairs.empty:
         return []
@@ -52,49 +68,97 @@ def first_screen_lines(h: Headline, horizon: tuple[Headline, int] | None, mechan
     finite = pairs[np.isfinite(pairs["speed_ratio"])]
     tuned = "at each scheme's own best learning rate" if h.choices is not None else "at one learning rate"
     fails = int((pairs["verdict"] == "fails").sum())
-    lines = [f"- **Symmetry breaks:** zero or constant W with a random b learns in {int(pairs['learns'].sum())} of "
-             f"{len(pairs)} (setting, scheme) pairs (median final training loss at most {LEARNS_FRACTION:g} × chance).",
-             (f"- **Slower:** {tuned} it needs {span(finite['speed_ratio'], fmt_ratio)} the reference's steps to the "
-              f"early target" + (f", and fails to reach it in {fails} of {len(pairs)} pairs" if fails else "") + "."
-              if len(finite) else f"- **Not as fast:** {tuned} its median run never reaches the reference's early target "
-              f"(verdicts: {verdict_counts(pairs)} of {len(pairs)} pairs).")]
+    lines = [
+        f"- **Symmetry breaks:** zero or constant W with a random b learns in {int(pairs['learns'].sum())} "
+        "of "
+        f"{len(pairs)} (setting, scheme) pairs (median final training loss at most {LEARNS_FRACTION:g} × "
+        "chance).",
+        (
+            f"- **Slower:** {tuned} it needs {span(finite['speed_ratio'], fmt_ratio)} the reference's steps "
+            "to the "
+            f"early target"
+            + (f", and fails to reach it in {fails} of {len(pairs)} pairs" if fails else "")
+            + "."
+            if len(finite)
+            else f"- **Not as fast:** {tuned} its median run never reaches the reference's early target "
+            f"(verdicts: {verdict_counts(pairs)} of {len(pairs)} pairs)."
+        ),
+    ]
     dead = _dead_line(h, mechanism, reference)
     if dead:
         lines.append(dead)
     accuracy = ends["acc_diff"].dropna()
     good = int((ends["end_verdict"] == "as good").sum())
-    lines.append(f"- **At the longest horizon ({decisive_steps} steps):** it ends as good in {good} of {len(ends)} pairs"
-                 + (f"; test accuracy {_points(accuracy)} points against the reference" if len(accuracy) else "") + ".")
+    lines.append(
+        f"- **At the longest horizon ({decisive_steps} steps):** it ends as good in {good} of {len(ends)} "
+        "pairs"
+        + (f"; test accuracy {_points(accuracy)} points against the reference" if len(accuracy) else "")
+        + "."
+    )
     matched = h.matched
     if len(matched):
-        lines.append(f"- **Part of the gap is the large bias:** random W with the same random bias is itself "
-                     f"{span(matched['bias'], fmt_ratio)} the reference's steps; zero W on top of it costs "
-                     f"{span(matched.loc[np.isfinite(matched['zero_w']), 'zero_w'], fmt_ratio)}.")
+        lines.append(
+            f"- **Part of the gap is the large bias:** random W with the same random bias is itself "
+            f"{span(matched['bias'], fmt_ratio)} the reference's steps; zero W on top of it costs "
+            f"{span(matched.loc[np.isfinite(matched['zero_w']), 'zero_w'], fmt_ratio)}."
+        )
     models = sorted(set(runs["model"]))
-    scope = ("plain MLPs" if models == ["mlp"] else "plain MLPs and a 1-D CNN" if set(models) <= {"mlp", "cnn", "cnn_paper"}
-             else "plain MLPs, 1-D CNNs and plug-in models")
+    scope = (
+        "plain MLPs"
+        if models == ["mlp"]
+        else "plain MLPs and a 1-D CNN"
+        if set(models) <= {"mlp", "cnn", "cnn_paper"}
+        else "plain MLPs, 1-D CNNs and plug-in models"
+    )
     datasets = ", ".join(dict.fromkeys(runs["dataset"]))
-    safe = [s for s, rows in _questions(decisive.summary).groupby("scheme", sort=False)
-            if rows["verdict"].isin(SAFE).all() and (rows["end_verdict"] == "as good").all()]
+    safe = [
+        s
+        for s, rows in _questions(decisive.summary).groupby("scheme", sort=False)
+        if rows["verdict"].isin(SAFE).all() and (rows["end_verdict"] == "as good").all()
+    ]
     unsafe = [s for s in dict.fromkeys(ends["scheme"]) if s not in safe]
-    takeaway = (f"Takeaway: initialize W randomly (`{reference}`); " +
-                (f"{', '.join(map(code, unsafe))} learn{'s' if len(unsafe) == 1 else ''} but "
-                 f"{'is' if len(unsafe) == 1 else 'are'} not safe here (slower, or not as good at the end, in some "
-                 "settings)" if unsafe else "") +
-                (f"; as fast and as good in every setting here: {', '.join(map(code, safe))}" if safe else "") + ".")
-    return ["## In short", "", *lines, "", MECHANISM_SENTENCE, "",
-            f"Scope: {scope} on small data ({datasets}), trained from scratch; other architectures (residual, "
-            "normalized, attention) are not covered by this report.", "", takeaway, ""]
+    takeaway = (
+        f"Takeaway: initialize W randomly (`{reference}`); "
+        + (
+            f"{', '.join(map(code, unsafe))} learn{'s' if len(unsafe) == 1 else ''} but "
+            f"{'is' if len(unsafe) == 1 else 'are'} not safe here (slower, or not as good at the end, in "
+            "some "
+            "settings)"
+            if unsafe
+            else ""
+        )
+        + (f"; as fast and as good in every setting here: {', '.join(map(code, safe))}" if safe else "")
+        + "."
+    )
+    return [
+        "## In short",
+        "",
+        *lines,
+        "",
+        MECHANISM_SENTENCE,
+        "",
+        f"Scope: {scope} on small data ({datasets}), trained from scratch; other architectures (residual, "
+        "normalized, attention) are not covered by this report.",
+        "",
+        takeaway,
+        "",
+    ]
 
 
 def definitions_lines() -> list[str]:
     """``## Definitions``: every verdict word of the three questions, each defined once."""
-    return ["## Definitions", "",
-            f"- **learns** (question 1): the median final training loss is at most {LEARNS_FRACTION:g} × the chance "
-            "level of its setting (the all-zero control's, where trained).",
-            "- Speed verdicts (question 2, each against the reference in the same setting, seeds paired):",
-            *[f"  - **{word}**: {rule}." for word, rule in VERDICT_RULES.items()],
-            "- End verdicts (question 3, at the last step):",
-            *[f"  - **{word}**: {rule}." for word, rule in END_VERDICTS.items()],
-            "- The early target of a setting is the reference's median training loss at 25% of the steps; the late "
-            "target its median final training loss. 95% intervals throughout.", ""]
+    return [
+        "## Definitions",
+        "",
+        f"- **learns** (question 1): the median final training loss is at most {LEARNS_FRACTION:g} × the "
+        "chance "
+        "level of its setting (the all-zero control's, where trained).",
+        "- Speed verdicts (question 2, each against the reference in the same setting, seeds paired):",
+        *[f"  - **{word}**: {rule}." for word, rule in VERDICT_RULES.items()],
+        "- End verdicts (question 3, at the last step):",
+        *[f"  - **{word}**: {rule}." for word, rule in END_VERDICTS.items()],
+        "- The early target of a setting is the reference's median training loss at 25% of the steps; the "
+        "late "
+        "target its median final training loss. 95% intervals throughout.",
+        "",
+    ]

@@ -51,9 +51,11 @@ def markdown(rows: list[dict]) -> str:
 
 
 def architecture(row) -> str:
-    """``100,100`` for an MLP (the default model), ``linear`` for one without hidden layers, ``cnn 16,16`` for any other model.
+    """``100,100`` for an MLP (the default model), ``linear`` for one without hidden layers, ``cnn 16,16`` for
+    any other model.
 
-    >>> architecture({"hidden": "100,100"}), architecture({"hidden": ""}), architecture({"model": "cnn", "hidden": "16,16"})
+    >>> (architecture({"hidden": "100,100"}), architecture({"hidden": ""}),
+    ...  architecture({"model": "cnn", "hidden": "16,16"}))
     ('100,100', 'linear', 'cnn 16,16')
     """
     model, hidden = row.get("model", "mlp"), str(row["hidden"])
@@ -67,15 +69,19 @@ def _precision(row) -> str:
 
 
 def setting_label(row, lr: bool = True) -> str:
-    """e.g. ``mnist1d · 100,100 · relu · adam · lr 0.01 · batch 128`` (``cnn 16,16`` for a CNN, `` · float64`` in
+    """e.g. ``mnist1d · 100,100 · relu · adam · lr 0.01 · batch 128`` (``cnn 16,16`` for a CNN, `` · float64``
+    in
     64-bit precision); no lr with ``lr=False``."""
     rate = f" · lr {row['lr']:g}" if lr else ""
-    return (f"{row['dataset']} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · "
-            f"batch {row['batch_size']}{_precision(row)}")
+    return (
+        f"{row['dataset']} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · "
+        f"batch {row['batch_size']}{_precision(row)}"
+    )
 
 
 def safe_name(text: str, limit: int = 60) -> str:
-    """``text`` as a file-name part: characters other than letters, digits, ``.``, ``_`` and ``-`` become ``-``
+    """``text`` as a file-name part: characters other than letters, digits, ``.``, ``_`` and ``-`` become
+    ``-``
     (plug-in models and file datasets name paths), cut to ``limit`` characters.
 
     >>> safe_name("file:data/my set.npz"), safe_name("mymodels:resmlp")
@@ -85,11 +91,14 @@ def safe_name(text: str, limit: int = 60) -> str:
 
 
 def setting_slug(index: int, row) -> str:
-    """A file name stem for one setting, e.g. ``setting03-mnist1d-cnn-16x16-relu-adam-lr0.01-b128`` (``-float64`` added
+    """A file name stem for one setting, e.g. ``setting03-mnist1d-cnn-16x16-relu-adam-lr0.01-b128``
+    (``-float64`` added
     in 64-bit precision); the setting's number keeps stems of sanitized names apart."""
     hidden = safe_name(architecture(row).replace(",", "x").replace(" ", "-"))
-    return (f"setting{index:02d}-{safe_name(row['dataset'])}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}"
-            f"-b{row['batch_size']}{_precision(row).replace(' · ', '-')}")
+    return (
+        f"setting{index:02d}-{safe_name(row['dataset'])}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}"
+        f"-b{row['batch_size']}{_precision(row).replace(' · ', '-')}"
+    )
 
 
 def loss_name(task: str) -> str:
@@ -109,16 +118,28 @@ def _ci(row, prefix: str, fmt) -> str:
 
 
 def headline_table(summary: pd.DataFrame) -> str:
-    """Verdict table, setting x scheme: verdict, speed ratio, final-loss and test-accuracy differences, success."""
-    rows = [{
-        "setting": setting_label(row), "scheme": code(row["scheme"]), "verdict": f"**{row['verdict']}**",
-        "× reference steps [95% CI]": _ratio_ci(row),
-        "final train loss − ref [95% CI]": with_ci(*(fmt_diff(row[k]) for k in ("loss_diff", "loss_diff_lo", "loss_diff_hi"))),
-        "test acc − ref, points [95% CI]": with_ci(*(fmt_diff(row[k], 100, 1) for k in ("acc_diff", "acc_diff_lo", "acc_diff_hi"))),
-        "generalization": row["generalization"],
-        "reached target": f"{100 * row['reached']:.0f}%",
-        "P(reaches target sooner) [95% CI]": with_ci(*(f"{row[k]:.2f}" for k in ("p_faster", "p_faster_lo", "p_faster_hi"))),
-    } for _, row in summary.iterrows()]
+    """Verdict table, setting x scheme: verdict, speed ratio, final-loss and test-accuracy differences,
+    success."""
+    rows = [
+        {
+            "setting": setting_label(row),
+            "scheme": code(row["scheme"]),
+            "verdict": f"**{row['verdict']}**",
+            "× reference steps [95% CI]": _ratio_ci(row),
+            "final train loss − ref [95% CI]": with_ci(
+                *(fmt_diff(row[k]) for k in ("loss_diff", "loss_diff_lo", "loss_diff_hi"))
+            ),
+            "test acc − ref, points [95% CI]": with_ci(
+                *(fmt_diff(row[k], 100, 1) for k in ("acc_diff", "acc_diff_lo", "acc_diff_hi"))
+            ),
+            "generalization": row["generalization"],
+            "reached target": f"{100 * row['reached']:.0f}%",
+            "P(reaches target sooner) [95% CI]": with_ci(
+                *(f"{row[k]:.2f}" for k in ("p_faster", "p_faster_lo", "p_faster_hi"))
+            ),
+        }
+        for _, row in summary.iterrows()
+    ]
     return markdown(rows)
 
 
@@ -129,7 +150,8 @@ def verdict_cell(row) -> str:
 
 
 def verdict_grid(summary: pd.DataFrame, by: list[str], reference: str, lr: bool = True) -> str:
-    """One row per setting (``by`` columns), one column per scheme; the reference's column only with ``lr=False``
+    """One row per setting (``by`` columns), one column per scheme; the reference's column only with
+    ``lr=False``
     (it then shows its chosen rate), every other cell ``verdict ratio`` plus `` · lr x`` with ``lr=False``."""
     rows = []
     for _, setting in summary.groupby(by, sort=False):
@@ -151,36 +173,62 @@ def detail_table(rows: pd.DataFrame) -> str:
     for _, row in rows.iterrows():
         steps = int(row["steps"])
         s = lambda key: fmt_steps(row[key], steps)  # noqa: E731
-        out.append({"scheme": code(row["scheme"]), "n": int(row["n"]), "reached": f"{100 * row['reached']:.0f}%",
-                    "diverged": f"{100 * row['diverged']:.0f}%",
-                    "steps to target: median [CI] / IQM": f"{with_ci(s('steps_median'), s('steps_lo'), s('steps_hi'))} / {s('steps_iqm')}",
-                    f"final train {loss}: median [CI] / IQM [CI]": f"{_ci(row, 'loss', fmt_loss)} / "
-                    f"{with_ci(*(fmt_loss(row[k]) for k in ('loss_iqm', 'loss_iqm_lo', 'loss_iqm_hi')))}",
-                    f"final test {loss}: median / IQM": f"{fmt_loss(row['test_loss_median'])} / {fmt_loss(row['test_loss_iqm'])}"})
+        out.append(
+            {
+                "scheme": code(row["scheme"]),
+                "n": int(row["n"]),
+                "reached": f"{100 * row['reached']:.0f}%",
+                "diverged": f"{100 * row['diverged']:.0f}%",
+                "steps to target: median [CI] / IQM": (
+                    f"{with_ci(s('steps_median'), s('steps_lo'), s('steps_hi'))} / {s('steps_iqm')}"
+                ),
+                f"final train {loss}: median [CI] / IQM [CI]": f"{_ci(row, 'loss', fmt_loss)} / "
+                f"{with_ci(*(fmt_loss(row[k]) for k in ('loss_iqm', 'loss_iqm_lo', 'loss_iqm_hi')))}",
+                f"final test {loss}: median / IQM": f"{fmt_loss(row['test_loss_median'])} / "
+                f"{fmt_loss(row['test_loss_iqm'])}",
+            }
+        )
         if "late_reached" in row:
             out[-1]["late target: reached / × reference steps [CI]"] = (
-                f"{100 * row['late_reached']:.0f}% / " + ("1 (reference)" if row["verdict"] == "reference" else
-                                                       with_ci(*(fmt_ratio(row[k]) for k in ("late_multiple", "late_lo", "late_hi")))))
+                f"{100 * row['late_reached']:.0f}% / "
+                + (
+                    "1 (reference)"
+                    if row["verdict"] == "reference"
+                    else with_ci(*(fmt_ratio(row[k]) for k in ("late_multiple", "late_lo", "late_hi")))
+                )
+            )
         if loss != "MSE":  # regression has no accuracy
             out[-1]["test accuracy: median [CI] / mean [CI]"] = (
-                f"{_ci(row, 'acc', fmt_acc)} / {with_ci(*(fmt_acc(row[k]) for k in ('acc_mean', 'acc_mean_lo', 'acc_mean_hi')))}")
+                f"{_ci(row, 'acc', fmt_acc)} / "
+                f"{with_ci(*(fmt_acc(row[k]) for k in ('acc_mean', 'acc_mean_lo', 'acc_mean_hi')))}"
+            )
     return markdown(out)
 
 
 def mechanism_markdown(table: pd.DataFrame) -> str:
     """The mechanism table of one setting, one row per (scheme, layer)."""
+
     def num(x, digits=1):
         return "n/a" if pd.isna(x) else f"{x:.{digits}f}"
 
-    rows = [{"scheme": code(r["scheme"]), "layer": int(r["layer"]),
-             "runs with a weight gradient": f"{100 * r['runs_with_gradient']:.0f}%",
-             "first gradient at update": "never" if pd.isna(r["first_grad_step"]) else num(r["first_grad_step"], 0),
-             "rank at step 0 → end": f"{num(r['rank_start'], 0)} → {num(r['rank_end'], 0)}",
-             "effective rank at end": num(r["effective_rank_end"]),
-             "distinct units at end": num(r["distinct_units_end"], 0),
-             "mean abs cos at end": num(r["mean_abs_cos_end"], 2),
-             "dead units at end": "n/a" if pd.isna(r["dead_fraction_end"]) else f"{100 * r['dead_fraction_end']:.0f}%"}
-            for _, r in table.iterrows()]
+    rows = [
+        {
+            "scheme": code(r["scheme"]),
+            "layer": int(r["layer"]),
+            "runs with a weight gradient": f"{100 * r['runs_with_gradient']:.0f}%",
+            "first gradient at update": "never"
+            if pd.isna(r["first_grad_step"])
+            else num(r["first_grad_step"], 0),
+            "rank at step 0 → end": f"{num(r['rank_start'], 0)} → {num(r['rank_end'], 0)}",
+            "effective rank at end": num(r["effective_rank_end"]),
+            "distinct units at end": num(r["distinct_units_end"], 0),
+            "mean abs cos at end": num(r["mean_abs_cos_end"], 2),
+            "dead units at end": "n/a"
+            if pd.isna(r["dead_fraction_end"])
+            else f"{100 * r['dead_fraction_end']:.0f}%",
+        }
+        for _, r in table.iterrows()
+    ]
     return markdown(rows)
 
 

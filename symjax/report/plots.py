@@ -19,10 +19,16 @@ import pandas as pd  # noqa: E402
 
 from symjax.analysis.stats import ecdf  # noqa: E402
 
-PANELS = (("train_loss", "training loss (whole training set)", "log"), ("test_acc", "test accuracy", "linear"),
-          ("effective_rank", "effective rank of W, first hidden layer", "linear"))
-REGRESSION_PANELS = (("train_loss", "training MSE (whole training set)", "log"), ("test_loss", "test MSE", "log"),
-                     PANELS[2])  # no accuracy in regression: the test MSE instead
+PANELS = (
+    ("train_loss", "training loss (whole training set)", "log"),
+    ("test_acc", "test accuracy", "linear"),
+    ("effective_rank", "effective rank of W, first hidden layer", "linear"),
+)
+REGRESSION_PANELS = (
+    ("train_loss", "training MSE (whole training set)", "log"),
+    ("test_loss", "test MSE", "log"),
+    PANELS[2],
+)  # no accuracy in regression: the test MSE instead
 
 
 def scheme_colors(schemes: list[str]) -> dict[str, str]:
@@ -39,9 +45,15 @@ def median_band(ax, rows: pd.DataFrame, color: str, label: str, marker: str | No
     ax.fill_between(rows["step"], rows["q25"], rows["q75"], color=color, alpha=0.18, linewidth=0)
 
 
-def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], title: str,
-                        target_loss: float, steps_to_target: dict[str, np.ndarray], path: Path,
-                        regression: bool = False) -> None:
+def plot_setting_curves(
+    quantiles: dict[str, pd.DataFrame],
+    schemes: list[str],
+    title: str,
+    target_loss: float,
+    steps_to_target: dict[str, np.ndarray],
+    path: Path,
+    regression: bool = False,
+) -> None:
     """Write one PNG: per panel one median line and 25-75% band per scheme, plus the ECDF of steps to target.
 
     Args:
@@ -58,16 +70,32 @@ def plot_setting_curves(quantiles: dict[str, pd.DataFrame], schemes: list[str], 
     for ax, (column, label, yscale) in zip(axes, REGRESSION_PANELS if regression else PANELS):
         table = quantiles[column]
         for scheme in schemes:
-            median_band(ax, table[table["scheme"] == scheme], colors[scheme], scheme,
-                        marker="." if column == "effective_rank" else None)
+            median_band(
+                ax,
+                table[table["scheme"] == scheme],
+                colors[scheme],
+                scheme,
+                marker="." if column == "effective_rank" else None,
+            )
         if column == "train_loss":
-            ax.axhline(target_loss, color="black", linestyle="--", linewidth=0.8, label="target MSE" if regression else "target loss")
+            ax.axhline(
+                target_loss,
+                color="black",
+                linestyle="--",
+                linewidth=0.8,
+                label="target MSE" if regression else "target loss",
+            )
         ax.set_yscale(yscale)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    plot_ecdf(axes[-1], steps_to_target, colors, max(quantiles["train_loss"]["step"].max(), 1),
-              "fraction of runs at or below the target MSE" if regression else None)
+    plot_ecdf(
+        axes[-1],
+        steps_to_target,
+        colors,
+        max(quantiles["train_loss"]["step"].max(), 1),
+        "fraction of runs at or below the target MSE" if regression else None,
+    )
     axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -78,12 +106,15 @@ def plot_mechanism(quantiles: dict[str, pd.DataFrame], schemes: list[str], title
     """Write one PNG: effective rank of W and dead-unit fraction over steps, one column per hidden layer.
 
     Args:
-        quantiles: "effective_rank" / "dead_fraction" -> rows (scheme, layer, step, q25, q50, q75) of one setting.
+        quantiles: "effective_rank" / "dead_fraction" -> rows (scheme, layer, step, q25, q50, q75) of one
+        setting.
     """
     colors = scheme_colors(schemes)
     layers = sorted(quantiles["effective_rank"]["layer"].unique())
     fig, axes = plt.subplots(2, len(layers), figsize=(5.5 * len(layers), 7), squeeze=False)
-    for row, (column, label) in enumerate((("effective_rank", "effective rank of W"), ("dead_fraction", "dead units"))):
+    for row, (column, label) in enumerate(
+        (("effective_rank", "effective rank of W"), ("dead_fraction", "dead units"))
+    ):
         for ax, layer in zip(axes[row], layers):
             table = quantiles[column][quantiles[column]["layer"] == layer]
             for scheme in schemes:
@@ -99,15 +130,21 @@ def plot_mechanism(quantiles: dict[str, pd.DataFrame], schemes: list[str], title
 
 
 def save(fig, path: Path, **options) -> None:
-    """Write a PNG without software metadata (same figure -> same bytes) and close the figure; ``options`` go to
+    """Write a PNG without software metadata (same figure -> same bytes) and close the figure; ``options`` go
+    to
     ``savefig`` (e.g. ``bbox_inches="tight"``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90, metadata={"Software": None}, **options)
     plt.close(fig)
 
 
-def plot_ecdf(ax, steps_to_target: dict[str, np.ndarray], colors: dict[str, str], horizon: int,
-              ylabel: str | None = None) -> None:
+def plot_ecdf(
+    ax,
+    steps_to_target: dict[str, np.ndarray],
+    colors: dict[str, str],
+    horizon: int,
+    ylabel: str | None = None,
+) -> None:
     """Fraction of runs that reached the target by each step; never-reached runs keep the curve below 1."""
     grid = np.linspace(0, horizon, 201)
     for scheme, values in steps_to_target.items():
@@ -135,13 +172,23 @@ def plot_performance_profile(taus: np.ndarray, profile: np.ndarray, schemes: lis
     save(fig, path)
 
 
-VERDICT_COLORS = {"equivalent": "#74c476", "faster": "#31a354", "better": "#9ecae1", "slower": "#fd8d3c",
-                  "worse": "#9e9ac8", "fails": "#cb181d", "inconclusive": "#d9d9d9", "no target": "#f0f0f0",
-                  "too few runs": "#bdbdbd", "no reference": "#ffffff"}
+VERDICT_COLORS = {
+    "equivalent": "#74c476",
+    "faster": "#31a354",
+    "better": "#9ecae1",
+    "slower": "#fd8d3c",
+    "worse": "#9e9ac8",
+    "fails": "#cb181d",
+    "inconclusive": "#d9d9d9",
+    "no target": "#f0f0f0",
+    "too few runs": "#bdbdbd",
+    "no reference": "#ffffff",
+}
 
 
-def plot_verdict_map(cells: pd.DataFrame, settings: list[str], schemes: list[str], groups: list[str],
-                     path: Path) -> None:
+def plot_verdict_map(
+    cells: pd.DataFrame, settings: list[str], schemes: list[str], groups: list[str], path: Path
+) -> None:
     """Write the verdict map: one row per setting, one column per scheme, each cell coloured by its verdict
     and labelled with its speed ratio.
 
@@ -156,8 +203,16 @@ def plot_verdict_map(cells: pd.DataFrame, settings: list[str], schemes: list[str
     row_of, column_of = {s: i for i, s in enumerate(settings)}, {s: j for j, s in enumerate(schemes)}
     for _, cell in cells.iterrows():
         i, j = row_of[cell["setting"]], column_of[cell["scheme"]]
-        ax.add_patch(matplotlib.patches.Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(cell["verdict"], "#ffffff"),
-                                                  edgecolor="white", linewidth=1))
+        ax.add_patch(
+            matplotlib.patches.Rectangle(
+                (j, i),
+                1,
+                1,
+                facecolor=VERDICT_COLORS.get(cell["verdict"], "#ffffff"),
+                edgecolor="white",
+                linewidth=1,
+            )
+        )
         ax.text(j + 0.5, i + 0.5, cell["label"], ha="center", va="center", fontsize=7)
     starts = [i for i in range(height) if i == 0 or groups[i] != groups[i - 1]]
     for k, start in enumerate(starts):
@@ -171,8 +226,14 @@ def plot_verdict_map(cells: pd.DataFrame, settings: list[str], schemes: list[str
     ax.set_yticks(np.arange(height) + 0.5, [s.rsplit(" | ", 1)[0] for s in settings], fontsize=7)
     ax.tick_params(length=0)
     present = [v for v in VERDICT_COLORS if v in set(cells["verdict"])]
-    ax.legend(handles=[matplotlib.patches.Patch(color=VERDICT_COLORS[v], label=v) for v in present],
-              loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(present), fontsize=8, frameon=False)
+    ax.legend(
+        handles=[matplotlib.patches.Patch(color=VERDICT_COLORS[v], label=v) for v in present],
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        ncol=len(present),
+        fontsize=8,
+        frameon=False,
+    )
     save(fig, path, bbox_inches="tight")
 
 
@@ -205,7 +266,8 @@ def _finish_panels(fig, axes: list, legend: str, path: Path) -> None:
 
 
 def plot_loss_range(panels: list[tuple[str, pd.DataFrame]], schemes: list[str], path: Path) -> None:
-    """Small multiples, one panel per setting: speed ratio (scheme / reference, log scale) against the fraction of the
+    """Small multiples, one panel per setting: speed ratio (scheme / reference, log scale) against the
+    fraction of the
     reference's loss drop, with its CI as a band; an infinite ratio is drawn at the top edge as ×.
 
     Args:
@@ -214,7 +276,9 @@ def plot_loss_range(panels: list[tuple[str, pd.DataFrame]], schemes: list[str], 
     """
     colors = scheme_colors(schemes)
     fig, axes = _panel_grid(len(panels))
-    finite = np.concatenate([t[["ratio", "lo", "hi"]].to_numpy(np.float64).ravel() for _, t in panels] or [np.ones(1)])
+    finite = np.concatenate(
+        [t[["ratio", "lo", "hi"]].to_numpy(np.float64).ravel() for _, t in panels] or [np.ones(1)]
+    )
     finite = finite[np.isfinite(finite) & (finite > 0)]
     top = float(max(finite.max(initial=2.0), 2.0)) * 1.3
     bottom = float(min(finite.min(initial=0.5), 0.5)) / 1.3
@@ -234,7 +298,8 @@ def plot_loss_range(panels: list[tuple[str, pd.DataFrame]], schemes: list[str], 
 
 
 def plot_km(panels: list[tuple[str, dict]], schemes: list[str], path: Path) -> None:
-    """Small multiples, one panel per setting: Kaplan–Meier fraction of runs that reached the target by each step
+    """Small multiples, one panel per setting: Kaplan–Meier fraction of runs that reached the target by each
+    step
     (censored at the horizon), with its pointwise 95% CI as a band.
 
     Args:
@@ -248,8 +313,15 @@ def plot_km(panels: list[tuple[str, dict]], schemes: list[str], path: Path) -> N
             x = np.concatenate([[0.0], steps, [horizon]])
             pad = lambda v: np.concatenate([[0.0], v, [v[-1] if len(v) else 0.0]])  # noqa: E731
             ax.step(x, pad(cdf), where="post", color=colors[scheme], linewidth=1.4, label=scheme)
-            ax.fill_between(x, pad(np.nan_to_num(lo)), pad(np.nan_to_num(hi, nan=1.0)), step="post",
-                            color=colors[scheme], alpha=0.12, linewidth=0)
+            ax.fill_between(
+                x,
+                pad(np.nan_to_num(lo)),
+                pad(np.nan_to_num(hi, nan=1.0)),
+                step="post",
+                color=colors[scheme],
+                alpha=0.12,
+                linewidth=0,
+            )
         ax.set_ylim(-0.02, 1.02)
         _label_panel(ax, title, "step", "reached the target")
     _finish_panels(fig, axes, "lower right", path)

@@ -8,7 +8,8 @@ runs at the logged step nearest to ``TARGET_FRACTION * steps`` (never step 0). *
 first logged step whose training loss is at or below the target; runs that never reach it,
 or that diverge, are censored (null steps, ``reached`` False), never dropped. The *late target* of a
 setting is the reference's median final training loss: ``steps_to_late_target`` and
-``reached_late_target`` say whether (and when) a run gets as low as the reference ends, censored alike. A run is *diverged* when a
+``reached_late_target`` say whether (and when) a run gets as low as the reference ends, censored alike. A run
+is *diverged* when a
 logged training loss is NaN or infinite; ``diverged_step`` is the first such logged step.
 """
 
@@ -44,12 +45,14 @@ class GroupResult:
 
 
 def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
-    """Median over runs (n_runs, n_logs) of the loss at the logged step nearest TARGET_FRACTION * last step (not step 0)."""
+    """Median over runs (n_runs, n_logs) of the loss at the logged step nearest TARGET_FRACTION * last step
+    (not step 0)."""
     return median_loss_at(train_loss, max(int(np.abs(steps - TARGET_FRACTION * steps[-1]).argmin()), 1))
 
 
 def median_loss_at(train_loss: np.ndarray, column: int) -> float:
-    """Median over runs (n_runs, n_logs) of the loss in one logged column, diverged (non-finite) = +inf; NaN when
+    """Median over runs (n_runs, n_logs) of the loss in one logged column, diverged (non-finite) = +inf; NaN
+    when
     there are no runs or most diverged (no target). ``column=-1``: the late target, the median final loss.
 
     >>> median_loss_at(np.array([[2.0, 1.0], [2.0, 0.5], [2.0, np.nan]]), -1)
@@ -76,7 +79,8 @@ def first_step_where(steps: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(runs, curves, diagnostics) tables of one group, with targets computed per learning rate: one row per run,
+    """(runs, curves, diagnostics) tables of one group, with targets computed per learning rate: one row per
+    run,
     per (run, logged step) and per (run, logged step, layer)."""
     cfg = group.config
     n_runs, n_logs = group.train_loss.shape
@@ -153,15 +157,18 @@ def diagnostics_table(group: GroupResult, run_ids: np.ndarray) -> pd.DataFrame:
 
 
 def setting_medians(runs: pd.DataFrame, values: np.ndarray, scheme: str, by: list[str]) -> np.ndarray:
-    """(runs,) per run: the median of ``values`` (runs,) over the runs of ``scheme`` in the run's setting (columns
-    ``by``), +inf counting as larger than all; NaN where the setting lacks the scheme or the median is infinite."""
+    """(runs,) per run: the median of ``values`` (runs,) over the runs of ``scheme`` in the run's setting
+    (columns
+    ``by``), +inf counting as larger than all; NaN where the setting lacks the scheme or the median is
+    infinite."""
     own = pd.Series(np.where(runs["scheme"] == scheme, values, np.nan), index=runs.index)  # NaN: not counted
     out = own.groupby([runs[c] for c in by], sort=False).transform("median").to_numpy(np.float64)
     return np.where(np.isfinite(out), out, np.nan)
 
 
 def steps_from_curves(runs: pd.DataFrame, curves: pd.DataFrame, target: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """Int64 (runs,) steps to a per-run ``target`` (runs,) read from the ``curves`` table (``steps_to_target`` rule)."""
+    """Int64 (runs,) steps to a per-run ``target`` (runs,) read from the ``curves`` table (``steps_to_target``
+    rule)."""
     losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
     losses = losses.reindex(runs["run_id"])  # (runs, steps); NaN where a run has no such logged step
     steps = steps_to_target(losses.columns.to_numpy(), losses.to_numpy(np.float64), np.asarray(target)[:, None],
@@ -176,7 +183,8 @@ def final_losses(runs: pd.DataFrame) -> np.ndarray:
 
 
 def with_late_target(runs: pd.DataFrame, curves: pd.DataFrame, reference: str, by: list[str]) -> pd.DataFrame:
-    """``runs`` with ``late_target_loss`` (the ``reference``'s median final training loss in the run's setting,
+    """``runs`` with ``late_target_loss`` (the ``reference``'s median final training loss in the run's
+    setting,
     the columns ``by``), ``steps_to_late_target`` and ``reached_late_target`` recomputed from ``curves``."""
     target = setting_medians(runs, final_losses(runs), reference, by)
     steps = steps_from_curves(runs, curves, target)

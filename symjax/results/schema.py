@@ -14,6 +14,7 @@ import math
 import pandas as pd
 from pandas.api import types
 
+from symjax.core.errors import SymjaxError
 from symjax.matrix.spec import ConfigError, check_name, shown
 
 INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
@@ -65,24 +66,25 @@ def check_config(folder, config: dict) -> None:
         except ConfigError as error:
             problem = str(error)
     if problem:
-        raise ValueError(f"{folder}/config.json is not symjax's: {problem}")
+        raise SymjaxError(f"{folder}/config.json is not symjax's: {problem}")
 
 
 def _check_columns(where: str, table: pd.DataFrame, columns: dict[str, str]) -> None:
     if table.empty:
-        raise ValueError(f"{where} holds no rows")
+        raise SymjaxError(f"{where} holds no rows")
     for name, kind in columns.items():
         if name not in table.columns:
-            raise ValueError(f"{where} lacks the column {name!r}; expected: {', '.join(columns)}")
+            raise SymjaxError(f"{where} lacks the column {name!r}; expected: {', '.join(columns)}")
         column = table[name]
         ok = {INT: types.is_integer_dtype, BOOL: types.is_bool_dtype, FLOAT: lambda c: types.is_numeric_dtype(c)
               and not types.is_bool_dtype(c), STR: lambda c: c.map(lambda v: isinstance(v, str)).all()}[kind](column)
         if not ok:
-            raise ValueError(f"{where}: column {name!r} must hold {kind}s, got {column.dtype}")
+            raise SymjaxError(f"{where}: column {name!r} must hold {kind}s, got {column.dtype}")
 
 
 def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
-    """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain labels."""
+    """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain
+    labels."""
     version = config["format_version"]
     expected = {k: v for k, v in RUNS.items() if (version >= 3 or k not in NEW_IN_3) and (version >= 4 or k not in NEW_IN_4)
                 and (version >= 5 or k not in NEW_IN_5)}
@@ -90,30 +92,31 @@ def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame,
         _check_columns(f"{folder}/{name}.parquet", table, columns)
     where = f"{folder}/runs.parquet"
     if runs["run_id"].duplicated().any():
-        raise ValueError(f"{where}: a run_id appears twice")
+        raise SymjaxError(f"{where}: a run_id appears twice")
     if curves.duplicated(["run_id", "step"]).any():
-        raise ValueError(f"{folder}/curves.parquet: a (run_id, step) pair appears twice")
+        raise SymjaxError(f"{folder}/curves.parquet: a (run_id, step) pair appears twice")
     for table, name in ((curves, "curves"), (diagnostics, "diagnostics")):
         if not table["run_id"].isin(runs["run_id"]).all():
-            raise ValueError(f"{folder}/{name}.parquet names runs that runs.parquet does not hold")
+            raise SymjaxError(f"{folder}/{name}.parquet names runs that runs.parquet does not hold")
     for column in FREE_LABELS if version >= 3 else ("dataset",):
         for value in runs[column].unique():
             if not (0 < len(value) <= MAX_LABEL_CHARS and value.isprintable()):
-                raise ValueError(f"{where}: {column}: {shown(value)} is not a label symjax writes; allowed: 1 to "
+                raise SymjaxError(f"{where}: {column}: {shown(value)} is not a label symjax writes; allowed: "
+                                  "1 to "
                                  f"{MAX_LABEL_CHARS} printable characters on one line")
     for column in NAME_LABELS:
         for value in runs[column].unique():
             try:
                 check_name(column, value, reserved=False)
             except ConfigError as error:
-                raise ValueError(f"{where}: {error}") from None
+                raise SymjaxError(f"{where}: {error}") from None
     bad = [(c, ok) for c, ok in (("hidden", runs["hidden"].str.fullmatch(r"|[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
                                  ("dtype", runs["dtype"].isin(DTYPES).all() if version >= 5 else True),
                                  ("lr", ((runs["lr"] > 0) & (runs["lr"] < math.inf)).all()),
                                  ("batch_size", (runs["batch_size"] > 0).all()), ("steps", (runs["steps"] > 0).all()),
                                  ("task", runs["task"].isin(TASKS).all() if version >= 3 else True)) if not ok]
     if bad:
-        raise ValueError(f"{where}: column {bad[0][0]!r} holds a value symjax never writes")
+        raise SymjaxError(f"{where}: column {bad[0][0]!r} holds a value symjax never writes")
     unknown = set(runs["scheme"].unique()) - set(config["matrix"]["schemes"])
     if unknown:
-        raise ValueError(f"{where}: scheme {sorted(unknown)[0]!r} is not among config.json's matrix.schemes")
+        raise SymjaxError(f"{where}: scheme {sorted(unknown)[0]!r} is not among config.json's matrix.schemes")

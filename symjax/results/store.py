@@ -1,4 +1,5 @@
-"""Results on disk: ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json`` in one folder.
+"""Results on disk: ``runs.parquet``, ``curves.parquet``, ``diagnostics.parquet``, ``config.json`` in one
+folder.
 
 Data-flow stage: metrics -> **store** (tidy tables on disk) -> analysis -> report.
 Every file is written atomically (temporary file in the same folder, fsynced, ``os.replace``,
@@ -18,7 +19,9 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from symjax.core.axes import upgrade
 from symjax.core.data import file_versions
+from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
 
 FORMAT_VERSION = 5  # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype
@@ -46,9 +49,9 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, RecursionError) as error:
-        raise ValueError(f"{path} cannot be read as symjax's manifest ({_first_line(error)})") from None
+        raise SymjaxError(f"{path} cannot be read as symjax's manifest ({one_line(error)})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("matrix_hash"), str):
-        raise ValueError(f"{path} is not symjax's manifest (no matrix_hash)")
+        raise SymjaxError(f"{path} is not symjax's manifest (no matrix_hash)")
     return manifest
 
 
@@ -57,17 +60,23 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     atomic_write_text(Path(folder) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-# Matrix keys added after results were first committed, with the value every earlier matrix had: left out of the
-# matrix hash at that value, so results written before them still belong to the same matrix (resume, reports).
-LATER_MATRIX_KEYS = {"rank_every": 4, "dtypes": ["float32"]}
-
-
 def matrix_digest(matrix: dict) -> str:
-    """The hash of a matrix (``Matrix.to_dict()`` or config.json's ``matrix``) that names its results."""
+    """The identity of a matrix (``Matrix.to_dict()``, or the ``matrix`` that config.json or a manifest holds,
+    written
+    by any version): the hash of its upgrade to the current form (``symjax.core.axes.upgrade``), so a folder
+    written before a key existed still names the same matrix."""
     plain = json.loads(json.dumps(matrix, default=str))  # tuples as lists, as config.json holds them
-    if isinstance(plain, dict):  # anything else (a damaged config.json) is hashed as it is
-        plain = {k: v for k, v in plain.items() if LATER_MATRIX_KEYS.get(k, object()) != v}
-    return digest(plain)
+    return digest(upgrade(plain) if isinstance(plain, dict) else plain)  # a damaged matrix is hashed as it is
+
+
+def same_matrix(manifest: dict, matrix: dict) -> bool:
+    """Whether a folder's manifest names ``matrix``: its stored matrix upgraded, else (a manifest that holds
+    only the
+    hash) its hash."""
+    stored = manifest.get("matrix")
+    if isinstance(stored, dict):
+        return matrix_digest(stored) == matrix_digest(matrix)
+    return manifest["matrix_hash"] == matrix_digest(matrix)
 
 
 def seal(folder: str | os.PathLike) -> None:
@@ -78,15 +87,13 @@ def seal(folder: str | os.PathLike) -> None:
     write_manifest(folder, {**(read_manifest(folder) or {}), "matrix_hash": matrix_digest(matrix), "matrix": matrix, "files": files})
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
 def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
                   config: dict) -> Path:
     """Write the result files atomically into ``folder`` (created if needed), then publish them (``seal``).
-    config.json gains ``data_files``, ``{dataset: {"path", "sha256"}}`` of the file datasets trained on: the versions
-    the manifest names (the run's, ``symjax.engine.resume.prepare_folder``), else those this process loaded."""
+    config.json gains ``data_files``, ``{dataset: {"path", "sha256"}}`` of the file datasets trained on: the
+    versions
+    the manifest names (the run's, ``symjax.engine.resume.prepare_folder``), else those this process
+    loaded."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     datasets = config.get("matrix", {}).get("datasets", [])
@@ -107,7 +114,7 @@ def read_config(folder: str | os.PathLike) -> dict:
     try:
         return json.loads(read_bytes(Path(folder) / "config.json"))
     except (OSError, ValueError, RecursionError) as error:
-        raise ValueError(f"{folder}/config.json cannot be read: {_first_line(error)}") from None
+        raise SymjaxError(f"{folder}/config.json cannot be read: {one_line(error)}") from None
 
 
 def _published(folder: Path) -> dict[str, bytes]:
@@ -117,24 +124,27 @@ def _published(folder: Path) -> dict[str, bytes]:
     missing = [name for name in FILES if not os.path.lexists(folder / name)]
     if missing or manifest is None:
         what = f"missing {', '.join(missing)}" if missing else f"no {MANIFEST}"
-        raise ValueError(f"{folder} is not a results folder: {what} (run `symjax run --out {folder}` first)")
+        raise SymjaxError(f"{folder} is not a results folder: {what} (run `symjax run --out {folder}` first)")
     files, data = manifest.get("files"), {}
     if not isinstance(files, dict):
-        raise ValueError(f"{folder} holds no published results ({MANIFEST} names no files: its run has not "
+        raise SymjaxError(f"{folder} holds no published results ({MANIFEST} names no files: its run has not "
                          f"finished); run the same `symjax run` command again")
     for name in FILES:
         try:
             data[name] = read_bytes(folder / name)
         except (OSError, ValueError) as error:
-            raise ValueError(f"{folder}/{name} cannot be read: {_first_line(error)}") from None
+            raise SymjaxError(f"{folder}/{name} cannot be read: {one_line(error)}") from None
         if hashlib.sha256(data[name]).hexdigest() != files.get(name):
-            raise ValueError(f"{folder}: {name} does not belong with the other result files (its hash differs from "
-                             f"the one in {MANIFEST}; a run stopped while writing them?); run `symjax run` again")
+            raise SymjaxError(f"{folder}: {name} does not belong with the other result files (its hash "
+                              "differs from "
+                             f"the one in {MANIFEST}; a run stopped while writing them?); run `symjax run` "
+                             "again")
     return data
 
 
 def load_results(folder: str | os.PathLike) -> Results:
-    """Load a published results folder; ValueError (one line) if it is missing, incomplete, mixed or malformed."""
+    """Load a published results folder; ValueError (one line) if it is missing, incomplete, mixed or
+    malformed."""
     from symjax.results.schema import check_config, check_tables
 
     folder = Path(folder)
@@ -142,16 +152,17 @@ def load_results(folder: str | os.PathLike) -> Results:
     try:
         config = json.loads(data["config.json"])
     except (ValueError, RecursionError) as error:
-        raise ValueError(f"{folder}/config.json cannot be read: {_first_line(error)}") from None
+        raise SymjaxError(f"{folder}/config.json cannot be read: {one_line(error)}") from None
     if not isinstance(config, dict) or config.get("format_version") not in READABLE_VERSIONS:
         config = config if isinstance(config, dict) else {}
-        raise ValueError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads formats "
+        raise SymjaxError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads "
+                          "formats "
                          f"{', '.join(map(str, READABLE_VERSIONS))}")
     check_config(folder, config)
     try:
         runs, curves, diagnostics = (pd.read_parquet(io.BytesIO(data[name])) for name in FILES[:3])
     except Exception as error:  # pyarrow raises several kinds for a damaged file
-        raise ValueError(f"{folder} has a damaged results file ({_first_line(error)}); run `symjax run` again") from None
+        raise SymjaxError(f"{folder} has a damaged results file ({one_line(error)}); run `symjax run` again") from None
     check_tables(folder, config, runs, curves, diagnostics)
     if config["format_version"] == 2:  # every format-2 run was an MLP classifier
         runs.insert(runs.columns.get_loc("dataset") + 1, "model", "mlp")

@@ -1,14 +1,15 @@
 """``symjax bench-ab BASE [HEAD]``: is HEAD's trainer slower than BASE's, measured side by side?
 
 Both git revisions of the repository in the current folder are exported (``git archive``) into
-a temporary folder and each is driven by its own warm worker process
-(``symjax/bench_ab_worker.py``, this checkout's) through the revision's ``bench/workload.py``:
+a temporary folder and each is driven by its own warm worker process (``symjax/abtest/worker.py``,
+this checkout's, run as a script) through the revision's ``bench/workload.py``:
 ``Workload().vmap_fn(SIDE_BY_SIDE_N)``, compiled and warmed before any timing. Samples are taken
 in ABBA blocks (base, head, head, base), each the best of K calls; a block gives two pairs
 (base, head). The ratio head/base of time per run-step is the geometric mean of the pairs'
-ratios, with a seeded percentile-bootstrap 95% CI over pairs. A CI entirely above 1 + tolerance
-is a regression (exit 1); one entirely at or below it passes; one that straddles it gets more
-blocks until ``--max-pairs``, then is reported ``inconclusive`` (exit 0).
+ratios, with a seeded percentile-bootstrap 95% CI over pairs (``symjax.analysis.stats.bootstrap_ci``
+of the mean log ratio). A CI entirely above 1 + tolerance is a regression (exit 1); one entirely
+at or below it passes; one that straddles it gets more blocks until ``--max-pairs``, then is
+reported ``inconclusive`` (exit 0).
 Data-flow stage: none (a tool): it times the **train** stage of two revisions.
 """
 
@@ -24,17 +25,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from symjax.analysis.stats import bootstrap_ci, mean
+from symjax.core.errors import SymjaxError
+
 START_BLOCKS = 3  # ABBA blocks before the first verdict (2 pairs each)
 MORE_BLOCKS = 2  # blocks added per round while inconclusive
 SAMPLE_SECONDS = 1.0  # a sample is the best of K calls, K chosen so that K calls take about this long
 MAX_CALLS = 5
 WORKER_TIMEOUT = 900  # seconds a worker may take to build its workload or to answer one request
 RESAMPLES, SEED, LEVEL = 10_000, 0, 0.95
-WORKER = Path(__file__).with_name("bench_ab_worker.py")
+WORKER = Path(__file__).with_name("worker.py")  # run by path, not as a module: it must not import this symjax
 ENTRY = "bench/workload.py"
 
 
-class AbError(ValueError):
+class AbError(SymjaxError):
     """Bad input or a revision that cannot be benchmarked; the message is one line."""
 
 
@@ -42,20 +48,18 @@ def ratio_ci(base, head, resamples: int = RESAMPLES, seed: int = SEED, level: fl
     """Geometric-mean ratio head/base over pairs and its percentile-bootstrap CI.
 
     base, head: (n_pairs,) positive times of paired samples. Returns (ratio, low, high), floats:
-    exp of the mean log ratio, and exp of the (1 - level)/2 and (1 + level)/2 quantiles of the
-    mean log ratio over ``resamples`` resamplings of the pairs (numpy generator seeded ``seed``).
+    exp of the mean log ratio, and exp of the percentile-bootstrap ``level`` CI of the mean log ratio
+    (``symjax.analysis.stats.bootstrap_ci``: ``resamples`` resamplings of the pairs, numpy generator
+    seeded ``seed``, quantiles without interpolation).
     """
-    import numpy as np
-
     logs = np.log(np.asarray(head, float)) - np.log(np.asarray(base, float))  # (n_pairs,)
-    picks = np.random.default_rng(seed).integers(0, len(logs), size=(resamples, len(logs)))
-    means = logs[picks].mean(axis=1)  # (resamples,)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    low, high = bootstrap_ci(logs, mean, np.random.default_rng(seed), resamples, level)
     return float(np.exp(logs.mean())), float(np.exp(low)), float(np.exp(high))
 
 
 def verdict(low: float, high: float, tolerance: float) -> str:
-    """``regression`` when the CI lies entirely above 1 + tolerance, ``ok`` when entirely at or below it, else ``inconclusive``."""
+    """``regression`` when the CI lies entirely above 1 + tolerance, ``ok`` when entirely at or below it, else
+    ``inconclusive``."""
     if low > 1 + tolerance:
         return "regression"
     return "ok" if high <= 1 + tolerance else "inconclusive"
@@ -94,10 +98,23 @@ def _git(repo: Path, *args: str, what: str) -> str:
 
 def resolve(repo: Path, revision: str) -> str:
     """The commit hash of ``revision``; AbError if unknown or without the benchmark entry."""
-    commit = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}",
-                  what=f"unknown revision {revision!r} in {repo}")
-    _git(repo, "cat-file", "-e", f"{commit}:{ENTRY}",
-         what=f"revision {revision!r} has no {ENTRY} (bench-ab drives its Workload().vmap_fn, STEPS, SIDE_BY_SIDE_N)")
+    commit = _git(
+        repo,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{revision}^{{commit}}",
+        what=f"unknown revision {revision!r} in {repo}",
+    )
+    _git(
+        repo,
+        "cat-file",
+        "-e",
+        f"{commit}:{ENTRY}",
+        what=f"revision {revision!r} has no {ENTRY} (bench-ab drives its Workload().vmap_fn, STEPS, "
+        "SIDE_BY_SIDE_N)",
+    )
     return commit
 
 
@@ -113,16 +130,25 @@ def export(repo: Path, commit: str, folder: Path) -> Path:
 
 
 class Worker:
-    """A warm worker process for one checkout (see ``symjax/bench_ab_worker.py``)."""
+    """A warm worker process for one checkout (see ``symjax/abtest/worker.py``)."""
 
     def __init__(self, checkout: Path, label: str, quick: bool, log: Path):
         env = {**os.environ, "SYMJAX_BENCH_QUICK": "1" if quick else "0"}
         self.label, self.log = label, log
-        self.process = subprocess.Popen([sys.executable, "-P", str(WORKER), str(checkout)], cwd=checkout, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-P", str(WORKER), str(checkout)],
+            cwd=checkout,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+        )
 
     def read(self) -> dict:
-        if not select.select([self.process.stdout], [], [], WORKER_TIMEOUT)[0]:  # one line per request: no read-ahead
+        if not select.select([self.process.stdout], [], [], WORKER_TIMEOUT)[
+            0
+        ]:  # one line per request: no read-ahead
             raise AbError(f"{self.label}: no answer from its worker in {WORKER_TIMEOUT} s")
         line = self.process.stdout.readline()
         message = json.loads(line) if line.strip() else {"error": self._last_log_line()}
@@ -150,7 +176,9 @@ class Worker:
 
 def table(rows: dict) -> str:
     """A one-row markdown table of the comparison."""
-    return "\n".join(["| " + " | ".join(rows) + " |", "|" + "---|" * len(rows), "| " + " | ".join(rows.values()) + " |"])
+    return "\n".join(
+        ["| " + " | ".join(rows) + " |", "|" + "---|" * len(rows), "| " + " | ".join(rows.values()) + " |"]
+    )
 
 
 def _us(seconds: float) -> str:
@@ -164,37 +192,64 @@ def check_options(tolerance: float, max_pairs: int) -> None:
         raise AbError(f"--max-pairs {max_pairs}: allowed an integer >= 2 (one ABBA block gives 2 pairs)")
 
 
-def bench_ab(base: str, head: str | None = None, quick: bool = False, tolerance: float = 0.10,
-             max_pairs: int = 40, repo: str | Path = ".") -> int:
+def bench_ab(
+    base: str,
+    head: str | None = None,
+    quick: bool = False,
+    tolerance: float = 0.10,
+    max_pairs: int = 40,
+    repo: str | Path = ".",
+) -> int:
     """Compare two revisions of the git repository at ``repo``; print the table; 1 on a regression, else 0."""
-    import numpy as np
-
     check_options(tolerance, max_pairs)
-    top = Path(_git(Path(repo), "rev-parse", "--show-toplevel", what=f"not a git repository: {Path(repo).resolve()}"))
+    top = Path(
+        _git(Path(repo), "rev-parse", "--show-toplevel", what=f"not a git repository: {Path(repo).resolve()}")
+    )
     commits = [resolve(top, base), resolve(top, head or "HEAD")]
     with tempfile.TemporaryDirectory(prefix="symjax-ab-") as tmp:
         folders = {c: export(top, c, Path(tmp) / c[:12]) for c in dict.fromkeys(commits)}
         workers = []
         try:
             for side, commit in zip(("base", "head"), commits):
-                workers.append(Worker(folders[commit], f"{side} {commit[:12]}", quick, Path(tmp) / f"{side}.log"))
+                workers.append(
+                    Worker(folders[commit], f"{side} {commit[:12]}", quick, Path(tmp) / f"{side}.log")
+                )
             ready = [w.read() for w in workers]  # both compile and warm up at the same time
             calls = max(1, min(MAX_CALLS, math.ceil(SAMPLE_SECONDS / max(ready[0]["call_seconds"], 1e-9))))
             tic = time.perf_counter()
-            times, heads, (ratio, low, high), outcome = compare(lambda s: workers[s].time(calls), tolerance, max_pairs)
+            times, heads, (ratio, low, high), outcome = compare(
+                lambda s: workers[s].time(calls), tolerance, max_pairs
+            )
         finally:
             for worker in workers:
                 worker.close()
     n, steps = ready[1]["n"], ready[1]["steps"]
-    shown = {"regression": f"**regression** (CI above {1 + tolerance:.2f})", "ok": "ok",
-             "inconclusive": f"inconclusive (CI straddles {1 + tolerance:.2f})"}[outcome]
-    names = [f"`{c[:12]}`" + ("" if c.startswith(name) else f" ({name})") for c, name in zip(commits, (base, head or "HEAD"))]
-    text = table({"base": names[0], "head": names[1],
-                  "base time per run-step": _us(float(np.median(times))),
-                  "head time per run-step": _us(float(np.median(heads))), "ratio head/base": f"{ratio:.3f}",
-                  "95% CI": f"[{low:.3f}, {high:.3f}]", "pairs": str(len(times)), "verdict": shown})
-    note = (f"{'quick' if quick else 'full'} workload: {n} runs x {steps} steps per call, best of {calls} calls per "
-            f"sample, ABBA blocks, {time.perf_counter() - tic:.0f} s of timing; tolerance {tolerance:.0%}")
+    shown = {
+        "regression": f"**regression** (CI above {1 + tolerance:.2f})",
+        "ok": "ok",
+        "inconclusive": f"inconclusive (CI straddles {1 + tolerance:.2f})",
+    }[outcome]
+    names = [
+        f"`{c[:12]}`" + ("" if c.startswith(name) else f" ({name})")
+        for c, name in zip(commits, (base, head or "HEAD"))
+    ]
+    text = table(
+        {
+            "base": names[0],
+            "head": names[1],
+            "base time per run-step": _us(float(np.median(times))),
+            "head time per run-step": _us(float(np.median(heads))),
+            "ratio head/base": f"{ratio:.3f}",
+            "95% CI": f"[{low:.3f}, {high:.3f}]",
+            "pairs": str(len(times)),
+            "verdict": shown,
+        }
+    )
+    note = (
+        f"{'quick' if quick else 'full'} workload: {n} runs x {steps} steps per call, best of {calls} calls "
+        "per "
+        f"sample, ABBA blocks, {time.perf_counter() - tic:.0f} s of timing; tolerance {tolerance:.0%}"
+    )
     print(f"{text}\n\n{note}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:

@@ -1,6 +1,6 @@
 """Worker of ``symjax bench-ab``: one warm process timing one checked-out revision's workload.
 
-Run as ``python -P bench_ab_worker.py CHECKOUT`` (``-P``: this file's folder is not put on
+Run as ``python -P symjax/abtest/worker.py CHECKOUT`` (``-P``: this file's folder is not put on
 ``sys.path``). It imports ``CHECKOUT/bench/workload.py`` (and the ``symjax`` it imports) from
 CHECKOUT, checks that they really come from there (not from the editable install), builds
 ``Workload().vmap_fn(SIDE_BY_SIDE_N)`` (compiled and warmed, untimed), then answers on stdout,
@@ -11,7 +11,7 @@ one JSON line per request read from stdin:
 - anything else or end of input: exit.
 
 It only uses the standard library itself, so any revision's code can be driven by it.
-Data-flow stage: none (a tool of ``symjax.bench_ab``).
+Data-flow stage: none (a tool of ``symjax.abtest.abba``).
 """
 
 import json
@@ -46,12 +46,19 @@ def main() -> int:
         mine = sys.modules.get("symjax")
         for module in (workload, mine):
             if module is not None and not _from(module, checkout):
-                raise ImportError(f"{module.__name__} was imported from {module.__file__}, not from {checkout}")
+                raise ImportError(
+                    f"{module.__name__} was imported from {module.__file__}, not from {checkout}"
+                )
         n, steps = int(workload.SIDE_BY_SIDE_N), int(workload.STEPS)
         fn = workload.Workload().vmap_fn(n)
         reply({"n": n, "steps": steps, "call_seconds": _call_seconds(fn), "symjax": mine and mine.__file__})
     except Exception as error:  # the revision cannot be benchmarked: one line for the parent
-        reply({"error": f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"})
+        reply(
+            {
+                "error": f"{type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            }
+        )
         return 1
     for line in sys.stdin:
         words = line.split()
