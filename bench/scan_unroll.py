@@ -3,8 +3,8 @@ change.
 
 Reproduces the unroll figures of bench/README.md (*Where the time goes*): ``python bench/scan_unroll.py``
 compiles the benchmark workload's program (N=256, 200 steps) once per unroll factor (timed), times the
-programs in
-interleaved rounds (best of 4 calls each), and says whether each one's outputs are bitwise those of unroll=1.
+programs in interleaved rounds (best of 4 calls each), and says whether each one's outputs are bitwise those
+of unroll=1.
 """
 
 from __future__ import annotations

@@ -479,8 +479,7 @@ def _list(args) -> int:
 
 def main(argv=None) -> int:
     """Parse the command line and run its subcommand's handler. Refused input (``SymjaxError``) and a failed
-    file
-    operation end in one line on stderr and exit status 2; any other exception is a bug and keeps its
+    file operation end in one line on stderr and exit status 2; any other exception is a bug and keeps its
     traceback."""
     from symjax.engine.interrupted import Interrupted
 

@@ -9,8 +9,7 @@ and inherited by subprocesses through the environment.
 Plain helpers that test modules share (matrix files by ``tiny_matrix`` / ``toml_text``,
 ``assert_usage_error``,
 ``replaced``, synthetic results and benchmark JSON) are in ``tests/helpers.py``, imported as ``from helpers
-import ...``;
-no test module imports another.
+import ...``; no test module imports another.
 """
 
 import json

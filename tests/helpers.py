@@ -1,11 +1,9 @@
 """Helpers shared by the test modules: ``from helpers import ...`` (tests/ is on sys.path: pytest puts a
-rootdir-less
-test folder with a conftest.py there). No test module imports another test module; what two of them share is
-here.
+rootdir-less test folder with a conftest.py there). No test module imports another test module; what two of
+them share is here.
 
 - matrix files: ``toml_text`` (a small TOML writer), ``TINY`` and ``tiny_matrix`` (the tiny matrix most tests
-  train or
-  refuse, with keyword overrides), so that no test builds a matrix by replacing text;
+  train or refuse, with keyword overrides), so that no test builds a matrix by replacing text;
 - ``replaced``: a ``str.replace`` that fails when there is nothing to replace (plug-in module source,
   config.json text);
 - usage errors: ``run_cli`` and ``assert_usage_error`` (exit 2, one line naming what is wrong, nothing
@@ -50,8 +48,7 @@ def toml_key(key: str) -> str:
 
 def toml_value(value) -> str:
     """A TOML literal: str, int, float (nan, inf), bool, lists (nested), dicts as inline tables (so a list of
-    dicts
-    is an array of tables, as ``[[exclude]]``), ``Raw`` text as it is."""
+    dicts is an array of tables, as ``[[exclude]]``), ``Raw`` text as it is."""
     if isinstance(value, Raw):
         return str(value)
     if isinstance(value, bool):
@@ -94,8 +91,7 @@ TINY = {
 
 def tiny_matrix(folder, name: str | None = "tiny", *, file: str | None = None, **overrides) -> Path:
     """Write ``TINY`` named ``name``, with ``overrides`` (a value of None drops the key; ``name=None`` leaves
-    the
-    name to the file's), to ``folder/file`` (default ``<name>.toml``) and return its path."""
+    the name to the file's), to ``folder/file`` (default ``<name>.toml``) and return its path."""
     values = {k: v for k, v in {**TINY, "name": name, **overrides}.items() if v is not None}
     path = Path(folder) / (file or f"{name or 'tiny'}.toml")
     path.write_text(toml_text(values), encoding="utf-8")
@@ -133,10 +129,9 @@ def run_cli(capsys, argv) -> Cli:
 def assert_usage_error(result, *words: str, folder=None) -> str:
     """A refused command: exit status 2, nothing on stdout (where known), exactly one line on stderr, starting
     ``symjax: error:`` and containing each of ``words`` (the key, flag or value at fault); with ``folder``,
-    that
-    folder does not exist or is an empty directory (nothing written). ``result``: a ``Cli`` or (code, out,
-    err),
-    a (code, err) pair, or a ``subprocess.CompletedProcess`` run with text output. Returns the line."""
+    that folder does not exist or is an empty directory (nothing written). ``result``: a ``Cli`` or (code,
+    out, err), a (code, err) pair, or a ``subprocess.CompletedProcess`` run with text output. Returns the
+    line."""
     if isinstance(result, subprocess.CompletedProcess):
         code, out, err = result.returncode, result.stdout, result.stderr
     elif len(result) == 2:
@@ -264,8 +259,7 @@ def synthetic_diagnostics(runs: pd.DataFrame) -> pd.DataFrame:
 
 def synthetic_results(folder, legacy: bool = False):
     """A results folder: a classification MLP and a regression CNN, each at lr 0.01 and 0.1 (legacy: one MLP
-    setting,
-    no model/task columns, as results written before they existed)."""
+    setting, no model/task columns, as results written before they existed)."""
     from symjax.matrix.spec import Matrix
     from symjax.results.metrics import with_late_target
     from symjax.results.schema import NEW_IN_4, SETTING_COLUMNS

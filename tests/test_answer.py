@@ -155,8 +155,7 @@ def test_lr_grid_key_makes_log_spaced_rates_and_the_default_matrix_uses_it():
 
 def test_horizon_and_sweeps_matrices_cover_what_the_answer_needs():
     """Issue 22: long horizons for every question scheme and the matched-bias controls, >= 20 seeds, >= 8000
-    steps,
-    the default settings (Adam) and the full matrix's SGD centre, grids up to Adam 0.1 and SGD 3.16."""
+    steps, the default settings (Adam) and the full matrix's SGD centre, grids up to Adam 0.1 and SGD 3.16."""
     default, full, horizon, sweeps = (load_matrix(n) for n in ("default", "full", "horizon", "sweeps"))
     assert horizon.steps >= 8000 and horizon.seeds >= 20
     assert {

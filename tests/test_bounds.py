@@ -1,7 +1,6 @@
 """Issue 12, bad input before any work: duplicates, upper bounds, float32, matrix files (empty, random bytes,
-BOM,
-/dev/zero, nested 5000 deep), non-UTF-8 paths, --max-memory, bench JSON and bench-compare baselines. Each case
-ends in one line on stderr, exit 2, nothing written, the same with --dry-run as in a real run."""
+BOM, /dev/zero, nested 5000 deep), non-UTF-8 paths, --max-memory, bench JSON and bench-compare baselines. Each
+case ends in one line on stderr, exit 2, nothing written, the same with --dry-run as in a real run."""
 
 import json
 import os

@@ -1,6 +1,5 @@
 """CLI: bad input gives one line on stderr, exit status 2 and no files, the line naming the key, flag or value
-at
-fault; list and help work."""
+at fault; list and help work."""
 
 import subprocess
 import sys

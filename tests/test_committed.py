@@ -12,16 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_committed_default_report_regenerates_byte_for_byte(tmp_path):
     """default.md also reads its companions, results/horizon and results/sweeps (their own reports are built
-    by
-    the same code; regenerating all three would add minutes to the suite)."""
+    by the same code; regenerating all three would add minutes to the suite)."""
     text = build_report(ROOT / "results" / "default", tmp_path).read_bytes()
     assert text == (ROOT / "reports" / "default.md").read_bytes()
 
 
 def test_committed_paper_results_reproduce_the_published_baselines():
     """``symjax run --matrix paper``: PyTorch's default init lands in the band of every published MNIST-1D
-    baseline
-    (logistic 29-35%, MLP 60-70%, CNN >= 85% test accuracy, medians over seeds), at the published setting."""
+    baseline (logistic 29-35%, MLP 60-70%, CNN >= 85% test accuracy, medians over seeds), at the published
+    setting."""
     from symjax.analysis.tables import summarize
     from symjax.report.published import PUBLISHED, PUBLISHED_SCHEME, published_rows
     from symjax.results.store import load_results
@@ -39,8 +38,7 @@ def test_committed_paper_results_reproduce_the_published_baselines():
 
 def test_committed_results_belong_to_their_builtin_matrices():
     """`symjax run --matrix NAME` on a fresh clone resumes into the committed results/NAME instead of refusing
-    the
-    folder as another matrix's (keys added since it was written are filled in by
+    the folder as another matrix's (keys added since it was written are filled in by
     ``symjax.core.axes.upgrade``)."""
     import json
 

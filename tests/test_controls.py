@@ -1,7 +1,6 @@
 """The exact controls (``symjax.experiments.controls``): each prediction asserted on the trained arrays, each
-row able
-to fail, its wording (``symjax.report.controls``), the ``controls`` report (deterministic, its short answer)
-and
+row able to fail, its wording (``symjax.report.controls``), the ``controls`` report (deterministic, its short
+answer) and
 ``symjax controls`` (stored JSON, bad JSON)."""
 
 from __future__ import annotations

@@ -93,9 +93,8 @@ def test_standardized_with_training_statistics(name):
 @pytest.mark.parametrize("name", DATASETS)
 def test_generation_is_deterministic_and_leaves_numpy_global_state_alone(name, numpy_random_state):
     """Generated twice (``_load_builtin.__wrapped__``: past the process-wide cache, which this test neither
-    reads
-    first nor clears) to equal arrays, without moving numpy's global generator; the cache returns the same
-    values."""
+    reads first nor clears) to equal arrays, without moving numpy's global generator; the cache returns the
+    same values."""
     generate = _load_builtin.__wrapped__
     np.random.seed(123)
     expected = np.random.rand()

@@ -116,8 +116,8 @@ def test_report_is_byte_identical_when_regenerated(smoke_results, tmp_path):
 
 def test_python_api_matches_cli(smoke_results, tmp_path, assert_same_results):
     """symjax.run_matrix on the smoke matrix writes what `symjax run --matrix smoke` wrote (``smoke_results``,
-    the
-    CLI run in this process): the same files, equal tables, equal config.json but for the measured timing."""
+    the CLI run in this process): the same files, equal tables, equal config.json but for the measured
+    timing."""
     matrix = symjax.load_matrix("smoke")
     folder = symjax.run_matrix(matrix, tmp_path / "api", show_progress=False)
     assert folder == tmp_path / "api"

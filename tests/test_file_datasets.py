@@ -1,6 +1,5 @@
 """Datasets from files (issue 16): file:PATH.npz (and .csv/.parquet#label=COLUMN) through validation,
-training,
-results, resuming and the report; every bad file is one line, exit 2, before any file is written."""
+training, results, resuming and the report; every bad file is one line, exit 2, before any file is written."""
 
 import hashlib
 import io

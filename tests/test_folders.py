@@ -101,8 +101,7 @@ def test_report_refuses_a_mixed_set(tiny, smoke_results, tmp_path, capsys):
 
 def test_a_publish_cut_short_is_never_read(tiny, tmp_path, capsys, monkeypatch):
     """A full disk while a --fresh rerun of another matrix writes diagnostics.parquet (the case of the issue,
-    where
-    runs and curves were the new matrix's, diagnostics and config the old one's): the report refuses the
+    where runs and curves were the new matrix's, diagnostics and config the old one's): the report refuses the
     folder."""
     import symjax.results.store
 

@@ -56,8 +56,7 @@ NAMES = frozenset(
 
 def is_a_name(text: str) -> bool:
     """Whether ``text`` names something symjax knows (plug-ins registered so far in this process included),
-    also
-    with the spaces around it that a comma-separated flag value drops."""
+    also with the spaces around it that a comma-separated flag value drops."""
     return any(t in NAMES or t in REGISTERED_INITS or t in REGISTERED_MODELS for t in (text, text.strip()))
 
 
@@ -251,9 +250,8 @@ def test_generated_bad_command_lines_are_rejected(argv, tmp_path, capsys, monkey
 @given(case=malformed_case())
 def test_generated_matrices_are_refused_by_symjax_naming_the_key(case, tmp_path):
     """symjax.matrix.load.load_matrix on every generated file: a file that is not TOML is refused as such;
-    every
-    other file parses, so it is symjax's own checks that must refuse it, in a message that names the file and
-    the key that was made bad (and does not blame the TOML)."""
+    every other file parses, so it is symjax's own checks that must refuse it, in a message that names the
+    file and the key that was made bad (and does not blame the TOML)."""
     kind, text, key = case
     path = tmp_path / "bad.toml"
     path.write_text(text, encoding="utf-8")

@@ -1,8 +1,7 @@
 """Property-based bad files (hypothesis), beside test_fuzz.py's matrices and command lines: `symjax report` on
 tampered results folders (published again or not), `bench-compare` on generated JSON, matrix files of any
-bytes
-(BOMs, other encodings), paths that are not UTF-8, and nesting of any depth. Never a traceback: exit 0 (or 1
-for a regression), or one line on stderr with exit 2 and nothing written."""
+bytes (BOMs, other encodings), paths that are not UTF-8, and nesting of any depth. Never a traceback: exit 0
+(or 1 for a regression), or one line on stderr with exit 2 and nothing written."""
 
 import json
 import os

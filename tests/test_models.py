@@ -44,8 +44,7 @@ def test_cnn_shapes():
 
 def test_paper_cnn_shapes_and_linear_model():
     """cnn_paper: MNIST-1D's CNN (kernels 5, 3, 3, stride 2: lengths 20, 10, 5, so 125 features reach the
-    readout);
-    no hidden layer: one (n_in, n_out) readout, multinomial logistic regression."""
+    readout); no hidden layer: one (n_in, n_out) readout, multinomial logistic regression."""
     assert weight_shapes("cnn_paper", 40, (25, 25, 25), 10) == [
         (5, 1, 25),
         (3, 25, 25),

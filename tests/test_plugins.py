@@ -251,8 +251,7 @@ def test_a_bad_model_is_one_line_exit_2_and_no_files(model, words, tmp_path, mon
 
 def test_an_edited_plugin_is_retrained_with_its_new_code_in_the_same_process(tmp_path, monkeypatch):
     """A notebook edits its plug-in module and runs again: the runs of the plug-in scheme train again, with
-    the new
-    code (the module is imported again), and the built-in scheme's runs resume."""
+    the new code (the module is imported again), and the built-in scheme's runs resume."""
     _module(tmp_path, "inits_d", INITS)
     monkeypatch.chdir(tmp_path)
     matrix = symjax.matrix_from_dict(

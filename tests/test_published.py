@@ -1,6 +1,5 @@
 """The *Published baselines* section: both published figures with their sources, and an *other differences*
-column
-that names the listed ways in which every setting differs instead of saying "none"."""
+column that names the listed ways in which every setting differs instead of saying "none"."""
 
 from __future__ import annotations
 

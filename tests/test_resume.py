@@ -102,8 +102,7 @@ def stop(matrix_file, folder: Path, sig: int, delay: float) -> Stopped:
     """Start `symjax run` of MATRIX, wait until it has saved a chunk, wait ``delay`` seconds, send ``sig``.
 
     Without JAX's persistent compilation cache: the run must still be compiling (seconds) when the signal
-    lands;
-    loaded from the suite's cache, the remaining chunks can all be trained within ``delay``."""
+    lands; loaded from the suite's cache, the remaining chunks can all be trained within ``delay``."""
     process = start(matrix_file, folder, {"JAX_ENABLE_COMPILATION_CACHE": "false"})
     try:
         wait_for_chunks(folder, process)
@@ -126,9 +125,8 @@ DEVICES = {
 
 def run_on_devices(folder: Path, devices: str) -> tuple[Path, int, str]:
     """`symjax run` of MATRIX's tanh group on MNIST-1D (as in the default matrix) with ``devices`` forced CPU
-    devices;
-    chunks of 12 hold one (lr, scheme) pair each, so every chunk initializes its runs with the same two
-    programs."""
+    devices; chunks of 12 hold one (lr, scheme) pair each, so every chunk initializes its runs with the same
+    two programs."""
     path = folder.with_suffix(".toml")
     path.write_text(
         toml_text({**MATRIX, "activation": "tanh", "dataset": "mnist1d", "chunk_runs": DEVICES[devices]})
@@ -149,12 +147,9 @@ def subprocess_runs(matrix_file, tmp_path_factory):
     thread.
 
     Futures of {signal name: Stopped}, each run stopped by its signal at a random (seeded) moment after its
-    first
-    chunk is saved, and of {"1", "4": (folder, exit status, stderr)}, the tanh group on that many forced CPU
-    devices.
-    Asked for before `uninterrupted`, which this process trains meanwhile (it compiles one program at a time,
-    so the
-    subprocesses use the other core)."""
+    first chunk is saved, and of {"1", "4": (folder, exit status, stderr)}, the tanh group on that many forced
+    CPU devices. Asked for before `uninterrupted`, which this process trains meanwhile (it compiles one
+    program at a time, so the subprocesses use the other core)."""
     base = tmp_path_factory.mktemp("subprocesses")
     with ThreadPoolExecutor(len(SIGNALS) + len(DEVICES)) as pool:
         stopped = {

@@ -1,8 +1,7 @@
 """Matched-bias controls in the bias-scale and width sweeps: the gap of zero (or constant) W to the reference
-splits
-into the cost of the W (scheme against ``lecun_normal/normal(σ)``, paired by seed) and the cost of the bias
-scale
-(``lecun_normal/normal(σ)`` against ``lecun_normal/zeros``); results without the controls report as before."""
+splits into the cost of the W (scheme against ``lecun_normal/normal(σ)``, paired by seed) and the cost of the
+bias scale (``lecun_normal/normal(σ)`` against ``lecun_normal/zeros``); results without the controls report as
+before."""
 
 from __future__ import annotations
 

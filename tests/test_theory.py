@@ -32,9 +32,8 @@ def train_one(scheme, cfg, mnist1d_arrays, seed=0, lr=0.1):
 
 def full_batch_sgd(scheme, hidden, updates, mnist1d_arrays, lr=0.5):
     """Params of one run after 0, 1, ..., ``updates`` full-batch SGD updates. Plain SGD on the full batch
-    keeps no
-    state but the params (no momentum, no example order), so k calls of the one-update training program are k
-    steps of training: one compilation instead of one per length."""
+    keeps no state but the params (no momentum, no example order), so k calls of the one-update training
+    program are k steps of training: one compilation instead of one per length."""
     cfg = GroupConfig("mnist1d", hidden, "tanh", "sgd", None, 1, 1)
     params = [init_one(scheme, hidden)]
     for _ in range(updates):

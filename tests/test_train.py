@@ -159,10 +159,8 @@ def check_equal_chunks(n_runs: int, max_chunk: int, multiple: int) -> None:
     ``multiple`` and at
     most ``cap`` (a memory budget or ``chunk_runs`` is never exceeded); the chunks are the fewest such chunks,
     ceil(n_runs / cap); they cover the runs in order and every chunk but the last has exactly ``size`` runs
-    (the
-    last 1 to ``size``, padded to ``size`` by ``group_plan``); and the size is the smallest multiple that
-    covers
-    the runs in that many chunks, so the padding is below one ``multiple`` per chunk."""
+    (the last 1 to ``size``, padded to ``size`` by ``group_plan``); and the size is the smallest multiple that
+    covers the runs in that many chunks, so the padding is below one ``multiple`` per chunk."""
     size, bounds = chunk_bounds(n_runs, max_chunk, multiple)
     cap = max(max_chunk // multiple, 1) * multiple
     assert size % multiple == 0 and 0 < size <= cap

@@ -113,8 +113,7 @@ def catch_up_table(
 
 class Headline(NamedTuple):
     """The view the answer is given in: each scheme at its own best rate when the matrix has a learning-rate
-    grid,
-    else every scheme at the matrix's rate."""
+    grid, else every scheme at the matrix's rate."""
 
     summary: pd.DataFrame  # tables.summarize rows, with ``learns`` and ``end_verdict``
     catch_up: pd.DataFrame  # catch_up_table rows, same order

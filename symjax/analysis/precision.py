@@ -25,8 +25,7 @@ def precision_table(runs: pd.DataFrame, summary: pd.DataFrame | None) -> pd.Data
         TWIN_COLUMNS, ``scheme``, ``pairs`` (seeds in both), median final training loss and test accuracy per
         precision (``loss32``, ``loss64``, ``acc32``, ``acc64``), the median and largest per-seed
         |final loss float64 - float32| (``abs_diff_median``, ``abs_diff_max``), and with a summary the verdict
-        per
-        precision (``verdict32``, ``verdict64``).
+        per precision (``verdict32``, ``verdict64``).
     """
     keys = [*TWIN_COLUMNS, "scheme", "seed"]
     columns = ["final_train_loss", "final_test_acc"]

@@ -3,16 +3,13 @@
 Data-flow stage: store -> **analysis** -> report (``symjax.report.speed`` words and plots them).
 
 - ``loss_range_table``: per (setting, scheme, fraction of the reference's loss drop), the ratio of median
-  steps
-  to that loss (scheme / reference, seeds paired, BCa CI): one target hides a gap that closes or opens.
+  steps to that loss (scheme / reference, seeds paired, BCa CI): one target hides a gap that closes or opens.
 - ``censored_table``: per (setting, scheme), the Kaplan–Meier view of steps to the early target (censored at
-  the
-  horizon): the fraction that reaches it with a Wilson interval, the restricted mean time to target (RMST)
-  with its
-  CI and its paired ratio to the reference's, and the log interval as a fraction of the reference's time.
+  the horizon): the fraction that reaches it with a Wilson interval, the restricted mean time to target (RMST)
+  with its CI and its paired ratio to the reference's, and the log interval as a fraction of the reference's
+  time.
 - ``matched_table``: per question pair with a random bias of scale σ, the split of its gap into the cost of
-  zero W
-  (against ``lecun_normal/normal(σ)``, the matched-bias control) and the cost of the bias (control /
+  zero W (against ``lecun_normal/normal(σ)``, the matched-bias control) and the cost of the bias (control /
   reference).
 """
 
@@ -70,8 +67,7 @@ def loss_range_table(
     """Per (setting, scheme other than the reference, fraction): ``by`` columns, ``scheme``, ``fraction``,
     ``target``
     (the training loss at which the reference's median curve has made that fraction of its drop from step 0 to
-    its
-    last step), ``ratio`` (median steps to it, scheme / reference, never reached = ∞) with its paired CI
+    its last step), ``ratio`` (median steps to it, scheme / reference, never reached = ∞) with its paired CI
     (``lo``, ``hi``), and ``reached`` (the scheme's share of runs that get there)."""
     losses = _losses(curves, runs)
     steps = losses.columns.to_numpy(np.float64)
@@ -127,12 +123,9 @@ def censored_table(
 ) -> pd.DataFrame:
     """Per (setting, scheme): ``by`` columns, ``scheme`` and CENSORED_COLUMNS, for steps to the early target
     (``steps_to_target``, censored at the run's last step ``steps``): Wilson interval of the share reaching
-    it,
-    RMST with BCa CI, RMST ratio to the reference (paired BCa), the Hodges–Lehmann median of per-seed log
-    ratios
-    over pairs that both reach it (with its order-statistic CI and the number of such pairs), and the
-    resolution
-    (``log_every`` / the reference's median steps to target)."""
+    it, RMST with BCa CI, RMST ratio to the reference (paired BCa), the Hodges–Lehmann median of per-seed log
+    ratios over pairs that both reach it (with its order-statistic CI and the number of such pairs), and the
+    resolution (``log_every`` / the reference's median steps to target)."""
     rows = []
     for key, scheme, own, ref in runs_by_setting(runs, schemes, reference, by):
         horizon = float(own["steps"].iloc[0])
@@ -195,8 +188,7 @@ def matched_table(runs: pd.DataFrame, schemes: list[str], reference: str, by: li
     ``scheme``
     and MATCHED_COLUMNS: ``total`` (scheme / reference), ``zero_w`` (scheme / control) and ``bias`` (control /
     reference) ratios of median steps to target with paired CIs, and the final-loss differences that split the
-    same
-    way (``zero_w_loss``: scheme − control, ``bias_loss``: control − reference). Empty without matched
+    same way (``zero_w_loss``: scheme − control, ``bias_loss``: control − reference). Empty without matched
     controls."""
     rows = []
     by_setting = {

@@ -104,10 +104,8 @@ def _bootstrap_ci(data: tuple, statistic, confidence: float, n_resamples: int, s
     """(point, lo, hi) of statistic(*data, axis=-1) (vectorized; data: one or two (n,) arrays, paired).
 
     BCa when the point, every bootstrap and jackknife value is finite and the bootstrap values differ (and
-    BCa's
-    bounds are finite), else the percentile interval of the same resamples (``inverted_cdf``: +inf stays
-    +inf).
-    NaN bounds when the point or any resample is NaN; all NaN for n = 0; n = 1: (point, point, point).
+    BCa's bounds are finite), else the percentile interval of the same resamples (``inverted_cdf``: +inf stays
+    +inf). NaN bounds when the point or any resample is NaN; all NaN for n = 0; n = 1: (point, point, point).
     """
     n = len(data[0])
     if n == 0:
@@ -253,12 +251,11 @@ def hodges_lehmann(times: np.ndarray, reference: np.ndarray, confidence: float =
     """(estimate, lo, hi, pairs): Hodges–Lehmann ratio of steps to target, scheme / reference, paired by seed.
 
     Over the ``pairs`` of (n,) entries where both are finite and > 0, d_i = log(times_i / reference_i); with
-    the
-    M Walsh averages W = (d_i + d_j) / 2, i <= j: estimate = exp(median W), CI = exp([W_(K), W_(M-K+1)]), K
-    the
-    largest rank with P(T+ < K) <= alpha/2 under the exact null law of the Wilcoxon signed-rank T+ (Hollander
-    & Wolfe, no normal approximation; exact coverage for continuous d without ties). 2.0: the scheme needs
-    twice the reference's steps. All NaN when pairs = 0; NaN CI when no K >= 1 qualifies (pairs < 6 at 95%).
+    the M Walsh averages W = (d_i + d_j) / 2, i <= j: estimate = exp(median W), CI = exp([W_(K), W_(M-K+1)]),
+    K the largest rank with P(T+ < K) <= alpha/2 under the exact null law of the Wilcoxon signed-rank T+
+    (Hollander & Wolfe, no normal approximation; exact coverage for continuous d without ties). 2.0: the
+    scheme needs twice the reference's steps. All NaN when pairs = 0; NaN CI when no K >= 1 qualifies (pairs <
+    6 at 95%).
 
     >>> hodges_lehmann(np.array([20.0, 40, np.inf]), np.array([10.0, 20, 30]))
     (2.0, nan, nan, 2)

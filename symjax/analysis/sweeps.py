@@ -1,16 +1,14 @@
 """Bias-scale and width sweeps, numbers only: final loss and steps to target against the bias scale σ of
 ``zeros/normal(σ)`` (``zeros/zeros`` is σ = 0) and the constant c of ``constant(c)/normal(1.0)``, and zero W
-at
-width 2H against random W at width H ("live width": with relu and zero W about half the units are dead).
+at width 2H against random W at width H ("live width": with relu and zero W about half the units are dead).
 
 Matched-bias controls: ``lecun_normal/normal(σ)`` (random W with the same bias; ``lecun_normal/zeros``, the
-reference,
-is σ = 0) is itself slower than the reference at large σ, so the total gap of ``zeros/normal(σ)`` (or
+reference, is σ = 0) is itself slower than the reference at large σ, so the total gap of ``zeros/normal(σ)``
+(or
 ``constant(c)/normal(1.0)``) to the reference splits into the cost of the W init (the scheme against its
-matched
-control, paired by seed) and the cost of the bias scale (the matched control against the reference). Ratios of
-median
-steps to the same target, so the two point estimates multiply to the total when the three share their seeds.
+matched control, paired by seed) and the cost of the bias scale (the matched control against the reference).
+Ratios of median steps to the same target, so the two point estimates multiply to the total when the three
+share their seeds.
 
 Data-flow stage: store -> **analysis** -> report (``symjax.report.sweeps``). Inputs are ``tables.summarize``
 rows and runs tables; settings are keyed by ``by`` (``LR_FREE_COLUMNS`` in the best-rate view).
@@ -35,8 +33,7 @@ def scale_of(scheme: str, family: str) -> float:
     """The swept scale of a scheme, NaN when it is not of ``family``: ``"bias"`` reads σ of
     ``zeros/normal(σ)``
     (0 for ``zeros/zeros``), ``"constant"`` reads c of ``constant(c)/normal(1.0)``, ``"control"`` reads σ of
-    the
-    matched-bias control ``lecun_normal/normal(σ)`` (0 for ``lecun_normal/zeros``).
+    the matched-bias control ``lecun_normal/normal(σ)`` (0 for ``lecun_normal/zeros``).
 
     >>> (scale_of("zeros/normal(0.3)", "bias"), scale_of("zeros/zeros", "bias"),
     ...  scale_of("constant(0.2)/normal(1.0)", "constant"))
@@ -79,17 +76,15 @@ def bias_scale_of(scheme: str) -> float:
 
 def matched_control(scheme: str, schemes) -> str | None:
     """The scheme among ``schemes`` that is ``scheme``'s matched-bias control (``lecun_normal/normal(σ)`` with
-    σ the
-    bias scale of ``scheme``; ``lecun_normal/zeros`` for σ = 0), None when there is none (or ``scheme`` has no
-    σ)."""
+    σ the bias scale of ``scheme``; ``lecun_normal/zeros`` for σ = 0), None when there is none (or ``scheme``
+    has no σ)."""
     sigma = bias_scale_of(scheme)
     return next((s for s in schemes if scale_of(s, "control") == sigma), None)
 
 
 def scale_rows(summary: pd.DataFrame, family: str, by: list[str]) -> pd.DataFrame:
     """The summary rows of one sweep family with its ``scale`` column, in summary order, of the settings
-    (``by``)
-    that have at least MIN_SCALES scales of the family (fewer is no sweep)."""
+    (``by``) that have at least MIN_SCALES scales of the family (fewer is no sweep)."""
     scales = summary["scheme"].map(lambda s: scale_of(s, family))
     rows = summary.assign(scale=scales)[scales.notna().to_numpy()]
     swept = rows.groupby(by, sort=False)["scale"].transform("nunique") >= MIN_SCALES
@@ -137,13 +132,12 @@ def control_splits(
             columns; ``family``: ``"bias"`` or ``"constant"`` (``scale_of``).
     Returns:
         One row per (setting that sweeps ``family``, scheme of the family whose matched control, not the
-        reference,
-        is in the setting), settings in summary order, scales ascending: the ``by`` columns, ``scale`` (σ or
+        reference, is in the setting), settings in summary order, scales ascending: the ``by`` columns,
+        ``scale`` (σ or
         c),
         ``scheme``, ``control``, and with each prefix the COMPARISON_COLUMNS (``total_speed_ratio``:
         scheme ÷ reference, ``weight_speed_ratio``: scheme ÷ control, ``bias_speed_ratio``: control ÷
-        reference, each
-        of median steps to target with a 95% CI, runs paired by seed). Empty without controls.
+        reference, each of median steps to target with a 95% CI, runs paired by seed). Empty without controls.
     """
     swept = scale_rows(summary, family, by)
     if swept.empty:
@@ -175,8 +169,7 @@ def control_splits(
 
 def best_scales(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per setting (``by``): the scale with the lowest median final training loss (ties: the smaller scale),
-    its
-    loss with CI, and whether it lies at the edge of the scales tried."""
+    its loss with CI, and whether it lies at the edge of the scales tried."""
     out = []
     for key, setting in rows.groupby(by, sort=False):
         ranked = setting.sort_values(["loss_median", "scale"], kind="stable")
@@ -211,9 +204,8 @@ def width_pairs(
         target at H) and ``verdict`` (``stats.equivalence_verdict``); empty without such pairs. With
         ``controls``,
         rows whose setting at H has the control add ``control`` and the ``weight_`` (zero W at 2H ÷ the
-        control at H)
-        and ``bias_`` (the control at H ÷ the reference at H) COMPARISON_COLUMNS (columns absent when no row
-        has them).
+        control at H) and ``bias_`` (the control at H ÷ the reference at H) COMPARISON_COLUMNS (columns absent
+        when no row has them).
     """
     single = runs[runs["hidden"].astype(str).str.fullmatch(r"[0-9]+")]  # one hidden layer
     others = [c for c in by if c != "hidden"]  # with lr (the same-rate view): both at the same rate

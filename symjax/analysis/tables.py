@@ -54,10 +54,9 @@ def _metric_summary(values: np.ndarray, prefix: str) -> dict:
 @functools.lru_cache(maxsize=4096)
 def _cached_summary(data: bytes, prefix: str) -> dict:
     """``_metric_summary`` of the float64 values in ``data``: the median with its order-statistic CI (NaN
-    bounds below
-    6 runs), IQM and mean with percentile-bootstrap CIs; cached because the bootstrap is seeded per call, so
-    the
-    same runs give the same numbers (the best-learning-rate view summarizes most runs a second time)."""
+    bounds below 6 runs), IQM and mean with percentile-bootstrap CIs; cached because the bootstrap is seeded
+    per call, so the same runs give the same numbers (the best-learning-rate view summarizes most runs a
+    second time)."""
     values = np.frombuffer(data, np.float64)
     if np.isnan(values).all():  # e.g. the test accuracy of a regression run
         keys = [
@@ -107,13 +106,10 @@ COMPARISON_COLUMNS = [
 
 def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
     """Paired-by-seed comparison with the reference: ``pairs`` (seeds both have), the speed ratio (median
-    steps to
-    target, scheme / reference), final-loss and test-accuracy differences of medians (scheme - reference),
-    each with
-    a paired BCa CI (percentile where a resampled median is infinite), P(scheme reaches the target sooner)
-    with a
-    percentile CI, and the Wilson interval of the scheme's share of runs reaching the target
-    (``reached_lo``/``_hi``)."""
+    steps to target, scheme / reference), final-loss and test-accuracy differences of medians (scheme -
+    reference), each with a paired BCa CI (percentile where a resampled median is infinite), P(scheme reaches
+    the target sooner) with a percentile CI, and the Wilson interval of the scheme's share of runs reaching
+    the target (``reached_lo``/``_hi``)."""
     seeds = np.intersect1d(scheme_runs["seed"], reference_runs["seed"])
     a, b = (r.set_index("seed").loc[seeds].reset_index() for r in (scheme_runs, reference_runs))
     pairs = {
@@ -158,8 +154,7 @@ def compare(scheme_runs: pd.DataFrame, reference_runs: pd.DataFrame) -> dict:
 
 def runs_by_setting(runs: pd.DataFrame, schemes: list[str], reference: str, by: list[str]):
     """Yield (setting key, scheme, its runs, the reference's runs or None) per (setting, scheme): settings by
-    the
-    columns ``by`` in first-appearance order, schemes in ``schemes`` order, runs sorted by seed."""
+    the columns ``by`` in first-appearance order, schemes in ``schemes`` order, runs sorted by seed."""
     for key, setting_runs in runs.groupby(list(by), sort=False):
         by_scheme = {s: r.sort_values("seed") for s, r in setting_runs.groupby("scheme", sort=False)}
         for scheme in [s for s in schemes if s in by_scheme]:
@@ -256,9 +251,8 @@ def median_curves(
 
 def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFrame:
     """Per (setting, scheme, layer): the share of runs with a weight gradient (``runs_with_gradient``),
-    medians over
-    runs of the first update with one (among those runs), rank at step 0 and at the end, and effective rank,
-    distinct units, mean |cos| and dead fraction at the end."""
+    medians over runs of the first update with one (among those runs), rank at step 0 and at the end, and
+    effective rank, distinct units, mean |cos| and dead fraction at the end."""
     keyed = diagnostics.merge(runs[["run_id", *SETTING_COLUMNS, "scheme"]], on="run_id")
     last = keyed["step"] == keyed["steps"]
     start = keyed[keyed["step"] == 0].groupby([*SETTING_COLUMNS, "scheme", "layer"], sort=False)
@@ -280,8 +274,7 @@ def mechanism_table(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> pd.DataFra
 
 def first_update_ranks(runs: pd.DataFrame, diagnostics: pd.DataFrame, updates: int = 5) -> pd.DataFrame:
     """Median rank of the first layer's W after each of the first ``updates`` updates, where the diagnostics
-    hold it
-    (``rank_every = 1`` with ``log_every = 1``); empty otherwise.
+    hold it (``rank_every = 1`` with ``log_every = 1``); empty otherwise.
 
     Returns:
         One row per (setting, scheme): SETTING_COLUMNS, ``scheme``, then one column per logged step 0..updates
@@ -303,10 +296,9 @@ def aggregate_table(
     runs: pd.DataFrame, summary: pd.DataFrame, schemes: list[str], reference: str
 ) -> pd.DataFrame:
     """Per scheme, across settings (rliable style): IQM of restricted steps to target (a run that never
-    reaches the
-    target counts as its last step, so the IQM stays finite however many are censored) divided by the
-    reference's
-    median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each setting)."""
+    reaches the target counts as its last step, so the IQM stays finite however many are censored) divided by
+    the reference's median in the same setting, with a stratified-bootstrap 95% CI (runs resampled within each
+    setting)."""
     reference_median = summary[summary["scheme"] == reference].set_index(SETTING_COLUMNS)["steps_median"]
     rows = []
     for scheme in [s for s in schemes if s in set(runs["scheme"])]:

@@ -9,8 +9,8 @@ Nothing is downloaded: MNIST-1D comes from the ``mnist1d`` package's own generat
 synthetic sets (``teacher``, ``teacher_regression``, ``spirals``, ``xor``) from a fixed
 ``np.random.default_rng`` seed each, never from numpy's global random state.
 ``file:PATH.npz`` or ``file:PATH.csv#label=COLUMN`` names the user's own data (``symjax.core.data_files``);
-it is read again when the file changes.
-Classification sets have int32 labels; regression sets have float32 targets of shape
+it is read again when the file changes. Classification sets have int32 labels; regression sets have float32
+targets of shape
 ``(n, n_outputs)``, standardized per output with training statistics (predicting 0
 gives a mean squared error of about 1).
 """

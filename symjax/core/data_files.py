@@ -69,8 +69,7 @@ def parse_name(name: str) -> tuple[Path, str]:
 
 def file_status(name: str) -> tuple[Path, str, tuple]:
     """(path, label, status signature: device, inode, size, times) of a usable file; ValueError if it is
-    missing,
-    no regular file or larger than ``MAX_DATA_BYTES``."""
+    missing, no regular file or larger than ``MAX_DATA_BYTES``."""
     path, label = parse_name(name)
     try:
         info = os.stat(path)
@@ -85,9 +84,8 @@ def file_status(name: str) -> tuple[Path, str, tuple]:
 
 def read_file(name: str) -> tuple[str, tuple[np.ndarray, ...], str]:
     """(sha256 of the bytes read, checked (x_train, y_train, x_test, y_test), task) of a file dataset: x
-    float64
-    (n, d); y int64 (n,) labels 0..C-1 (classification) or float64 (n, k) targets (regression); ValueError
-    (one line)."""
+    float64 (n, d); y int64 (n,) labels 0..C-1 (classification) or float64 (n, k) targets (regression);
+    ValueError (one line)."""
     path, label, _ = file_status(name)
     try:
         data = read_bytes(path, MAX_DATA_BYTES, follow=True)

@@ -41,8 +41,7 @@ class Diagnostics(NamedTuple):
 
 def rank_and_effective_rank(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(numerical rank, effective rank), each (...,) float64, of weight matrices w (..., fan_in, fan_out), on
-    the host;
-    NaN for a matrix with a non-finite entry.
+    the host; NaN for a matrix with a non-finite entry.
 
     Singular values come from ``eigvalsh`` of the float64 Gram matrix of the smaller side
     (accurate to ~1e-8 * s_max, well below the rank tolerance of float32 weights). This runs
@@ -73,8 +72,7 @@ def as_matrix(w, batch_dims: int = 0):
 
 def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
     """() float32: units (columns of w (fan_in, fan_out) with their bias b (fan_out,)) not equal to an earlier
-    unit,
-    within tolerance."""
+    unit, within tolerance."""
     units = jnp.concatenate([w.T, b[:, None]], axis=1)  # (fan_out, fan_in + 1)
     gram = units @ units.T
     squared = jnp.diag(gram)

@@ -2,8 +2,7 @@
 
 A *group* is every run that shares dataset, model, widths, activation, optimizer, batch size,
 steps, log and rank intervals and float precision (``GroupConfig``); its runs differ only in per-run values
-(scheme,
-seed, learning rate: ``Run``) that vary along the vmapped run axis.
+(scheme, seed, learning rate: ``Run``) that vary along the vmapped run axis.
 A core type: the trainer (``symjax.core.train``) compiles one program per GroupConfig; ``Matrix.groups``
 (``symjax.matrix.spec``) makes them and ``symjax.engine.plan`` numbers the runs. Free of jax.
 """
@@ -39,8 +38,7 @@ def _label(self, batch: bool = False) -> str:
 
 def _fields() -> list[tuple]:
     """GroupConfig's fields: the grouped and group axes of ``AXES`` (one value each), those of the first
-    matrix
-    version first (positional), those added later with their default (code written before them keeps
+    matrix version first (positional), those added later with their default (code written before them keeps
     working)."""
     axes = [a for a in AXES if a.role in ("grouped", "group")]
     first = [(a.single, object) for a in axes if a.since == 1]

@@ -59,8 +59,8 @@ def plugin_model(name: str) -> Model:
 
 def check_model(name: str, n_in: int, hidden: tuple[int, ...], n_out: int) -> None:
     """ValueError (one line) unless the plug-in model ``name`` gives weight shapes (2-D, or 3-D conv kernels)
-    for
-    (n_in, hidden, n_out) and maps float32 inputs (2, n_in) to float32 outputs (2, n_out) with such params."""
+    for (n_in, hidden, n_out) and maps float32 inputs (2, n_in) to float32 outputs (2, n_out) with such
+    params."""
     model = plugin_model(name)
     try:
         shapes = [tuple(shape) for shape in model.shapes(n_in, tuple(hidden), n_out)]
@@ -112,8 +112,7 @@ def plugin_init(name: str) -> Callable:
 
 def _import(name: str):
     """The object an import path ``module.path:name`` names, importing the module (the current directory
-    first) and
-    importing it again if its file changed since (so a notebook trains the code that the resume key
+    first) and importing it again if its file changed since (so a notebook trains the code that the resume key
     hashes)."""
     module_name, _, attribute = name.partition(":")
     added = os.getcwd() not in sys.path

@@ -70,8 +70,8 @@ def register_scheme(name: str, fn: Callable) -> None:
     ``name``, e.g. ``register_scheme("small_orthogonal", fn)`` then ``"small_orthogonal/normal(1.0)"``.
 
     Registering a name again replaces its function (a notebook cell run twice). Raises ValueError for a name
-    that
-    is not lowercase letters, digits and ``_`` or that a built-in init already has, and for a non-callable
+    that is not lowercase letters, digits and ``_`` or that a built-in init already has, and for a
+    non-callable
     ``fn``.
     """
     if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):

@@ -1,8 +1,7 @@
 """Devices: one CPU device per core (so the run axis uses every core), sharding of the run axis.
 
 Data-flow stage: **plan** (chunk sizes: ``chunk_multiple``) and **train** (a chunk's runs placed across
-all local devices).
-On CPU, XLA exposes one device for the whole host by default and a vmapped group then
+all local devices). On CPU, XLA exposes one device for the whole host by default and a vmapped group then
 runs on one core; ``use_all_cpu_cores`` asks for one host device per core through
 ``XLA_FLAGS`` before JAX starts. Set ``SYMJAX_CPU_DEVICES=N`` to choose N yourself, or
 put ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` (then it is left alone).

@@ -2,9 +2,8 @@
 folder.
 
 Data-flow stage: **train** and **store** (of chunks) shared among hosts (``symjax.api.run_matrix``). Runs are
-independent, so hosts never
-exchange arrays: ``jax.distributed.initialize`` connects the processes, each trains the
-chunks whose number (across the matrix) is its process index modulo the process count on
+independent, so hosts never exchange arrays: ``jax.distributed.initialize`` connects the processes, each
+trains the chunks whose number (across the matrix) is its process index modulo the process count on
 its own local devices and saves them in ``DIR/chunks`` (a folder every host sees), and
 process 0, once every process is done (a barrier of JAX's coordination service), loads all
 chunks and writes the results, as a resumed run does. A chunk a process failed to save is

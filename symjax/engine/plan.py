@@ -87,9 +87,8 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
 
 class KeyParts(NamedTuple):
     """What a chunk key holds besides the work itself: the training code's behaviour (``code_hash``), the
-    plug-ins'
-    digest (``plugin_digest``: their modules' source) and the sha256 of the group's file dataset ("" for
-    none)."""
+    plug-ins' digest (``plugin_digest``: their modules' source) and the sha256 of the group's file dataset (""
+    for none)."""
 
     code: str
     plugins: str = ""
@@ -134,8 +133,7 @@ def make_plan(matrix: Matrix, n_devices: int, budget: int | None = None) -> Plan
     """The plan of a validated matrix on ``n_devices`` devices, each chunk within ``budget`` bytes of device
     memory (``symjax.engine.memory``; None: only ``matrix.chunk_runs`` bounds a chunk). A budget too small
     for one run per device is a ConfigError, raised here, before anything is written. A file dataset is read
-    as it
-    is now, and its sha256 enters the keys of its groups' chunks (an edited file is trained again)."""
+    as it is now, and its sha256 enters the keys of its groups' chunks (an edited file is trained again)."""
     code, plugins = code_hash(), plugin_digest([*matrix.schemes, matrix.reference], matrix.models)
     groups, first = [], 0
     try:

@@ -58,8 +58,7 @@ def over_runs(per_run):
 
 def group_program(cfg: GroupConfig, n_train: int):
     """``jit(over_runs(train))``: the group's runs along a leading axis of (params, data_key, lr), arrays
-    shared.
-    A new jitted function each call: hold it (or use ``Programs``) to compile it once."""
+    shared. A new jitted function each call: hold it (or use ``Programs``) to compile it once."""
     return jax.jit(over_runs(make_train(cfg, n_train, run_axis=RUN_AXIS)))
 
 
@@ -112,8 +111,7 @@ class Programs:
 
     def chunk_inputs(self, chunk: list[Run], shapes: list[tuple[int, ...]], dtype: str = "float32") -> tuple:
         """(params, minibatch-order keys (n_runs,), learning rates (n_runs,)) of a chunk, each with a leading
-        run
-        axis sharded over the devices (``run_sharding``). Params are drawn in float32 and then cast to
+        run axis sharded over the devices (``run_sharding``). Params are drawn in float32 and then cast to
         ``dtype``,
         so a float64 run starts from exactly the weights of its float32 twin; call inside
         ``precision(dtype)``."""

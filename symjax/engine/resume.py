@@ -4,8 +4,8 @@ Data-flow stage: train -> **store** (of chunks) -> metrics. Each chunk's host ar
 atomically to ``DIR/chunks/<key>.npz`` as soon as it is trained; the key is a content hash
 of the group config, the chunk's runs, its padded size, the device count and the training
 code's behaviour (``symjax.engine.plan.chunk_key``, ``code_hash``), so a chunk file is reused only for exactly
-the same work; a chunk that cannot be read
-or is not that work counts as missing (one warning line) and is trained again.
+the same work; a chunk that cannot be read or is not that work counts as missing (one warning line) and is
+trained again.
 ``DIR/manifest.json`` marks a folder as symjax's and names its matrix: symjax writes only into
 an empty folder or one holding its manifest, refuses a different matrix unless ``--fresh``,
 and deletes only files it recognizes (its chunks and result files), never through a symbolic
@@ -77,8 +77,7 @@ class FolderInUse(ConfigError):
 def behaviour(source: str) -> str:
     r"""What a module's source does, without what it says: its syntax tree with docstrings, other bare string
     statements and ``__doc__`` assignments removed, dumped without positions (comments and formatting are not
-    in
-    the tree). Two sources with the same behaviour train the same chunks.
+    in the tree). Two sources with the same behaviour train the same chunks.
 
     >>> behaviour('def f(x):\n    "Doc."\n    return x  # note') == behaviour("def f(x): return x")
     True
@@ -118,8 +117,7 @@ def matrix_hash(matrix: Matrix) -> str:
 
 class ChunkStore:
     """The chunk files of one results folder; ``data_files`` (``symjax.core.data.file_versions``): the
-    versions of
-    the file datasets this run trains on, checked before each save."""
+    versions of the file datasets this run trains on, checked before each save."""
 
     def __init__(self, folder: Path, data_files: dict | None = None):
         self.folder = Path(folder) / CHUNKS
@@ -137,9 +135,8 @@ class ChunkStore:
 
     def load(self, key: str) -> dict[str, np.ndarray] | None:
         """The saved arrays of a chunk, or None if it was never finished or cannot be used (damaged,
-        truncated,
-        another chunk's or no symjax chunk at all: then one warning line on stderr, and it is trained
-        again)."""
+        truncated, another chunk's or no symjax chunk at all: then one warning line on stderr, and it is
+        trained again)."""
         if not os.path.lexists(self.path(key)):
             return None
         try:
@@ -161,8 +158,8 @@ class ChunkStore:
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         """Write a chunk atomically (a reader sees the whole file or none), with its key inside; ConfigError
-        if a file
-        dataset was read again in another version than the run started with (it changed while training)."""
+        if a file dataset was read again in another version than the run started with (it changed while
+        training)."""
         now = file_versions(self.data_files)
         changed = [name for name in self.data_files if now[name] != self.data_files[name]]
         if changed:
@@ -223,11 +220,9 @@ def check_folder(folder: Path, matrix: Matrix, fresh: bool) -> dict | None:
 
 def prepare_folder(folder: Path, matrix: Matrix, fresh: bool) -> ChunkStore:
     """Check the folder (``check_folder``), with ``fresh`` delete the chunks and result files symjax wrote
-    there,
-    and write the manifest of this matrix (the published files stay named while they are this matrix's) with
-    the
-    versions of its file datasets as this process loaded them (for ``make_plan``: the versions in the chunk
-    keys)."""
+    there, and write the manifest of this matrix (the published files stay named while they are this matrix's)
+    with the versions of its file datasets as this process loaded them (for ``make_plan``: the versions in the
+    chunk keys)."""
     manifest = check_folder(folder, matrix, fresh)
     folder.mkdir(parents=True, exist_ok=True)
     keep = {"files": manifest["files"]} if manifest and not fresh and "files" in manifest else {}

@@ -101,8 +101,7 @@ class GroupTrainer:
 
 def join_group(trainer: GroupTrainer, chunks: list[dict[str, np.ndarray]]) -> GroupResult:
     """The logs of every run of a group (``GroupResult``: (n_runs, n_logs, ...) arrays) from the host arrays
-    of
-    its chunks, concatenated in chunk order."""
+    of its chunks, concatenated in chunk order."""
     joined = {
         name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0] if "seconds" not in name
     }

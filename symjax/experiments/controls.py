@@ -4,12 +4,10 @@ predicts exactly.
 Data-flow stage: **train** (``symjax.engine.program.Programs``: the ``jit(shard_map(vmap(scan)))`` program of
 ``make_train`` that every matrix group trains through) -> rows (``Control``: names, booleans, numbers) ->
 ``symjax controls`` words them and stores them as JSON, ``symjax.report.controls`` renders them. Each control
-has
-an ``*_observations()`` function (it trains and returns the arrays its prediction is about) and a
+has an ``*_observations()`` function (it trains and returns the arrays its prediction is about) and a
 ``*_row(observations)`` function (the verdict and the numbers the report's sentences give); ``run_controls()``
 runs all four. Data only: every sentence lives in ``symjax.report.controls``. Fixed seeds: deterministic on
-one
-machine.
+one machine.
 """
 
 from __future__ import annotations
@@ -154,8 +152,7 @@ def constant_init_row(o: ConstantInit) -> Control:
 
 def balanced_xor_order(per_class: int = XOR_PER_CLASS) -> np.ndarray:
     """(2 * per_class,) indices into xor's training split: the first ``per_class`` examples of each class,
-    labels
-    alternating 0, 1, 0, 1, ..., so every sum over examples pairs each +g with a -g."""
+    labels alternating 0, 1, 0, 1, ..., so every sum over examples pairs each +g with a -g."""
     y = load_dataset("xor").y_train
     return np.stack([np.flatnonzero(y == c)[:per_class] for c in (0, 1)], axis=1).reshape(-1)
 
@@ -200,8 +197,7 @@ def xor_runs(optimizer: str, keep: np.ndarray | None, steps: int) -> XorRuns:
 
 def balanced_xor_observations(optimizers=("sgd", "adam"), steps: int = 200) -> BalancedXor:
     """The balanced set under each of ``optimizers``; what moves it: the unbalanced split (sgd) and a balanced
-    set
-    whose sums do not cancel exactly in float32 (adam)."""
+    set whose sums do not cancel exactly in float32 (adam)."""
     y = load_dataset("xor").y_train
     counts = tuple(int(n) for n in np.bincount(y))
     stored = np.sort(np.concatenate([np.flatnonzero(y == c)[: min(counts)] for c in (0, 1)]))

@@ -1,3 +1,2 @@
 """A benchmark matrix (the first stage): its spec (axes, bounds, exclude rules), its validation against the
-core,
-and TOML files."""
+core, and TOML files."""

@@ -1,9 +1,8 @@
 """Matrix files: TOML keys and their types, reading a file (built-in or the user's) into a validated Matrix.
 
 Data-flow stage: **matrix** (a file -> ``symjax.matrix.spec.Matrix``, checked by ``symjax.matrix.validate``)
--> plan. A file is
-read only if it is a regular file of at most ``MAX_MATRIX_BYTES``, UTF-8 (a byte-order mark is
-dropped), not empty, and nests arrays and tables at most ``MAX_NESTING`` deep; anything else is
+-> plan. A file is read only if it is a regular file of at most ``MAX_MATRIX_BYTES``, UTF-8 (a byte-order mark
+is dropped), not empty, and nests arrays and tables at most ``MAX_NESTING`` deep; anything else is
 one ``ConfigError`` naming the file, the key and what is allowed.
 """
 

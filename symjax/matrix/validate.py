@@ -110,9 +110,8 @@ def validate(matrix: Matrix) -> Matrix:
 
 def _check_plugins(matrix: Matrix) -> None:
     """ConfigError (one line) for a plug-in init that cannot be imported, is not callable, or returns the
-    wrong
-    shape or dtype for a weight (dense, and a conv kernel if the matrix has a CNN) or a bias. Imports jax only
-    when the matrix names a plug-in."""
+    wrong shape or dtype for a weight (dense, and a conv kernel if the matrix has a CNN) or a bias. Imports
+    jax only when the matrix names a plug-in."""
     weights, biases = {}, {}  # plug-in name -> the first scheme that names it
     for scheme in dict.fromkeys([*matrix.schemes, matrix.reference]):
         parsed = parse_scheme(scheme)
@@ -136,8 +135,7 @@ def _check_plugins(matrix: Matrix) -> None:
 
 def _check_files(matrix: Matrix) -> None:
     """ConfigError (one line) for a file dataset that cannot be read or used (``symjax.core.data_files``);
-    reads
-    each file as it is now."""
+    reads each file as it is now."""
     for name in matrix.datasets:
         if is_file_dataset(name):
             try:

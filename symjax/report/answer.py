@@ -1,6 +1,5 @@
 """The top of a report: the short answer, then three questions, each with a verdict, CIs and the settings
-where
-it differs, and the verdict map.
+where it differs, and the verdict map.
 
 1. Is symmetry broken? (does zero or constant W with a random b learn at all)
 2. Is it as fast, at tuned rates? (each scheme at its own best rate, when the matrix has a grid)
@@ -42,8 +41,7 @@ AS_FAST = ("equivalent", "faster", "better")
 
 def _pairs(summary: pd.DataFrame) -> pd.DataFrame:
     """The rows with zero or constant W and a random b in a model with hidden units: the pairs the question is
-    about
-    (a model without hidden layers, logistic regression, has no units whose symmetry could break)."""
+    about (a model without hidden layers, logistic regression, has no units whose symmetry could break)."""
     return summary[summary["scheme"].map(is_question_scheme) & (summary["hidden"].astype(str) != "")]
 
 
@@ -53,8 +51,7 @@ def _label(row, by: list[str]) -> str:
 
 def _listed(rows: pd.DataFrame, by: list[str], what) -> str:
     """``setting (scheme): what(row)``, ... for at most MAX_LISTED rows; more are counted per optimizer
-    instead
-    (the axis that matters most), e.g. ``sgd 28, momentum 2`` (the verdict map shows them)."""
+    instead (the axis that matters most), e.g. ``sgd 28, momentum 2`` (the verdict map shows them)."""
     if len(rows) > MAX_LISTED:
         counts = rows["optimizer"].value_counts(sort=False)
         return (
@@ -118,8 +115,7 @@ def speed_lines(
     h: Headline, same: pd.DataFrame, reference: str, out: Path, name: str
 ) -> tuple[str, list[str]]:
     """(verdict word, lines) of question 2; ``same``: the same-rate summary (one row per setting with lr,
-    scheme);
-    its plots are written under ``out/name/``."""
+    scheme); its plots are written under ``out/name/``."""
     rows = _pairs(h.summary)
     word = _word(rows["verdict"].isin(AS_FAST).mean())
     finite = rows[np.isfinite(rows["speed_ratio"])]
@@ -260,8 +256,8 @@ def end_summary(h: Headline, steps: int) -> str:
 
 def _gap_sentence(rows: pd.DataFrame) -> str:
     """Counted from the CIs: pairs whose training-loss gap has closed (CI within ±LOSS_MARGIN) while test
-    accuracy stays
-    lower (CI below 0), and pairs whose training-loss gap stays open (CI above +LOSS_MARGIN)."""
+    accuracy stays lower (CI below 0), and pairs whose training-loss gap stays open (CI above
+    +LOSS_MARGIN)."""
     accuracy = rows[rows["acc_diff_hi"].notna()]
     closed = accuracy[(accuracy["loss_diff_lo"] >= -LOSS_MARGIN) & (accuracy["loss_diff_hi"] <= LOSS_MARGIN)]
     lower = int((closed["acc_diff_hi"] < 0).sum())

@@ -140,8 +140,7 @@ def _target(target: str, value, measured: str, met: bool, gap: str) -> dict:
 
 def compile_spreads(compiles: list[dict]) -> dict[str, tuple]:
     """{"n_runs"/"steps": (ratio largest/smallest, small, large)} among compile benchmarks with the other size
-    fixed
-    (the fixed value with the most distinct sizes, the smallest on ties)."""
+    fixed (the fixed value with the most distinct sizes, the smallest on ties)."""
     out = {}
     for axis, other in (("n_runs", "steps"), ("steps", "n_runs")):
         groups: dict = {}
@@ -422,8 +421,7 @@ def write_bench_report(json_path: str | os.PathLike, out_dir: str | os.PathLike)
 
 def compare_bench(current_path, baseline_path, margin: float = 0.2) -> tuple[bool, list[str]]:
     """Ratio metrics of the side-by-side tests at the same N, current vs baseline: a metric regresses when it
-    is
-    below ``baseline × (1 − margin)``. Returns (no regression, one line per metric)."""
+    is below ``baseline × (1 − margin)``. Returns (no regression, one line per metric)."""
     current, baseline = (
         {s["n_runs"]: s for s in _of_kind(load_bench(p), "side_by_side")}
         for p in (current_path, baseline_path)

@@ -76,8 +76,7 @@ BENCH_HEADER = "# symjax benchmarks\n"
 
 def check_outputs(out: Path, name: str | None = None, bench: bool = False) -> None:
     """ValueError if writing the report ``name`` (and bench.md) into ``out`` would replace a file symjax did
-    not
-    write (a user's README.md, ...) or write through a symbolic link."""
+    not write (a user's README.md, ...) or write through a symbolic link."""
     out = Path(out)
     if name is not None:
         check_written(out / f"{name}.md", REPORT_HEADER)
@@ -178,8 +177,7 @@ def setting_section(
 
 def build_report(results: str | os.PathLike, out: str | os.PathLike = "reports") -> Path:
     """Write ``out/<name>.md`` and its plots under ``out/<name>/`` from a results folder. The plots are drawn
-    in a
-    temporary folder and moved into place with the markdown: a refused report leaves nothing behind."""
+    in a temporary folder and moved into place with the markdown: a refused report leaves nothing behind."""
     loaded = load_results(results)
     config = loaded.config
     name, out = config["matrix"]["name"], Path(out)

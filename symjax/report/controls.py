@@ -194,9 +194,8 @@ WORDING = {
 
 def worded(row) -> dict:
     """An experiment row (``symjax.experiments.controls.Control``: control, holds, bitwise, facts; or its
-    dict) as a
-    dict of ``FIELDS``: prediction and observed from ``WORDING[control](facts)``, exactness BITWISE or
-    ROUNDING."""
+    dict) as a dict of ``FIELDS``: prediction and observed from ``WORDING[control](facts)``, exactness BITWISE
+    or ROUNDING."""
     row = row._asdict() if hasattr(row, "_asdict") else dict(row)
     prediction, observed = WORDING[row["control"]](row["facts"])
     return {
@@ -323,8 +322,7 @@ def controls_markdown(rows: list) -> str:
 
 def write_controls_report(json_path: Path, out: Path) -> Path:
     """Render ``out/controls.md`` from the rows stored in ``json_path`` and refresh ``out/README.md``; returns
-    the
-    report's path. SymjaxError (bad JSON, a file symjax did not write in the way) before any file is
+    the report's path. SymjaxError (bad JSON, a file symjax did not write in the way) before any file is
     written."""
     rows = load_controls(Path(json_path))
     out = Path(out)

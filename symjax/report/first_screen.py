@@ -1,6 +1,6 @@
 """The first screen of a report, for the student who asked: five lines of effect sizes, the mechanism in one
-sentence,
-the scope, and the practical takeaway; and the report's *Definitions* (every verdict word, defined once).
+sentence, the scope, and the practical takeaway; and the report's *Definitions* (every verdict word, defined
+once).
 
 Data-flow stage: analysis (``Headline`` rows, the mechanism table) -> **report** (markdown lines).
 """

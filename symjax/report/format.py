@@ -70,8 +70,7 @@ def _precision(row) -> str:
 
 def setting_label(row, lr: bool = True) -> str:
     """e.g. ``mnist1d · 100,100 · relu · adam · lr 0.01 · batch 128`` (``cnn 16,16`` for a CNN, `` · float64``
-    in
-    64-bit precision); no lr with ``lr=False``."""
+    in 64-bit precision); no lr with ``lr=False``."""
     rate = f" · lr {row['lr']:g}" if lr else ""
     return (
         f"{row['dataset']} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · "
@@ -92,8 +91,7 @@ def safe_name(text: str, limit: int = 60) -> str:
 
 def setting_slug(index: int, row) -> str:
     """A file name stem for one setting, e.g. ``setting03-mnist1d-cnn-16x16-relu-adam-lr0.01-b128``
-    (``-float64`` added
-    in 64-bit precision); the setting's number keeps stems of sanitized names apart."""
+    (``-float64`` added in 64-bit precision); the setting's number keeps stems of sanitized names apart."""
     hidden = safe_name(architecture(row).replace(",", "x").replace(" ", "-"))
     return (
         f"setting{index:02d}-{safe_name(row['dataset'])}-{hidden}-{row['activation']}-{row['optimizer']}-lr{row['lr']:g}"

@@ -267,8 +267,8 @@ def _finish_panels(fig, axes: list, legend: str, path: Path) -> None:
 
 def plot_loss_range(panels: list[tuple[str, pd.DataFrame]], schemes: list[str], path: Path) -> None:
     """Small multiples, one panel per setting: speed ratio (scheme / reference, log scale) against the
-    fraction of the
-    reference's loss drop, with its CI as a band; an infinite ratio is drawn at the top edge as ×.
+    fraction of the reference's loss drop, with its CI as a band; an infinite ratio is drawn at the top edge
+    as ×.
 
     Args:
         panels: (title, rows (scheme, fraction, ratio, lo, hi)) per setting.
@@ -299,8 +299,7 @@ def plot_loss_range(panels: list[tuple[str, pd.DataFrame]], schemes: list[str], 
 
 def plot_km(panels: list[tuple[str, dict]], schemes: list[str], path: Path) -> None:
     """Small multiples, one panel per setting: Kaplan–Meier fraction of runs that reached the target by each
-    step
-    (censored at the horizon), with its pointwise 95% CI as a band.
+    step (censored at the horizon), with its pointwise 95% CI as a band.
 
     Args:
         panels: (title, {scheme: (steps, cdf, lo, hi, horizon)}) per setting; empty arrays: no run reached it.

@@ -45,8 +45,7 @@ def _end_line(best: pd.DataFrame | None) -> list[str]:
 
 def precision_lines(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFrame | None = None) -> list[str]:
     """Markdown: counts of changed verdicts (and of end verdicts at the best rates, from ``best``), the
-    largest change
-    of a median, what the comparison covers, then one row per (setting, scheme)."""
+    largest change of a median, what the comparison covers, then one row per (setting, scheme)."""
     table = precision_table(runs, summary)
     if table.empty:
         return []

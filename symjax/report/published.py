@@ -6,12 +6,10 @@ every other way in which the setting differs from the published one is listed wi
 listed ways that apply to its model. Figures from two sources in the mnist1d repository
 (https://github.com/greydanus/mnist1d):
 the headline table of its README (logistic regression 32%, MLP 68%, CNN 94%; no training setting stated
-there), and
-its logged runs, the training logs of its notebook ``notebooks/mnist1d-classification.ipynb`` (Adam 1e-2,
-batches of
-100, 6000 steps, PyTorch's default init; test accuracy at step 6000: 31.5%, 65.1%, 92.3%), the setting copied
-here.
-The bands are set around the logged runs. A median outside its band is a bug to find, not a band to widen.
+there), and its logged runs, the training logs of its notebook ``notebooks/mnist1d-classification.ipynb``
+(Adam 1e-2, batches of 100, 6000 steps, PyTorch's default init; test accuracy at step 6000: 31.5%, 65.1%,
+92.3%), the setting copied here. The bands are set around the logged runs. A median outside its band is a bug
+to find, not a band to widen.
 """
 
 from __future__ import annotations
@@ -37,10 +35,8 @@ HEADLINE_SOURCE = "the headline table of its README, *Comparing MNIST and MNIST-
 
 class Published(NamedTuple):
     """One published baseline: its model as this suite writes it, its test accuracy in the repository's logged
-    runs
-    (LOGGED_SOURCE, the figure the band is set around), the band expected here, and the README's headline
-    figure
-    (HEADLINE_SOURCE)."""
+    runs (LOGGED_SOURCE, the figure the band is set around), the band expected here, and the README's headline
+    figure (HEADLINE_SOURCE)."""
 
     name: str
     model: str
@@ -125,9 +121,8 @@ def fixed_differences(baseline: Published) -> list[Difference]:
 
 def other_differences(baseline: Published, differences: str) -> str:
     """The table's *other differences* cell: the listed ways that apply to the baseline, then the setting
-    columns that
-    differ (``published_rows``' ``differences``), e.g. ``the 4 listed below (data, inputs, batches,
-    accuracy)``."""
+    columns that differ (``published_rows``' ``differences``), e.g. ``the 4 listed below (data, inputs,
+    batches, accuracy)``."""
     fixed = fixed_differences(baseline)
     listed = f"the {len(fixed)} listed below ({', '.join(d.short for d in fixed)})"
     return f"{listed}; {differences}" if differences else listed

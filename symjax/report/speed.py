@@ -1,10 +1,8 @@
 """Question 2 in depth: speed across the whole loss range, time to target as censored data, and the
-matched-bias
-split of the gap into the cost of zero W and the cost of the large bias.
+matched-bias split of the gap into the cost of zero W and the cost of the large bias.
 
 Data-flow stage: analysis (``symjax.analysis.speed`` tables on a ``Headline``) -> **report** (markdown lines
-and
-two PNGs of small multiples, one panel per setting).
+and two PNGs of small multiples, one panel per setting).
 """
 
 from __future__ import annotations

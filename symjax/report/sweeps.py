@@ -1,16 +1,12 @@
 """Report sections of the bias-scale and width sweeps: plots against σ, c and width, the best scale per
-setting,
-and zero W at width 2H beside random W at width H.
+setting, and zero W at width 2H beside random W at width H.
 
 Where the results also hold the matched-bias controls ``lecun_normal/normal(σ)`` (random W with the same
-bias), each
-sweep also splits the gap to the reference into the cost of zero (or constant) W, the scheme against its
-matched
-control, and the cost of the bias scale, the matched control against the reference
+bias), each sweep also splits the gap to the reference into the cost of zero (or constant) W, the scheme
+against its matched control, and the cost of the bias scale, the matched control against the reference
 (``symjax.analysis.sweeps``):
 a table per sweep, the control's curve in the plots and one sentence per sweep. Results without them (older
-ones)
-get exactly the sections they got before.
+ones) get exactly the sections they got before.
 
 Data-flow stage: analysis (``symjax.analysis.sweeps``) -> **report** (markdown lines and PNGs). Each section
 appears only when its results have the sweep (at least MIN_SCALES scales, or two widths H and 2H of one hidden
@@ -61,14 +57,12 @@ def _plot_scales(
     levels: pd.DataFrame | None = None,
 ) -> None:
     """Median final training loss (95% CI bars) and median steps to target against the scale, one line per
-    setting;
-    the reference's median final loss dashed. A scale of 0 is drawn at a tenth of the smallest other scale.
+    setting; the reference's median final loss dashed. A scale of 0 is drawn at a tenth of the smallest other
+    scale.
 
     ``controls`` (matched-bias control rows with ``scale``, the bias sweep): their curves dotted with squares,
-    in
-    each setting's colour; ``levels`` (one control row per setting, the constant sweep): dotted horizontal
-    lines.
-    Without either (older results) the plot is the one drawn before there were controls."""
+    in each setting's colour; ``levels`` (one control row per setting, the constant sweep): dotted horizontal
+    lines. Without either (older results) the plot is the one drawn before there were controls."""
     controls = controls if controls is not None else rows.iloc[:0]
     levels = levels if levels is not None else rows.iloc[:0]
     settings = list(dict.fromkeys(rows[by].astype(str).agg("|".join, axis=1)))
@@ -186,11 +180,9 @@ def split_sentence(splits: pd.DataFrame, family: str, by: list[str]) -> str:
     (``control_splits`` rows).
 
     Bias sweep: at σ = CONTROL_SIGMA (else the largest σ with a control) the cost of zero W over random W with
-    the same
-    bias, the cost of the bias scale itself and the total, and over σ the range of the bias scale's cost.
-    Constant
-    sweep: the range over c of the cost of constant W over ``lecun_normal/normal(1.0)``, and the bias scale's
-    cost."""
+    the same bias, the cost of the bias scale itself and the total, and over σ the range of the bias scale's
+    cost. Constant sweep: the range over c of the cost of constant W over ``lecun_normal/normal(1.0)``, and
+    the bias scale's cost."""
     symbol = FAMILIES[family][0]
     every = f"every {symbol}"
 
@@ -314,8 +306,8 @@ def scale_lines(h: Headline, reference: str, out: Path, name: str, prefix: str) 
 
 def width_sentence(pairs: pd.DataFrame, by: list[str]) -> str:
     """One sentence: per setting (all but the width), the range over H of zero W's cost at 2H over random W
-    with the
-    same bias at H, of the bias scale's cost at H and of the total (``width_pairs`` rows with controls)."""
+    with the same bias at H, of the bias scale's cost at H and of the total (``width_pairs`` rows with
+    controls)."""
     pairs = pairs[pairs["control"].notna()]
     others = [c for c in by if c != "hidden"]
 
@@ -337,8 +329,7 @@ def width_lines(
     h: Headline, curves: pd.DataFrame, reference: str, out: Path, name: str, prefix: str
 ) -> list[str]:
     """Zero W at width 2H against the reference at width H (one hidden layer), with a plot of loss against
-    width;
-    where the results have QUESTION's matched-bias control, also against it at H."""
+    width; where the results have QUESTION's matched-bias control, also against it at H."""
     pairs = width_pairs(h.runs, curves, reference, h.by, controls=True)
     if pairs.empty:
         return []

@@ -9,8 +9,7 @@ first logged step whose training loss is at or below the target; runs that never
 or that diverge, are censored (null steps, ``reached`` False), never dropped. The *late target* of a
 setting is the reference's median final training loss: ``steps_to_late_target`` and
 ``reached_late_target`` say whether (and when) a run gets as low as the reference ends, censored alike. A run
-is *diverged* when a
-logged training loss is NaN or infinite; ``diverged_step`` is the first such logged step.
+is *diverged* when a logged training loss is NaN or infinite; ``diverged_step`` is the first such logged step.
 """
 
 from __future__ import annotations
@@ -52,8 +51,8 @@ def default_target(steps: np.ndarray, train_loss: np.ndarray) -> float:
 
 def median_loss_at(train_loss: np.ndarray, column: int) -> float:
     """Median over runs (n_runs, n_logs) of the loss in one logged column, diverged (non-finite) = +inf; NaN
-    when
-    there are no runs or most diverged (no target). ``column=-1``: the late target, the median final loss.
+    when there are no runs or most diverged (no target). ``column=-1``: the late target, the median final
+    loss.
 
     >>> median_loss_at(np.array([[2.0, 1.0], [2.0, 0.5], [2.0, np.nan]]), -1)
     1.0
@@ -67,9 +66,9 @@ def median_loss_at(train_loss: np.ndarray, column: int) -> float:
 
 def steps_to_target(steps: np.ndarray, curves: np.ndarray, target: float, diverged: np.ndarray) -> np.ndarray:
     """First logged step (n_runs,) whose loss (curves (n_runs, n_logs)) is at or below ``target`` (a float, or
-    (n_runs, 1) one per run); NaN (censored)
-    where never reached and where the run diverged (``diverged`` (n_runs,)): a diverged run is a failure,
-    whatever it reached before. The one rule for every steps-to-target column."""
+    (n_runs, 1) one per run); NaN (censored) where never reached and where the run diverged (``diverged``
+    (n_runs,)): a diverged run is a failure, whatever it reached before. The one rule for every
+    steps-to-target column."""
     return np.where(diverged, np.nan, first_step_where(steps, curves <= target))
 
 
@@ -80,8 +79,7 @@ def first_step_where(steps: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(runs, curves, diagnostics) tables of one group, with targets computed per learning rate: one row per
-    run,
-    per (run, logged step) and per (run, logged step, layer)."""
+    run, per (run, logged step) and per (run, logged step, layer)."""
     cfg = group.config
     n_runs, n_logs = group.train_loss.shape
     runs = pd.DataFrame(
@@ -184,8 +182,8 @@ def final_losses(runs: pd.DataFrame) -> np.ndarray:
 
 def with_late_target(runs: pd.DataFrame, curves: pd.DataFrame, reference: str, by: list[str]) -> pd.DataFrame:
     """``runs`` with ``late_target_loss`` (the ``reference``'s median final training loss in the run's
-    setting,
-    the columns ``by``), ``steps_to_late_target`` and ``reached_late_target`` recomputed from ``curves``."""
+    setting, the columns ``by``), ``steps_to_late_target`` and ``reached_late_target`` recomputed from
+    ``curves``."""
     target = setting_medians(runs, final_losses(runs), reference, by)
     steps = steps_from_curves(runs, curves, target)
     return runs.assign(late_target_loss=target, steps_to_late_target=steps, reached_late_target=~steps.isna())

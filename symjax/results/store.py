@@ -62,17 +62,15 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 def matrix_digest(matrix: dict) -> str:
     """The identity of a matrix (``Matrix.to_dict()``, or the ``matrix`` that config.json or a manifest holds,
-    written
-    by any version): the hash of its upgrade to the current form (``symjax.core.axes.upgrade``), so a folder
-    written before a key existed still names the same matrix."""
+    written by any version): the hash of its upgrade to the current form (``symjax.core.axes.upgrade``), so a
+    folder written before a key existed still names the same matrix."""
     plain = json.loads(json.dumps(matrix, default=str))  # tuples as lists, as config.json holds them
     return digest(upgrade(plain) if isinstance(plain, dict) else plain)  # a damaged matrix is hashed as it is
 
 
 def same_matrix(manifest: dict, matrix: dict) -> bool:
     """Whether a folder's manifest names ``matrix``: its stored matrix upgraded, else (a manifest that holds
-    only the
-    hash) its hash."""
+    only the hash) its hash."""
     stored = manifest.get("matrix")
     if isinstance(stored, dict):
         return matrix_digest(stored) == matrix_digest(matrix)
@@ -91,8 +89,7 @@ def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.Data
                   config: dict) -> Path:
     """Write the result files atomically into ``folder`` (created if needed), then publish them (``seal``).
     config.json gains ``data_files``, ``{dataset: {"path", "sha256"}}`` of the file datasets trained on: the
-    versions
-    the manifest names (the run's, ``symjax.engine.resume.prepare_folder``), else those this process
+    versions the manifest names (the run's, ``symjax.engine.resume.prepare_folder``), else those this process
     loaded."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
