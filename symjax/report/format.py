@@ -11,6 +11,8 @@ import re
 
 import pandas as pd
 
+from symjax.core.axes import LATER_GROUPED
+
 
 def _number(x: float, finite: str, infinite: str = "∞") -> str:
     """``finite`` (a format string for x) unless x is NaN ("n/a") or infinite."""
@@ -63,9 +65,13 @@ def architecture(row) -> str:
 
 
 def _precision(row) -> str:
-    """`` · float64`` for a float64 setting, nothing for float32 (the default)."""
+    """`` · float64`` for a float64 setting, nothing for float32 (the default); the same for every axis added
+    later (``LATER_GROUPED``, e.g. `` · warmup_cosine``)."""
     dtype = row.get("dtype", "float32")
-    return "" if dtype == "float32" else f" · {dtype}"
+    later = "".join(
+        f" · {row[a.single]}" for a in LATER_GROUPED if row.get(a.single, a.earlier[0]) != a.earlier[0]
+    )
+    return ("" if dtype == "float32" else f" · {dtype}") + later
 
 
 def setting_label(row, lr: bool = True) -> str:

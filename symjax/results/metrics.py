@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from symjax.core.axes import LATER_GROUPED
 from symjax.core.data import dataset_task
 from symjax.core.group import GroupConfig, Run, minibatch_size
 from symjax.matrix.spec import Matrix
@@ -95,6 +96,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             "batch_size": minibatch_size(cfg.batch_size, group.n_train),
             "steps": cfg.steps,
             "dtype": cfg.dtype,
+            **{axis.single: getattr(cfg, axis.single) for axis in LATER_GROUPED},
             "scheme": [r.scheme for r in group.runs],
             "seed": [r.seed for r in group.runs],
             "final_train_loss": group.train_loss[:, -1].astype(np.float64),

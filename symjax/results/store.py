@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from symjax.core.axes import upgrade
+from symjax.core.axes import LATER_GROUPED, upgrade
 from symjax.core.data import file_versions
 from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
@@ -169,6 +169,9 @@ def load_results(folder: str | os.PathLike) -> Results:
         config["matrix"].setdefault("excludes", [])
     if config["format_version"] < 5:  # every run before format 5 trained in float32
         runs["dtype"] = "float32"
+    for axis in LATER_GROUPED:  # written before the axis existed: every run had its earlier value
+        if axis.single not in runs:
+            runs[axis.single] = axis.earlier[0]
     if config["format_version"] < 4:  # derivable from the curves
         from symjax.results.metrics import with_late_target
         from symjax.results.schema import SETTING_COLUMNS
