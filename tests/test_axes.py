@@ -160,3 +160,34 @@ def test_a_changed_operation_retrains(monkeypatch, tmp_path):
     assert changed != before
     monkeypatch.setattr(resume, "TRAINER_VERSION", resume.TRAINER_VERSION + 1)
     assert resume.code_hash() != before
+
+
+def test_warmup_cosine_rises_to_the_rate_over_5_percent_then_decays_to_zero():
+    import jax.numpy as jnp
+
+    from symjax.core.optimizers import rate_schedule
+
+    rates = [
+        float(rate_schedule("warmup_cosine", jnp.float32(0.1), 200)(step)) for step in (0, 5, 10, 105, 200)
+    ]
+    assert rates[0] == 0 and rates[1] == pytest.approx(0.05) and rates[2] == pytest.approx(0.1)
+    assert rates[3] == pytest.approx(0.05, rel=0.02) and rates[4] == pytest.approx(0, abs=1e-9)
+    assert rate_schedule("constant", 0.1, 200) == 0.1
+
+
+def test_the_schedule_axis_makes_groups_columns_and_labels(tmp_path):
+    """The axis added by one table entry and its trainer effect reaches groups, runs, labels, identity."""
+    from symjax.api import run_matrix
+    from symjax.report.format import setting_label
+    from symjax.results.store import load_results
+
+    matrix = dataclasses.replace(
+        load_matrix("smoke"), schedules=("constant", "warmup_cosine"), seeds=1, steps=20, log_every=10
+    )
+    assert {g.schedule for g in matrix.groups()} == {"constant", "warmup_cosine"}
+    runs = load_results(run_matrix(matrix, tmp_path / "r", show_progress=False)).runs
+    assert set(runs["schedule"]) == {"constant", "warmup_cosine"}
+    labels = {setting_label(row) for _, row in runs.iterrows()}
+    assert any(label.endswith(" · warmup_cosine") for label in labels)
+    assert not any("constant" in label for label in labels)
+    assert matrix_digest(matrix.to_dict()) != matrix_digest(load_matrix("smoke").to_dict())

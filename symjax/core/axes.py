@@ -12,7 +12,7 @@ axes hold one static value shared by every group; ``run`` axes list values vmapp
 ``matrix`` keys describe the run set (seeds, the reference, chunking, exclude rules, ...).
 
 >>> [a.key for a in AXES if a.role == "grouped"]
-['dataset', 'model', 'hidden', 'activation', 'optimizer', 'batch_size', 'dtype']
+['dataset', 'model', 'hidden', 'activation', 'optimizer', 'batch_size', 'dtype', 'schedule']
 >>> upgrade({"seeds": 3})["rank_every"], upgrade({"seeds": 3})["dtypes"]
 (4, ['float32'])
 """
@@ -23,7 +23,7 @@ import importlib
 from typing import NamedTuple
 
 REFERENCE_SCHEME = "lecun_normal/zeros"
-MATRIX_VERSION = 3  # 2 added models and excludes; 3 rank_every and dtypes
+MATRIX_VERSION = 4  # 2 added models and excludes; 3 rank_every and dtypes; 4 schedules
 REQUIRED = object()  # the default of a key every matrix must give (its name)
 
 
@@ -77,6 +77,9 @@ AXES = (
     Axis("dtypes", "dtype", "strs", ("float32",), "grouped", "dtype", "--dtype",
          "float32 (default) or float64 (jax's 64-bit mode), or both: float32,float64",
          allowed="symjax.core.group:DTYPES", since=3, earlier=("float32",)),
+    Axis("schedules", "schedule", "strs", ("constant",), "grouped", "schedule", "--schedule",
+         "constant (default) or warmup_cosine (linear warm-up over the first 5%% of the steps, then cosine "
+         "decay to 0)", allowed="symjax.core.optimizers:SCHEDULES", since=4, earlier=("constant",)),
     Axis("target_loss", "target_loss", "float", None, "matrix", None, "--target-loss",
          "fixed target training loss for steps to target"),
     Axis("reference", "reference", "str", REFERENCE_SCHEME, "matrix"),

@@ -174,7 +174,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         return flag if run_axis is None else jax.lax.psum(flag.astype(jnp.int32), run_axis) > 0
 
     def train(params, data_key, lr, arrays: Arrays):
-        optimizer = make_optimizer(cfg.optimizer, lr)
+        optimizer = make_optimizer(cfg.optimizer, lr, cfg.schedule, cfg.steps)
         n_layers = len(params)
 
         train_slices, test_slices = (
