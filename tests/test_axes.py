@@ -191,3 +191,21 @@ def test_the_schedule_axis_makes_groups_columns_and_labels(tmp_path):
     assert any(label.endswith(" · warmup_cosine") for label in labels)
     assert not any("constant" in label for label in labels)
     assert matrix_digest(matrix.to_dict()) != matrix_digest(load_matrix("smoke").to_dict())
+
+
+def test_only_refused_input_is_one_line_an_internal_bug_keeps_its_traceback(monkeypatch, capsys):
+    import symjax.cli as cli
+    from symjax.core.errors import SymjaxError
+
+    def empty(args):
+        raise SymjaxError("")
+
+    def bug(args):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(cli, "_list", empty)
+    assert cli.main(["list"]) == 2
+    assert capsys.readouterr().err == "symjax: error: SymjaxError\n"  # an empty message still makes one line
+    monkeypatch.setattr(cli, "_list", bug)
+    with pytest.raises(ValueError, match="an internal bug"):
+        cli.main(["list"])
