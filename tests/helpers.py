@@ -166,6 +166,7 @@ SETTING = {
     "batch_size": 128,
     "steps": 40,
     "dtype": "float32",
+    "schedule": "constant",
 }
 STEPS = np.array([0, 10, 20, 30, 40])
 

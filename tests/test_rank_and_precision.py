@@ -142,6 +142,7 @@ def _summary_row(model, hidden, scheme, acc, steps=6000):
         "batch_size": 100,
         "steps": steps,
         "dtype": "float32",
+        "schedule": "constant",
         "scheme": scheme,
         "acc_median": acc,
         "acc_lo": acc - 0.01,

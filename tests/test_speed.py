@@ -22,6 +22,7 @@ SETTING = {
     "batch_size": 128,
     "steps": 100,
     "dtype": "float32",
+    "schedule": "constant",
 }
 STEPS = np.arange(0, 101, 10)
 

@@ -66,6 +66,7 @@ PUBLISHED_SETTING = {
     "batch_size": 100,
     "steps": 6000,
     "dtype": "float32",
+    "schedule": "constant",
 }
 
 
