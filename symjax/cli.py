@@ -19,7 +19,6 @@ from symjax.core.axes import AXES
 from symjax.core.errors import SymjaxError, one_line
 
 EXIT_USAGE = 2
-NOT_GIVEN = object()  # a flag's default: a parsed None already means something (--batch-size full)
 
 
 def _os_message(error: OSError) -> str:
@@ -37,8 +36,8 @@ def _check_paths(args) -> None:
             str(value).encode("utf-8")
         except UnicodeEncodeError:
             raise UsageError(
-                f"{'' if flag == 'current' else '--'}{flag}: the path {value!r} is not valid UTF-8; "
-                "allowed: UTF-8 paths"
+                f"{'' if flag == 'current' else '--'}{flag}: the path {value!r} is not valid UTF-8; allowed: "
+                "UTF-8 paths"
             ) from None
 
 
@@ -206,9 +205,19 @@ def _memory(text):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _one_hidden(text):
+    """``--hidden``: the matrix's list of architectures, holding the one given."""
+    return (_hidden(text),)
+
+
+def _one_batch(text):
+    """``--batch-size``: the matrix's list of batch sizes, holding the one given (None: full)."""
+    return (_batch(text),)
+
+
 def _flag_type(axis):
     """The argparse type of an axis's single-setting flag (``symjax.core.axes``)."""
-    special = {"datasets": _datasets, "hidden": _hidden, "batch_sizes": _batch, "schemes": _schemes}
+    special = {"datasets": _datasets, "hidden": _one_hidden, "batch_sizes": _one_batch, "schemes": _schemes}
     return (
         special.get(axis.field)
         or {"int": int, "float": float, "strs": _csv(str), "floats": _csv(float)}[axis.kind]
@@ -219,12 +228,11 @@ def _add_axis_flags(run, single) -> None:
     """One flag per axis of the table that has one: listed axes (replacing the matrix's list) in
     ``single``."""
     for axis in (a for a in AXES if a.flag):
-        where = single if axis.role in ("grouped", "run") and axis.field not in ("dtypes",) else run
+        where = single if axis.role in ("grouped", "run") else run
         where.add_argument(
             axis.flag,
             dest=axis.field,
             type=_flag_type(axis),
-            default=NOT_GIVEN,
             help=axis.help,
             metavar=axis.flag.lstrip("-").replace("-", "_").upper(),
         )
@@ -368,16 +376,15 @@ def _share(args):
         )
     if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
         raise UsageError(
-            f"--process-id {args.process_id} with --num-processes {args.num_processes}: "
-            "allowed: N >= 1 and 0 <= I < N"
+            f"--process-id {args.process_id} with --num-processes {args.num_processes}: allowed: N >= 1 and "
+            "0 <= I < N"
         )
     if args.num_processes > 1 and args.dry_run:
         raise UsageError(
             "--dry-run with several processes: allowed on one process only (drop the host flags)"
         )
-    check_options(
-        args.num_processes, args.max_memory, args.fresh
-    )  # before initialize, which waits for the others
+    # before initialize, which waits for the others
+    check_options(args.num_processes, args.max_memory, args.fresh)
     try:
         return initialize(args.coordinator, args.num_processes, args.process_id)
     except Exception as error:  # unreachable coordinator, port in use, jax already started: one line
@@ -391,12 +398,8 @@ def matrix_from_args(args):
     from symjax.matrix.validate import checked
 
     matrix = load_matrix(args.matrix)
-    overrides = {}
-    for axis in (a for a in AXES if a.flag):
-        value = getattr(args, axis.field, NOT_GIVEN)
-        if value is not NOT_GIVEN:
-            overrides[axis.field] = (value,) if axis.field in ("hidden", "batch_sizes") else value
-    return checked(dataclasses.replace(matrix, **overrides))
+    given = {a.field: getattr(args, a.field, None) for a in AXES if a.flag}
+    return checked(dataclasses.replace(matrix, **{field: v for field, v in given.items() if v is not None}))
 
 
 def _dry_run(matrix, args) -> int:
@@ -446,8 +449,8 @@ def _run(args) -> int:
 
     timing = read_config(folder)["timing"]
     print(
-        f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json "
-        f"({timing['groups']} groups; {timing['compilations']} compiled by this call)"
+        f"wrote {folder}/runs.parquet, curves.parquet, diagnostics.parquet, config.json ({timing['groups']} "
+        f"groups; {timing['compilations']} compiled by this call)"
     )
     return 0
 
@@ -462,8 +465,9 @@ def _list(args) -> int:
     print(f"weight inits:  {describe(WEIGHT_INIT_ARGS)}")
     print(f"bias inits:    {describe(BIAS_INIT_ARGS)}")
     print(
-        "schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), constant(0.05)/normal(1.0); "
-        "torch_default; a plug-in init module.path:function (README: Your own scheme, data or model)"
+        "schemes:       WEIGHT/BIAS, e.g. lecun_normal/zeros, zeros/normal(1.0), "
+        "constant(0.05)/normal(1.0); torch_default; a plug-in init module.path:function (README: Your own "
+        "scheme, data or model)"
     )
     print(f"datasets:      {', '.join(DATASETS)}, file:PATH.npz (your own data; README)")
     print(

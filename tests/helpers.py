@@ -25,6 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from symjax.core.axes import LATER_GROUPED
+
 # ---------------------------------------------------------------------------
 # matrix files
 # ---------------------------------------------------------------------------
@@ -165,8 +167,7 @@ SETTING = {
     "optimizer": "adam",
     "batch_size": 128,
     "steps": 40,
-    "dtype": "float32",
-    "schedule": "constant",
+    **{a.single: a.earlier[0] for a in LATER_GROUPED},  # float32, constant rate, ...
 }
 STEPS = np.array([0, 10, 20, 30, 40])
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from symjax.cli import main
+from symjax.core.axes import LATER_GROUPED
 from symjax.core.group import GroupConfig, Run
 from symjax.core.models import weight_shapes
 from symjax.core.train import as_dtype, logged_steps, make_train, precision, snapshot_steps
@@ -50,9 +51,8 @@ def test_float64_group_trains_in_float64_from_the_float32_start(mnist1d_arrays):
     assert single.train_loss.dtype == np.float32  # 64-bit mode stays inside the float64 group
     np.testing.assert_array_equal(double.weights[1][0], single.weights[1][0].astype(np.float64))  # same start
     np.testing.assert_allclose(double.train_loss, single.train_loss, rtol=1e-5)  # same minibatches
-    assert not np.array_equal(
-        double.train_loss[1:], single.train_loss[1:].astype(np.float64)
-    )  # other rounding
+    # other rounding
+    assert not np.array_equal(double.train_loss[1:], single.train_loss[1:].astype(np.float64))
 
 
 BASE = {
@@ -141,8 +141,7 @@ def _summary_row(model, hidden, scheme, acc, steps=6000):
         "lr": 0.01,
         "batch_size": 100,
         "steps": steps,
-        "dtype": "float32",
-        "schedule": "constant",
+        **{a.single: a.earlier[0] for a in LATER_GROUPED},  # float32, constant rate, ...
         "scheme": scheme,
         "acc_median": acc,
         "acc_lo": acc - 0.01,

@@ -4,6 +4,7 @@ limit)."""
 
 from __future__ import annotations
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,18 +13,7 @@ from symjax.analysis import speed, stats, survival
 from symjax.analysis.tables import summarize
 
 REFERENCE = "lecun_normal/zeros"
-SETTING = {
-    "dataset": "mnist1d",
-    "model": "mlp",
-    "hidden": "8",
-    "activation": "tanh",
-    "optimizer": "adam",
-    "lr": 0.01,
-    "batch_size": 128,
-    "steps": 100,
-    "dtype": "float32",
-    "schedule": "constant",
-}
+SETTING = {**helpers.SETTING, "lr": 0.01, "steps": 100}
 STEPS = np.arange(0, 101, 10)
 
 
@@ -78,9 +68,8 @@ def test_loss_range_ratio_follows_a_gap_that_closes():
     runs, table = _tables(curves, 1.0)
     rows = speed.loss_range_table(runs, table, [REFERENCE, "zeros/normal(1.0)"], REFERENCE, list(SETTING))
     assert list(rows["fraction"]) == list(survival.LOSS_DROP_FRACTIONS)
-    assert (
-        rows["ratio"].iloc[0] == 1.0
-    )  # the first 10%: both within the first log (the log cannot tell them apart)
+    # the first 10%: both within the first log (the log cannot tell them apart)
+    assert rows["ratio"].iloc[0] == 1.0
     assert rows["ratio"].iloc[2] == pytest.approx(1.5)  # half the drop: steps 30 against 20
     assert rows["ratio"].iloc[-1] == pytest.approx(1.2)  # 90%: 60 against 50, the gap closes
     assert (rows["lo"] <= rows["ratio"]).all() and (rows["ratio"] <= rows["hi"]).all()
@@ -93,9 +82,8 @@ def test_censored_table_uses_the_horizon_and_pairs():
     curves = {}
     for seed in range(8):
         curves[(REFERENCE, seed)] = _decay(0.5)  # reaches 1.0 at step 20
-        curves[("zeros/normal(1.0)", seed)] = (
-            _decay(0.25) if seed < 6 else np.full(11, 2.0)
-        )  # step 30; 2 never
+        # step 30; 2 never
+        curves[("zeros/normal(1.0)", seed)] = _decay(0.25) if seed < 6 else np.full(11, 2.0)
     runs, _ = _tables(curves, 1.0)
     table = speed.censored_table(
         runs, [REFERENCE, "zeros/normal(1.0)"], REFERENCE, list(SETTING), log_every=10

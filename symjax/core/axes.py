@@ -91,9 +91,9 @@ AXES = (
 BY_FIELD = {axis.field: axis for axis in AXES}
 GROUPED = tuple(axis for axis in AXES if axis.role == "grouped")  # in the order groups are expanded
 RULE_AXES = tuple(axis for axis in AXES if axis.role in ("grouped", "run"))  # what an exclude rule can name
-# grouped axes added after version 3: the runs table holds each as a column of its value (results written
-# before it get ``earlier``), and a setting's label shows it where it is not the default
-LATER_GROUPED = tuple(axis for axis in GROUPED if axis.since > 3)
+# grouped axes added from version 3 on (dtype, schedule, ...): the runs table holds each as a column of its
+# value (results written before it get ``earlier``), and a label names it only where it differs from that
+LATER_GROUPED = tuple(axis for axis in GROUPED if axis.since >= 3)
 # the runs table's columns that make a setting: every grouped axis, the rate and the horizon
 SETTING_COLUMNS = [a.single for a in AXES if a.role == "grouped" or a.field in ("lrs", "steps")]
 

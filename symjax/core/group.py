@@ -12,12 +12,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from symjax.core.axes import AXES
+from symjax.core.axes import AXES, BY_FIELD, LATER_GROUPED
 
-RANK_EVERY = next(
-    a.default for a in AXES if a.field == "rank_every"
-)  # default: weight snapshots at step 0, every
-# 4th logged step and the end
+RANK_EVERY = BY_FIELD["rank_every"].default  # weight snapshots at step 0, every 4th logged step and the end
 DTYPES = ("float32", "float64")
 
 
@@ -26,12 +23,7 @@ def _label(self, batch: bool = False) -> str:
     widths = ",".join(map(str, self.hidden)) or "linear"
     text = f"{self.dataset} {self.model} {widths} {self.activation} {self.optimizer}"
     text += "".join(
-        f" {getattr(self, a.single)}"
-        for a in AXES
-        if a.since > 1
-        and a.role == "grouped"
-        and getattr(self, a.single) != a.default[0]
-        and a.single != "model"
+        f" {getattr(self, a.single)}" for a in LATER_GROUPED if getattr(self, a.single) != a.earlier[0]
     )
     return f"{text} batch {self.batch_size or 'full'}" if batch else text
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from symjax.core.axes import AXES, registry
+from symjax.core.axes import AXES, GROUPED, registry
 from symjax.core.data import is_file_dataset, load_dataset, train_size
 from symjax.core.models import CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS
 from symjax.core.plugins import is_plugin_model
 from symjax.core.schemes import check_depth, count_schemes, expand_scheme, is_plugin, parse_scheme
 from symjax.matrix.spec import (
     FLOAT32_RANGE,
-    LIMITS,
     MAX_AXIS_VALUES,
     MAX_GROUPS,
     MAX_RUNS,
@@ -64,14 +63,13 @@ def validate(matrix: Matrix) -> Matrix:
             f"schemes: the reference scheme {reference} must be among the schemes (it sets the target loss), "
             "or give target_loss / --target-loss"
         )
-    integers = [(a.key, _bounded(matrix, a)) for a in AXES if a.limit is not None]
-    for key, values in integers:
-        bad = [v for v in values if not (is_int(v) and 0 < v <= LIMITS[key])]
+    for axis in (a for a in AXES if a.limit is not None):
+        bad = [v for v in _bounded(matrix, axis) if not (is_int(v) and 0 < v <= axis.limit)]
         if bad:
-            allowed = f"a positive integer up to {LIMITS[key]:,}" + (
-                ' or "full"' if key == "batch_size" else ""
+            full = ' or "full"' if axis.key == "batch_size" else ""
+            raise ConfigError(
+                f"{axis.key}: must be a positive integer up to {axis.limit:,}{full}, got {shown(bad[0])}"
             )
-            raise ConfigError(f"{key}: must be {allowed}, got {shown(bad[0])}")
     numbers = (
         ("lr", matrix.lrs),
         ("target_loss", [] if matrix.target_loss is None else [matrix.target_loss]),
@@ -80,8 +78,8 @@ def validate(matrix: Matrix) -> Matrix:
         bad = [v for v in values if not (is_number(v) and FLOAT32_RANGE[0] <= v <= FLOAT32_RANGE[1])]
         if bad:
             raise ConfigError(
-                f"{key}: must be a positive number that float32 represents ({FLOAT32_RANGE[0]:.3g} "
-                f"to {FLOAT32_RANGE[1]:.3g}), got {shown(bad[0])}"
+                f"{key}: must be a positive number that float32 represents ({FLOAT32_RANGE[0]:.3g} to "
+                f"{FLOAT32_RANGE[1]:.3g}), got {shown(bad[0])}"
             )
     axes = [
         (a.key, _listed(matrix, a)) for a in AXES if a.role in ("grouped", "run") and a.field != "schemes"
@@ -91,8 +89,8 @@ def validate(matrix: Matrix) -> Matrix:
         twice = [v for i, v in enumerate(values) if v in values[:i]]
         if twice:
             raise ConfigError(
-                f"{key}: {shown(twice[0])} is listed twice; allowed: each value once (runs would be "
-                "trained and counted twice)"
+                f"{key}: {shown(twice[0])} is listed twice; allowed: each value once (runs would be trained "
+                "and counted twice)"
             )
     depths = [ws for ws in matrix.hidden if not len(ws) <= MAX_HIDDEN_LAYERS]
     if depths:
@@ -160,7 +158,7 @@ def _check_sizes(matrix: Matrix) -> None:
                 f"{key}: {count:,} values; allowed at most {MAX_AXIS_VALUES:,}"
                 + (" schemes after expanding bracketed lists" if key == "schemes" else "")
             )
-    groups = math.prod(len(values) for key, values in axes.items() if key != "lr")
+    groups = math.prod(len(getattr(matrix, a.field)) for a in GROUPED)
     if groups > MAX_GROUPS:
         raise ConfigError(
             f"the axes make {groups:,} groups (compiled programs); allowed at most {MAX_GROUPS:,}"
@@ -210,8 +208,8 @@ def _validate_plan(matrix: Matrix) -> None:
         missing = sorted(lr for lr in lrs if (lr, reference) not in pairs)
         if missing and matrix.target_loss is None:
             raise ConfigError(
-                f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), "
-                "which then has no target loss; exclude the whole setting or give target_loss"
+                f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), which "
+                "then has no target loss; exclude the whole setting or give target_loss"
             )
 
 

@@ -65,13 +65,11 @@ def architecture(row) -> str:
 
 
 def _precision(row) -> str:
-    """`` · float64`` for a float64 setting, nothing for float32 (the default); the same for every axis added
-    later (``LATER_GROUPED``, e.g. `` · warmup_cosine``)."""
-    dtype = row.get("dtype", "float32")
-    later = "".join(
+    """`` · float64`` for a float64 setting, `` · warmup_cosine`` for that schedule: each axis of
+    ``LATER_GROUPED`` where it differs from its earlier value (nothing at float32, constant rate)."""
+    return "".join(
         f" · {row[a.single]}" for a in LATER_GROUPED if row.get(a.single, a.earlier[0]) != a.earlier[0]
     )
-    return ("" if dtype == "float32" else f" · {dtype}") + later
 
 
 def setting_label(row, lr: bool = True) -> str:

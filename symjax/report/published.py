@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from symjax.core.axes import LATER_GROUPED
 from symjax.report.format import code, fmt_acc, markdown, setting_label, with_ci
 from symjax.results.schema import SETTING_COLUMNS
 
@@ -27,8 +28,8 @@ LOGGED_NOTEBOOK = (
     "notebooks/mnist1d-classification.ipynb"  # the README's "Quantifying CNN spatial priors" notebook
 )
 LOGGED_SOURCE = (
-    f"its logged runs, the training logs of the notebook [`{LOGGED_NOTEBOOK}`]"
-    f"({REPOSITORY}/blob/master/{LOGGED_NOTEBOOK}) at step 6000"
+    "its logged runs, the training logs of the notebook "
+    f"[`{LOGGED_NOTEBOOK}`]({REPOSITORY}/blob/master/{LOGGED_NOTEBOOK}) at step 6000"
 )
 HEADLINE_SOURCE = "the headline table of its README, *Comparing MNIST and MNIST-1D*"
 
@@ -65,8 +66,7 @@ PUBLISHED_SETTING = {
     "lr": 0.01,
     "batch_size": 100,
     "steps": 6000,
-    "dtype": "float32",
-    "schedule": "constant",
+    **{a.single: a.earlier[0] for a in LATER_GROUPED},  # float32, constant rate, ...
 }
 
 
@@ -84,8 +84,8 @@ class Difference(NamedTuple):
 DIFFERENCES = (
     Difference(
         "data",
-        "Data: generated offline by the `mnist1d` package's `make_dataset` with its default arguments "
-        "(4000 training and 1000 test examples of 40 features); the published runs loaded the repository's "
+        "Data: generated offline by the `mnist1d` package's `make_dataset` with its default arguments (4000 "
+        "training and 1000 test examples of 40 features); the published runs loaded the repository's "
         "pickled copy of that data, which is not compared byte for byte here.",
     ),
     Difference("inputs", "Inputs: standardized per feature with training statistics; published: raw."),
@@ -214,15 +214,12 @@ def published_lines(summary: pd.DataFrame) -> list[str]:
         "## Published baselines",
         "",
         "MNIST-1D's published test accuracies beside this suite's, from two sources in the [mnist1d "
-        "repository]"
-        f"({REPOSITORY}) (Greydanus 2020): {LOGGED_SOURCE} ({_figures('accuracy', fmt_acc)}), in the setting "
-        f"copied here (relu, Adam at 0.01, batches of 100, 6000 steps, PyTorch's default init, here "
-        f"`{PUBLISHED_SCHEME}`); and {HEADLINE_SOURCE} (row MNIST-1D: {_figures('headline', fmt_headline)}), "
-        "which states no "
-        "training setting. The band, set around the logged runs, is where the published init's median must "
-        f"fall: {held} of "
-        f"{len(checked)} do ({readme}). Other schemes are shown for comparison; only the published init is "
-        "held "
+        f"repository]({REPOSITORY}) (Greydanus 2020): {LOGGED_SOURCE} ({_figures('accuracy', fmt_acc)}), in "
+        "the setting copied here (relu, Adam at 0.01, batches of 100, 6000 steps, PyTorch's default init, "
+        f"here `{PUBLISHED_SCHEME}`); and {HEADLINE_SOURCE} (row MNIST-1D: "
+        f"{_figures('headline', fmt_headline)}), which states no training setting. The band, set around the "
+        f"logged runs, is where the published init's median must fall: {held} of {len(checked)} do "
+        f"({readme}). Other schemes are shown for comparison; only the published init is held "
         "to the band.",
         "",
         markdown(table),

@@ -95,8 +95,7 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
             "lr": [r.lr for r in group.runs],
             "batch_size": minibatch_size(cfg.batch_size, group.n_train),
             "steps": cfg.steps,
-            "dtype": cfg.dtype,
-            **{axis.single: getattr(cfg, axis.single) for axis in LATER_GROUPED},
+            **{axis.single: getattr(cfg, axis.single) for axis in LATER_GROUPED},  # dtype, schedule, ...
             "scheme": [r.scheme for r in group.runs],
             "seed": [r.seed for r in group.runs],
             "final_train_loss": group.train_loss[:, -1].astype(np.float64),

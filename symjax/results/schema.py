@@ -14,7 +14,8 @@ import math
 import pandas as pd
 from pandas.api import types
 
-from symjax.core.axes import SETTING_COLUMNS as AXES_SETTING_COLUMNS
+from symjax.core.axes import SETTING_COLUMNS  # noqa: F401 (a setting: every grouped axis, the rate, the horizon)
+from symjax.core.group import DTYPES
 from symjax.core.errors import SymjaxError
 from symjax.matrix.spec import ConfigError, check_name, shown
 
@@ -30,8 +31,6 @@ NEW_IN_5 = ("dtype",)
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effective_rank": FLOAT, "distinct_units": FLOAT,
                "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
-SETTING_COLUMNS = AXES_SETTING_COLUMNS  # a setting: every grouped axis, the rate and the horizon
-DTYPES = ("float32", "float64")
 NAME_LABELS = ("activation", "optimizer")  # plain names (parts of the report's plot file names)
 FREE_LABELS = ("dataset", "model")  # any printable line: file datasets and plug-in models (sanitized in file names)
 MAX_LABEL_CHARS = 300

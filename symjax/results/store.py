@@ -167,9 +167,7 @@ def load_results(folder: str | os.PathLike) -> Results:
         runs["diverged_step"] = pd.array([pd.NA] * len(runs), dtype="Int64")  # format 2 did not record it
         config["matrix"].setdefault("models", ["mlp"])
         config["matrix"].setdefault("excludes", [])
-    if config["format_version"] < 5:  # every run before format 5 trained in float32
-        runs["dtype"] = "float32"
-    for axis in LATER_GROUPED:  # written before the axis existed: every run had its earlier value
+    for axis in LATER_GROUPED:  # written before the axis existed (dtype: format 5): every run had its earlier value
         if axis.single not in runs:
             runs[axis.single] = axis.earlier[0]
     if config["format_version"] < 4:  # derivable from the curves
