@@ -35,8 +35,8 @@ def analyse(program, cfg, runs: list[Run], label: str) -> None:
     memory = compiled.memory_analysis()
     total, outputs = xla_bytes_per_run(compiled, arrays, len(runs) // run_sharding().n_devices)
     print(
-        f"{label:<44} {len(runs):>4} runs  {total / MIB:5.2f} MiB/run  outputs {outputs / MIB:4.2f}  "
-        f"ratio {total / outputs:4.2f}×  per device: temporaries {memory.temp_size_in_bytes / 1e6:5.2f} MB, "
+        f"{label:<44} {len(runs):>4} runs  {total / MIB:5.2f} MiB/run  outputs {outputs / MIB:4.2f}  ratio "
+        f"{total / outputs:4.2f}×  per device: temporaries {memory.temp_size_in_bytes / 1e6:5.2f} MB, "
         f"aliased {memory.alias_size_in_bytes / 1e6:4.2f} MB"
     )
 

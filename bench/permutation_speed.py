@@ -57,8 +57,8 @@ def main() -> None:
         print(f"  {name:<24} {min(values):8.1f} ms")
     print(
         "  permutation speedup "
-        f"{min(timings['jax.random.permutation']) / min(timings['symjax permutation']):.1f}x; "
-        "key-value sort / one-array sort "
+        f"{min(timings['jax.random.permutation']) / min(timings['symjax permutation']):.1f}x; key-value sort "
+        "/ one-array sort "
         f"{min(timings['sort key-value pairs']) / min(timings['sort one uint32 array']):.1f}x"
     )
 

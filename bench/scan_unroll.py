@@ -66,9 +66,9 @@ def main() -> None:
             np.array_equal(a, b, equal_nan=True) for a, b in zip(reference, jax.tree.leaves(outputs[unroll]))
         )
         print(
-            f"unroll={unroll}: {N * STEPS / best[unroll]:,.0f} run-steps/s (best of {ROUNDS}), "
-            f"compiled in {compiled[unroll][1]:.1f} s; "
-            f"outputs {'bitwise equal to' if same else 'differ from'} unroll={UNROLLS[0]}'s"
+            f"unroll={unroll}: {N * STEPS / best[unroll]:,.0f} run-steps/s (best of {ROUNDS}), compiled in "
+            f"{compiled[unroll][1]:.1f} s; outputs {'bitwise equal to' if same else 'differ from'} "
+            f"unroll={UNROLLS[0]}'s"
         )
 
 

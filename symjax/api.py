@@ -69,14 +69,12 @@ def run_matrix(
     out = results_folder(matrix, out)
     check_options(share.count, max_memory, fresh)
     budget = default_budget() if max_memory is None else max_memory
-    plan = make_plan(
-        matrix, jax.local_device_count(), budget
-    )  # a budget too small fails here, before any file
+    # a budget too small fails here, before any file
+    plan = make_plan(matrix, jax.local_device_count(), budget)
     programs = Programs()  # the compiled programs of this call
     if share.index == 0:
-        check_folder(
-            out, matrix, fresh
-        )  # a folder that is not this matrix's: refused before the lock is taken
+        # a folder that is not this matrix's: refused before the lock is taken
+        check_folder(out, matrix, fresh)
     if share.index > 0:  # train this process's share; process 0 writes the results
         train_share(plan, ChunkStore(out), programs, share, show_progress)
         return out
@@ -93,8 +91,8 @@ def run_matrix(
             groups = train_plan(plan, chunks, programs, show_progress)
         except KeyboardInterrupt:
             raise Interrupted(
-                f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: "
-                "run the same command to resume"
+                f"interrupted; {chunks.count(keys)} of {len(keys)} chunks are saved in {out}: run the same "
+                "command to resume"
             ) from None
         runs, curves, diagnostics = results_tables(groups, matrix)
         config = {

@@ -88,9 +88,8 @@ def test_catch_up_multiple_follows_the_median_curves():
     rates = rng.uniform(0.8, 1.2, (20, 1))
     reference = np.exp(-rates * steps / 25)  # (20, 11)
     twice = np.exp(-rates * steps / 50)
-    stretched = np.exp(
-        -rates * np.minimum(steps, 50) / 25
-    )  # same curve, then flat: reaches by step 50 and stays
+    # same curve, then flat: reaches by step 50 and stays
+    stretched = np.exp(-rates * np.minimum(steps, 50) / 25)
     same = stats.paired_catch_up_ci(reference, reference, steps)
     assert same == (1.0, 1.0, 1.0)
     slow = stats.paired_catch_up_ci(twice, reference, steps)
@@ -130,9 +129,8 @@ def test_end_verdict(bounds, verdict):
 def test_chosen_rates_at_the_edge_of_the_grid_are_flagged():
     runs, _ = lr_grid_tables()
     choices = choose_lrs(runs).set_index("scheme")
-    assert (
-        choices.loc[REFERENCE, "lr"] == 0.1 and not choices.loc[REFERENCE, "at_edge"]
-    )  # the middle of 0.01, 0.1, 1.0
+    # the middle of 0.01, 0.1, 1.0
+    assert choices.loc[REFERENCE, "lr"] == 0.1 and not choices.loc[REFERENCE, "at_edge"]
     assert choices.loc["zeros/normal(1.0)", "lr"] == 0.01 and choices.loc["zeros/normal(1.0)", "at_edge"]
 
 

@@ -137,9 +137,8 @@ def test_matrix_file_of_other_bytes(content, word, tmp_path, capsys):
 def test_matrix_file_with_a_byte_order_mark_is_read(tiny, tmp_path, capsys):
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + tiny.read_bytes())
-    assert (
-        main(["run", "--matrix", str(path), "--out", str(tmp_path / "r"), "--dry-run"]) == 0
-    )  # not results/tiny here
+    # not results/tiny here
+    assert main(["run", "--matrix", str(path), "--out", str(tmp_path / "r"), "--dry-run"]) == 0
     assert capsys.readouterr().out.startswith("matrix tiny: 1 settings, 2 schemes")
 
 

@@ -143,8 +143,8 @@ def test_import_leaves_statistics_and_plotting_for_the_report():
     needs them."""
     heavy = ("scipy.stats", "matplotlib", "symjax.report.build", "symjax.analysis.tables")
     code = (
-        f"import sys, symjax; print([m for m in {heavy!r} if m in sys.modules]); "
-        "symjax.summarize; symjax.build_report"
+        f"import sys, symjax; print([m for m in {heavy!r} if m in sys.modules]); symjax.summarize; "
+        "symjax.build_report"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

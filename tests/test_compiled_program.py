@@ -109,9 +109,8 @@ def test_only_the_weight_gradients_run_outside_library_fusions(hlo):
     n_layers = len(HIDDEN) + 1
     outside = [line for kind, line in step_dots if kind != "kCustom"]
     assert len(outside) == n_layers and all("transpose(jvp())" in line for line in outside), outside
-    assert (
-        sum(kind == "kCustom" for kind, _ in step_dots) == 2 * n_layers - 1
-    )  # forward, and dX but the first layer's
+    # forward, and dX but the first layer's
+    assert sum(kind == "kCustom" for kind, _ in step_dots) == 2 * n_layers - 1
 
 
 def test_evaluation_first_layer_is_one_product_over_the_runs_of_a_device(hlo):

@@ -62,9 +62,8 @@ def rows(constant_init, balanced_xor, identity_product, first_updates):
 
 def test_constant_w_and_b_keep_one_bitwise_unit_per_hidden_layer(constant_init):
     o = constant_init
-    assert (
-        o.distinct_units.shape[-1] == 2 and o.distinct_units.shape[2] == 13
-    )  # 2 hidden layers, steps 0, 25, ..., 300
+    # 2 hidden layers, steps 0, 25, ..., 300
+    assert o.distinct_units.shape[-1] == 2 and o.distinct_units.shape[2] == 13
     assert (o.distinct_units == 1).all(), "a hidden layer split into several distinct units"
     assert o.columns_equal.all(), "W's columns differ at some snapshot"
     assert o.final_units_equal.all(), "final W columns or b entries differ"
@@ -158,8 +157,7 @@ def test_markdown_is_deterministic_with_the_short_answer(rows):
     failed = controls_markdown([rows[0]._replace(holds=False), *rows[1:]])
     assert (
         "**Short answer:** 3 of 4 exact predictions hold (1 bitwise, 2 up to float32 rounding). Does not "
-        "hold: "
-        "constant W and b."
+        "hold: constant W and b."
         in failed
         and "**no**" in failed
     )

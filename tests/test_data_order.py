@@ -23,9 +23,8 @@ def test_docstring_examples():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=300), st.integers(0, 31))
 def test_argsort_is_numpy_stable_argsort(values, drop_bits):
-    keys = np.array(values, np.uint64).astype(np.uint32) >> np.uint32(
-        drop_bits
-    )  # many ties when drop_bits is large
+    # many ties when drop_bits is large
+    keys = np.array(values, np.uint64).astype(np.uint32) >> np.uint32(drop_bits)
     np.testing.assert_array_equal(argsort(jnp.asarray(keys)), np.argsort(keys, kind="stable"))
 
 

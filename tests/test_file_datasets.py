@@ -60,9 +60,8 @@ def test_classification_file_end_to_end_resumes_and_retrains_when_edited(tmp_pat
     assert "file:mine.npz" in (tmp_path / "rep" / "smoke.md").read_text()
     chunks = {p.name for p in (tmp_path / "res" / "chunks").iterdir()}
 
-    assert (
-        main([*RUN, "--dataset", "file:mine.npz", "--out", "res"]) == 0
-    )  # unchanged file: everything resumes
+    # unchanged file: everything resumes
+    assert main([*RUN, "--dataset", "file:mine.npz", "--out", "res"]) == 0
     timing = json.loads((tmp_path / "res" / "config.json").read_text())["timing"]
     assert timing["compilations"] == 0 and timing["resumed_chunks"] == len(chunks)
 
@@ -107,9 +106,8 @@ def test_standardized_with_training_statistics(tmp_path):
     np.testing.assert_allclose(data.x_train, (x_train - mean) / std, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(data.x_test, (x_test - mean) / std, rtol=1e-5, atol=1e-6)
     assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int32 and data.n_outputs == 3
-    targets = np.random.default_rng(3).normal(
-        10, 3, size=(160, 2)
-    )  # 2-D float targets: standardized per output
+    # 2-D float targets: standardized per output
+    targets = np.random.default_rng(3).normal(10, 3, size=(160, 2))
     name = f"file:{save(tmp_path / 'r.npz', x_train, targets[:120], x_test, targets[120:])}"
     data = load_dataset(name)
     np.testing.assert_allclose(

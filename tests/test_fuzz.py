@@ -192,9 +192,8 @@ def test_generated_malformed_matrices_are_rejected(text, tmp_path, capsys):
 BAD_FLAGS = {
     "--seeds": st.one_of(non_positive.map(str), not_a_name.filter(lambda t: not t.strip().isdigit())),
     "--steps": st.one_of(non_positive.map(str), st.just("1e3")),
-    "--log-every": st.one_of(
-        non_positive.map(str), st.integers(SMOKE_STEPS + 1, 10**6).map(str)
-    ),  # above smoke's steps
+    # above smoke's steps
+    "--log-every": st.one_of(non_positive.map(str), st.integers(SMOKE_STEPS + 1, 10**6).map(str)),
     "--dataset": not_a_name.filter(lambda t: t.strip() and "," not in t),
     "--model": not_a_name.filter(lambda t: t.strip() and "," not in t),
     "--activation": not_a_name.filter(lambda t: t.strip() and "," not in t),

@@ -116,8 +116,8 @@ def _term(name: str, args: tuple[float, ...]) -> str:
 
 def _weight_init(name: str):
     assert name in WEIGHT_FORMULAS, (
-        f"weight init {name!r} is registered in WEIGHT_INITS but has no expected formula "
-        "in tests/test_initializers.py::WEIGHT_FORMULAS; add one"
+        f"weight init {name!r} is registered in WEIGHT_INITS but has no expected formula in "
+        "tests/test_initializers.py::WEIGHT_FORMULAS; add one"
     )
     args = WEIGHT_FORMULAS[name][0]
     nargs, factory = WEIGHT_INIT_ARGS[name], WEIGHT_INITS[name]
@@ -127,8 +127,8 @@ def _weight_init(name: str):
 
 def _bias_init(name: str):
     assert name in BIAS_FORMULAS, (
-        f"bias init {name!r} is registered in BIAS_INITS but has no expected formula "
-        "in tests/test_initializers.py::BIAS_FORMULAS; add one"
+        f"bias init {name!r} is registered in BIAS_INITS but has no expected formula in "
+        "tests/test_initializers.py::BIAS_FORMULAS; add one"
     )
     args = BIAS_FORMULAS[name][0]
     nargs, factory = BIAS_INIT_ARGS[name], BIAS_INITS[name]
@@ -678,8 +678,8 @@ def test_check_depth():
     with pytest.raises(ValueError) as info:
         check_depth(scheme, 3)
     assert str(info.value) == (
-        "scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has "
-        "3 layers (2 hidden + readout)"
+        "scheme zeros/zeros@5=lecun_normal/zeros overrides layer 5 but the network has 3 layers (2 hidden + "
+        "readout)"
     )
     with pytest.raises(ValueError, match="overrides layer 5"):
         layer_initializers(scheme, 0, [(2, 2)] * 3)  # layer_initializers checks the depth too

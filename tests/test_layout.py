@@ -127,8 +127,7 @@ def test_symjax_report_imports_no_jax(smoke_results, tmp_path):
     code = (
         "import sys; from symjax.cli import main; code = main(['report', '--results', sys.argv[1], '--out', "
         "sys.argv[2]]); print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', "
-        "'optax'))); "
-        "sys.exit(code)"
+        "'optax'))); sys.exit(code)"
     )
     done = run_python(code, str(smoke_results), str(tmp_path / "reports"))
     assert done.returncode == 0, done.stderr
@@ -175,8 +174,8 @@ def test_the_chunk_hash_covers_every_module_that_trains():
     """Every symjax module that training loads is in resume.TRAINING_MODULES (or known not to decide results),
     so a moved or new training module cannot leave saved chunks of older code valid."""
     done = run_python(
-        "import sys, json, symjax.engine.runner, symjax.engine.program\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'symjax')))"
+        "import sys, json, symjax.engine.runner, symjax.engine.program\nprint(json.dumps(sorted(m for m in "
+        "sys.modules if m.split('.')[0] == 'symjax')))"
     )
     assert done.returncode == 0, done.stderr
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -117,9 +117,8 @@ def test_every_planned_chunk_fits_the_budget_and_chunk_runs(fit, n_runs, n_devic
     (unless chunk_runs is below the device count: every device trains at least one run)."""
     cfg = GroupConfig("mnist1d", (16,), "tanh", "adam", 64, 60, 20)
     runs = [Run(i, 0, "lecun_normal/zeros", i, 0.01) for i in range(n_runs)]
-    budget = (
-        int(chunk_bytes(cfg, fit * n_devices, n_devices)) + 1
-    )  # room for fit runs per device, not one more
+    # room for fit runs per device, not one more
+    budget = int(chunk_bytes(cfg, fit * n_devices, n_devices)) + 1
     size = group_plan(
         cfg, runs, chunk_limit(cfg, 256, budget, n_devices), n_devices, KeyParts("test")
     ).chunk_size

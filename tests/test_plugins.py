@@ -226,9 +226,8 @@ def test_import_path_model_through_the_cli(tmp_path, monkeypatch):
     assert main(["run", *SMALL, "--out", "res", "--model", "models_a:good", "--hidden", "8"]) == 0
     assert main(["report", "--results", "res", "--out", "reports"]) == 0
     assert set(pd.read_parquet(tmp_path / "res" / "runs.parquet")["model"]) == {"models_a:good"}
-    assert any(
-        "models_a-good" in p.name for p in (tmp_path / "reports" / "smoke").iterdir()
-    )  # sanitized file names
+    # sanitized file names
+    assert any("models_a-good" in p.name for p in (tmp_path / "reports" / "smoke").iterdir())
 
 
 @pytest.mark.parametrize(

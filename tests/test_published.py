@@ -109,9 +109,8 @@ def test_both_published_figures_are_given_with_their_sources():
         "README" in text and "Comparing MNIST and MNIST-1D" in text and "mnist1d-classification.ipynb" in text
     )
     assert REPOSITORY == "https://github.com/greydanus/mnist1d" and f"]({REPOSITORY})" in text
-    assert not re.search(
-        r"\]\((?!https://)", text
-    )  # every link points at the public repository, none at a local file
+    # every link points at the public repository, none at a local file
+    assert not re.search(r"\]\((?!https://)", text)
     assert "3 of 3 do" in text and "the README's figures lie in the bands too" in text
 
 

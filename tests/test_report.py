@@ -251,10 +251,8 @@ def test_report_from_results_is_byte_identical_and_structured(tmp_path):
     assert positions == sorted(positions)
     assert (
         "**Short answer:** is symmetry broken? **Yes** (it learns in 2 of 2 (setting, scheme) pairs). Is it "
-        "as fast "
-        "as random W with zero b, at tuned rates? **No** (slower in 2 of 2). Does it end as good given "
-        "enough steps? "
-        "**No** (as good in 0 of 2)."
+        "as fast as random W with zero b, at tuned rates? **No** (slower in 2 of 2). Does it end as good "
+        "given enough steps? **No** (as good in 0 of 2)."
     ) in text
     assert (
         "With every scheme at its own best learning rate from a grid of 2 rates, against the reference "

@@ -205,9 +205,8 @@ def test_same_command_twice_gives_identical_results(matrix_file, uninterrupted, 
 
 def test_changed_matrix_is_refused_unless_fresh(smoke_results, tmp_path, capsys):
     folder = tmp_path / "results"
-    shutil.copytree(
-        smoke_results, folder
-    )  # a folder of runs of the smoke matrix (60 steps), written by `symjax run`
+    # a folder of runs of the smoke matrix (60 steps), written by `symjax run`
+    shutil.copytree(smoke_results, folder)
     assert load_results(folder).curves["step"].max() == 60
     changed = [
         "run",
@@ -233,8 +232,7 @@ def test_second_writer_is_refused_and_a_stale_lock_is_taken_over(tmp_path, capsy
     folder.mkdir()
     hold = (
         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, "
-        "fcntl.LOCK_EX); "
-        "os.write(fd, b'%d\\n' % os.getpid()); print(flush=True); time.sleep(60)"
+        "fcntl.LOCK_EX); os.write(fd, b'%d\\n' % os.getpid()); print(flush=True); time.sleep(60)"
     )  # another writer's lock
     holder = subprocess.Popen([sys.executable, "-c", hold, str(folder / LOCK)], stdout=subprocess.PIPE)
     try:

@@ -325,9 +325,8 @@ def test_hodges_lehmann_coverage_and_equivariance():
     times, reference = rng.uniform(1, 100, size=12), rng.uniform(1, 100, size=12)
     base = np.array(hodges_lehmann(times, reference)[:3])
     np.testing.assert_allclose(hodges_lehmann(3 * times, reference)[:3], 3 * base)
-    np.testing.assert_allclose(
-        hodges_lehmann(reference, times)[:3], 1 / base[[0, 2, 1]]
-    )  # swap: 1/x, bounds flip
+    # swap: 1/x, bounds flip
+    np.testing.assert_allclose(hodges_lehmann(reference, times)[:3], 1 / base[[0, 2, 1]])
 
 
 def test_hodges_lehmann_no_pairs():

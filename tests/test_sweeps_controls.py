@@ -189,9 +189,8 @@ def test_width_sweep_sets_zero_w_at_2h_beside_its_control_at_h(tables):
     plain = width_pairs(h.runs, curves, REFERENCE, h.by)
     pairs = width_pairs(h.runs, curves, REFERENCE, h.by, controls=True)
     assert "control" not in plain and pairs["width"].tolist() == [32, 64] == plain["width"].tolist()
-    pd.testing.assert_frame_equal(
-        pairs[plain.columns], plain
-    )  # the comparison with the reference is unchanged
+    # the comparison with the reference is unchanged
+    pd.testing.assert_frame_equal(pairs[plain.columns], plain)
     for _, r in pairs.iterrows():
         h_, wide = str(r["width"]), str(2 * r["width"])
         own, control = (
@@ -249,9 +248,8 @@ def test_results_without_controls_give_the_sections_they_gave_before(tmp_path):
     lines = sweep_lines(h, curves, REFERENCE, tmp_path / "old", "sweeps")
     text = "\n".join(lines)
     assert "lecun_normal/normal" not in text and "control" not in text and "How the gap" not in text
-    assert (
-        len(lines) == 18 and sum(line.startswith("|:") for line in text.splitlines()) == 3
-    )  # 3 tables, 6 lines per section
+    # 3 tables, 6 lines per section
+    assert len(lines) == 18 and sum(line.startswith("|:") for line in text.splitlines()) == 3
     width_header = next(line for line in text.splitlines() if "× reference steps" in line)
     assert [c.strip() for c in width_header.strip("|").split("|")] == [
         "setting",

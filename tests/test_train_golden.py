@@ -29,9 +29,8 @@ def test_outputs_equal_the_stored_ones(case):
     outputs = case_outputs(cfg, lr)
     stored = {name.split("/", 1)[1]: GOLDEN[name] for name in GOLDEN.files if name.startswith(case + "/")}
     assert sorted(outputs) == sorted(stored)
-    symmetric = slice(
-        2 * SCHEMES.index("constant(0.05)/normal(1.0)"), None
-    )  # runs are (scheme, seed 0 and 1)
+    # runs are (scheme, seed 0 and 1)
+    symmetric = slice(2 * SCHEMES.index("constant(0.05)/normal(1.0)"), None)
     rest = slice(0, symmetric.start)
     for name, value in outputs.items():
         if name == "first_grad_step":

@@ -247,8 +247,7 @@ def bench_ab(
     )
     note = (
         f"{'quick' if quick else 'full'} workload: {n} runs x {steps} steps per call, best of {calls} calls "
-        "per "
-        f"sample, ABBA blocks, {time.perf_counter() - tic:.0f} s of timing; tolerance {tolerance:.0%}"
+        f"per sample, ABBA blocks, {time.perf_counter() - tic:.0f} s of timing; tolerance {tolerance:.0%}"
     )
     print(f"{text}\n\n{note}")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -30,8 +30,8 @@ END_ACC_MARGIN = 0.02  # "as good": the test-accuracy difference's CI lies above
 END_VERDICTS = {
     "as good": (
         "the CI of the final training-loss difference (scheme − reference) lies below "
-        f"+{stats.LOSS_MARGIN:g} "
-        f"and that of the test-accuracy difference above −{100 * END_ACC_MARGIN:g} points"
+        f"+{stats.LOSS_MARGIN:g} and that of the test-accuracy difference above −{100 * END_ACC_MARGIN:g} "
+        "points"
     ),
     "falls short": (
         f"the CI of the final training-loss difference lies above +{stats.LOSS_MARGIN:g}, or that of the "

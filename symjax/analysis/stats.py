@@ -165,17 +165,17 @@ VERDICT_RULES: dict[str, str] = {
     "no target": "most of the reference's runs diverged, so the setting has no target loss to compare "
     "against",
     "too few runs": (
-        f"fewer than {MIN_PAIRS} seed pairs: at this sample size no 95% interval of a median exists, so "
-        "no verdict is given"
+        f"fewer than {MIN_PAIRS} seed pairs: at this sample size no 95% interval of a median exists, so no "
+        "verdict is given"
     ),
     "fails": (
-        "the 95% Wilson interval of the share of its runs that ever reach the target lies entirely below one "
-        "half: most runs never get there"
+        "the 95% Wilson interval of the share of its runs that ever reach the target lies entirely below "
+        "one half: most runs never get there"
     ),
     "equivalent": (
-        f"the CI of the steps-to-target ratio (scheme / reference) lies within "
-        f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss "
-        f"difference (scheme - reference) lies within ±{LOSS_MARGIN:g}, and the log interval is at most "
+        "the CI of the steps-to-target ratio (scheme / reference) lies within "
+        f"[{1 / (1 + SPEED_MARGIN):.2f}, {1 + SPEED_MARGIN:.2f}] and the CI of the final-loss difference "
+        f"(scheme - reference) lies within ±{LOSS_MARGIN:g}, and the log interval is at most "
         f"{100 * SPEED_MARGIN / 2:g}% of the reference's median steps to target (half the band; coarser logs "
         "cannot resolve the band)"
     ),
@@ -188,16 +188,16 @@ VERDICT_RULES: dict[str, str] = {
         "higher loss (even where it reaches the early target sooner)"
     ),
     "faster": (
-        "the CI of the steps-to-target ratio lies entirely below 1 and the scheme does not end worse: "
-        "it needs fewer steps"
+        "the CI of the steps-to-target ratio lies entirely below 1 and the scheme does not end worse: it "
+        "needs fewer steps"
     ),
     "better": (
-        "the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference "
-        "lies entirely below 0: the scheme ends at a lower loss"
+        "the CI of the steps-to-target ratio contains 1, but the CI of the final-loss difference lies "
+        "entirely below 0: the scheme ends at a lower loss"
     ),
     "inconclusive": (
-        "none of the above is established: the CIs are too wide or undefined (e.g. half or more of the "
-        "runs never reach the target, yet not clearly most)"
+        "none of the above is established: the CIs are too wide or undefined (e.g. half or more of the runs "
+        "never reach the target, yet not clearly most)"
     ),
 }
 

@@ -44,8 +44,8 @@ def bad(name: str, problem: str) -> SymjaxError:
     """The one-line error for a file dataset: the name, what is wrong and what is allowed."""
     shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
     return SymjaxError(
-        f"dataset {shown}: {problem}; allowed: {FILE_PREFIX}PATH.npz with arrays x_train, y_train, "
-        "x_test, y_test (x 2-D numbers, y 1-D integer labels 0..C-1 or float targets), or "
+        f"dataset {shown}: {problem}; allowed: {FILE_PREFIX}PATH.npz with arrays x_train, y_train, x_test, "
+        "y_test (x 2-D numbers, y 1-D integer labels 0..C-1 or float targets), or "
         f"{FILE_PREFIX}PATH.csv#label=COLUMN (.parquet too)"
     )
 

@@ -64,9 +64,8 @@ def evaluate(params: list, data: Slices, activation: str, task: str, model: str 
         loss_sum += jnp.sum(jnp.where(mask, example_losses(outputs, y, task), 0.0))
         if task != "regression":
             correct += jnp.sum(mask & (outputs.argmax(-1) == y), dtype=jnp.int32)
-        alive = tuple(
-            a | alive_units(h, mask) for a, h in zip(alive, hidden)
-        )  # non-zero on some real example
+        # non-zero on some real example
+        alive = tuple(a | alive_units(h, mask) for a, h in zip(alive, hidden))
         return (loss_sum, correct, alive), None
 
     start = (jnp.zeros((), data.x.dtype), jnp.int32(0), alive0)  # float32, or float64 in a float64 group

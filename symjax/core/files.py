@@ -74,8 +74,8 @@ def check_written(path: Path, header: str) -> None:
         start = b""
     if start != header.encode():
         raise SymjaxError(
-            f"{path} was not written by symjax, and symjax never overwrites such a file: "
-            "move it away or choose another --out"
+            f"{path} was not written by symjax, and symjax never overwrites such a file: move it away or "
+            "choose another --out"
         )
 
 

@@ -49,8 +49,8 @@ PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a name given to register_sc
 _TERM = re.compile(r"^([a-z_]+)(?:\(([^()]*)\))?$")
 _OVERRIDE = re.compile(r"^\s*(last|[0-9]+)\s*=(.*)$", re.S)
 OVERRIDE_SYNTAX = (
-    "write overrides as @LAYER=WEIGHT/BIAS where LAYER is a 1-based layer number or 'last' "
-    "(the readout), e.g. lecun_normal/zeros@last=zeros/zeros"
+    "write overrides as @LAYER=WEIGHT/BIAS where LAYER is a 1-based layer number or 'last' (the readout), "
+    "e.g. lecun_normal/zeros@last=zeros/zeros"
 )
 
 
@@ -76,8 +76,8 @@ def register_scheme(name: str, fn: Callable) -> None:
     """
     if not (isinstance(name, str) and PLUGIN_NAME.fullmatch(name)):
         raise ValueError(
-            f"register_scheme: name {name!r} must be 1 to 64 lowercase letters, digits or '_', "
-            "starting with a letter"
+            f"register_scheme: name {name!r} must be 1 to 64 lowercase letters, digits or '_', starting with "
+            "a letter"
         )
     if name in WEIGHT_INIT_ARGS or name in BIAS_INIT_ARGS or name in SCHEME_ALIASES:
         raise ValueError(f"register_scheme: {name!r} is a built-in init; choose another name")
@@ -250,8 +250,8 @@ def expand_scheme(text: str) -> list[str]:
     rest = _LIST.sub("", text)
     if "[" in rest or "]" in rest:
         raise ValueError(
-            f"scheme {text!r}: a bracketed list must be a whole init argument of numbers, "
-            "closed and not nested, e.g. zeros/normal([0.1, 0.5, 1.0])"
+            f"scheme {text!r}: a bracketed list must be a whole init argument of numbers, closed and not "
+            "nested, e.g. zeros/normal([0.1, 0.5, 1.0])"
         )
     if any(not v for values in lists for v in values):
         raise ValueError(f"scheme {text!r}: empty value in a bracketed list; write e.g. normal([0.1, 0.5])")

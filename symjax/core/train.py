@@ -37,12 +37,10 @@ class TrainState(NamedTuple):
     params: list
     opt_state: optax.OptState
     perm: jax.Array  # (n_train,) int32; (0,) for full batch
-    grad_norms: (
-        jax.Array
-    )  # (n_layers,) weight-gradient norms of the last update before the latest log (NaN before any)
-    first_grad_step: (
-        jax.Array
-    )  # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
+    # (n_layers,) weight-gradient norms of the last update before the latest log (NaN before any)
+    grad_norms: jax.Array
+    # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
+    first_grad_step: jax.Array
 
 
 class Logs(NamedTuple):

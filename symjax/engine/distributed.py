@@ -40,13 +40,13 @@ def check_options(count: int, max_memory: int | None, fresh: bool) -> None:
     and no ``fresh`` (one process would delete what the others save)."""
     if count > 1 and max_memory is None:
         raise ConfigError(
-            "--max-memory: missing; with several processes it is required (every host must cut the "
-            "same chunks), e.g. --max-memory 8GiB"
+            "--max-memory: missing; with several processes it is required (every host must cut the same "
+            "chunks), e.g. --max-memory 8GiB"
         )
     if count > 1 and fresh:
         raise ConfigError(
-            "--fresh: not allowed with several processes (one would delete what the others save); "
-            "delete the folder instead"
+            "--fresh: not allowed with several processes (one would delete what the others save); delete "
+            "the folder instead"
         )
 
 

@@ -104,24 +104,21 @@ def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list
     seconds = estimate_seconds(plans, matrix.steps, cores)
     lines = [
         f"matrix {matrix.name}: {sum(p.settings for p in plans)} settings, {len(matrix.schemes)} schemes, "
-        f"{matrix.seeds} seeds, {sum(p.runs for p in plans)} runs in {len(plans)} groups "
-        f"({len(plans)} compilations), {matrix.steps} steps each"
+        f"{matrix.seeds} seeds, {sum(p.runs for p in plans)} runs in {len(plans)} groups ({len(plans)} "
+        f"compilations), {matrix.steps} steps each"
     ]
     lines += [
         f"  group {i}: {p.label}: {p.runs} runs ({p.settings} lr, {p.schemes} schemes, {matrix.seeds} "
-        "seeds), "
-        f"{p.chunks} chunk(s) of {p.chunk_size}, {p.flops / 1e12:.2f} TFLOP, "
+        f"seeds), {p.chunks} chunk(s) of {p.chunk_size}, {p.flops / 1e12:.2f} TFLOP, "
         f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk"
         for i, p in enumerate(plans, start=1)
     ]
     limit = "" if budget is None else f" (budget {budget / 2**30:.2f} GiB)"
     lines.append(
         f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory "
-        f"~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB "
-        f"per chunk{limit}, ~{seconds / 60:.0f} min on this {cores}-core CPU "
-        f"(assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, {CONV_SLOWDOWN:.0f}x less for "
-        "convolutions, "
-        f"{FLOAT64_SLOWDOWN:g}x for float64; "
-        "GPUs and TPUs are faster)"
+        f"~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB per chunk{limit}, ~{seconds / 60:.0f} min on "
+        f"this {cores}-core CPU (assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, "
+        f"{CONV_SLOWDOWN:.0f}x less for convolutions, {FLOAT64_SLOWDOWN:g}x for float64; GPUs and TPUs are "
+        "faster)"
     )
     return lines

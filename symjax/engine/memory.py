@@ -119,14 +119,13 @@ def chunk_limit(cfg: GroupConfig, chunk_runs: int, budget: int | None, n_devices
     held, working = run_bytes(cfg)
     if chunk_bytes(cfg, n_devices, n_devices) > budget:
         raise ConfigError(
-            f"--max-memory {budget / 2**20:.0f} MiB is too small: the group {cfg.label()} "
-            f"needs {chunk_bytes(cfg, n_devices, n_devices) / 2**20:.1f} "
-            f"MiB for one run per device ({n_devices} devices); allowed: at least that"
+            f"--max-memory {budget / 2**20:.0f} MiB is too small: the group {cfg.label()} needs "
+            f"{chunk_bytes(cfg, n_devices, n_devices) / 2**20:.1f} MiB for one run per device ({n_devices} "
+            "devices); allowed: at least that"
         )
     block = _block_limit()
-    full = (
-        None if block is None else n_devices * block
-    )  # from this many runs on, the working bytes stop growing
+    # from this many runs on, the working bytes stop growing
+    full = None if block is None else n_devices * block
     if full is not None and chunk_bytes(cfg, full, n_devices) <= budget:
         fitting = int((budget - full * working) // held)
     else:

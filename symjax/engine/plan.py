@@ -78,9 +78,8 @@ def chunk_bounds(n_runs: int, max_chunk: int, multiple: int) -> tuple[int, list[
     >>> chunk_bounds(10, 4, 2)
     (4, [(0, 4), (4, 8), (8, 10)])
     """
-    n_chunks = math.ceil(
-        n_runs / (max(max_chunk // multiple, 1) * multiple)
-    )  # chunks of whole multiples, at most max_chunk
+    # chunks of whole multiples, at most max_chunk
+    n_chunks = math.ceil(n_runs / (max(max_chunk // multiple, 1) * multiple))
     size = math.ceil(math.ceil(n_runs / n_chunks) / multiple) * multiple
     return size, [(start, min(start + size, n_runs)) for start in range(0, n_runs, size)]
 

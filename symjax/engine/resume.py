@@ -165,8 +165,8 @@ class ChunkStore:
         if changed:
             raise ConfigError(
                 f"{changed[0]} changed while symjax was training (its sha256 differs from the one this run "
-                "started with); nothing trained on the new version was saved: run the same command again "
-                "to train on it"
+                "started with); nothing trained on the new version was saved: run the same command again to "
+                "train on it"
             )
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -201,19 +201,19 @@ def check_folder(folder: Path, matrix: Matrix, fresh: bool) -> dict | None:
         raise ConfigError(f"{error}; {allowed}") from None
     if manifest is None and any(name != LOCK for name in os.listdir(folder)):
         raise ConfigError(
-            f"{folder} is not empty and has no symjax {MANIFEST}, so it is not a symjax results folder "
-            f"(with or without --fresh); {allowed}"
+            f"{folder} is not empty and has no symjax {MANIFEST}, so it is not a symjax results folder (with "
+            f"or without --fresh); {allowed}"
         )
     linked = [name for name in (CHUNKS, MANIFEST, *FILES) if (folder / name).is_symlink()]
     if linked:
         raise ConfigError(
-            f"{folder}/{linked[0]} is a symbolic link; symjax never follows links out of its results "
-            "folder: remove the link or choose another --out"
+            f"{folder}/{linked[0]} is a symbolic link; symjax never follows links out of its results folder: "
+            "remove the link or choose another --out"
         )
     if manifest is not None and not fresh and not same_matrix(manifest, matrix.to_dict()):
         raise ConfigError(
-            f"{folder} holds runs of a different matrix; pass --fresh to discard them, "
-            "or --out another folder"
+            f"{folder} holds runs of a different matrix; pass --fresh to discard them, or --out another "
+            "folder"
         )
     return manifest
 
@@ -267,8 +267,8 @@ def folder_lock(folder: Path):
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as error:
             raise FolderInUse(
-                f"cannot open the lock {path} ({error.strerror}); delete it if no symjax run is "
-                "writing the folder"
+                f"cannot open the lock {path} ({error.strerror}); delete it if no symjax run is writing the "
+                "folder"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -276,8 +276,8 @@ def folder_lock(folder: Path):
             os.close(fd)
             pid = _holder(path)
             raise FolderInUse(
-                f"{folder} is being written by another symjax run (pid {pid}); wait for it to finish "
-                f"or stop it; if no symjax run is writing it, delete {path}"
+                f"{folder} is being written by another symjax run (pid {pid}); wait for it to finish or stop "
+                f"it; if no symjax run is writing it, delete {path}"
             ) from None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))

@@ -92,9 +92,8 @@ class ConstantInit(NamedTuple):
     optimizers: tuple[str, ...]
     distinct_units: np.ndarray  # (n_optimizers, n_runs, n_logs, n_hidden) float
     columns_equal: np.ndarray  # (n_optimizers, n_runs, n_snapshots, n_hidden) bool: W's columns bitwise equal
-    final_units_equal: (
-        np.ndarray
-    )  # (n_optimizers, n_runs, n_hidden) bool: final W columns and b entries bitwise equal
+    # (n_optimizers, n_runs, n_hidden) bool: final W columns and b entries bitwise equal
+    final_units_equal: np.ndarray
     train_loss: np.ndarray  # (n_optimizers, n_runs, n_logs)
 
 

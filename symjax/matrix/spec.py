@@ -86,8 +86,8 @@ def check_name(key: str, value, reserved: bool = True) -> str:
         reserved and value.lower() in RESERVED_NAMES
     ):
         raise ConfigError(
-            f"{key}: {shown(value)} is not a plain name; allowed: 1 to 64 letters, digits, '.', '_' or "
-            f"'-', starting with a letter or digit{', not README or bench' if reserved else ''}"
+            f"{key}: {shown(value)} is not a plain name; allowed: 1 to 64 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit{', not README or bench' if reserved else ''}"
         )
     return value
 

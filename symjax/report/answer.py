@@ -90,16 +90,14 @@ def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]
     first = mechanism[(mechanism["layer"] == 1) & mechanism["scheme"].map(is_question_scheme)]
     lines = [
         f"**{word}.** Zero or constant W with a random b learns (median final training loss at least 5% "
-        "below "
-        f"{control} in the same setting) in {learned} of {len(rows)} (setting, scheme) pairs, {_view(h)}: "
-        f"median final training loss {span(rows['loss_median'], fmt_loss)} (95% CIs within "
+        f"below {control} in the same setting) in {learned} of {len(rows)} (setting, scheme) pairs, "
+        f"{_view(h)}: median final training loss {span(rows['loss_median'], fmt_loss)} (95% CIs within "
         f"{fmt_loss(rows['loss_lo'].min())}–{fmt_loss(rows['loss_hi'].max())})."
     ]
     if len(first):
         lines[0] += (
             f" The first layer's W starts at median rank {span(first['rank_start'], '{:.0f}'.format)} and "
-            "ends at "
-            f"{span(first['rank_end'], '{:.0f}'.format)} (effective rank "
+            f"ends at {span(first['rank_end'], '{:.0f}'.format)} (effective rank "
             f"{span(first['effective_rank_end'], '{:.1f}'.format)})."
         )
     stuck = rows[~rows["learns"].astype(bool)]
@@ -138,7 +136,7 @@ def speed_lines(
         focus = h.choices[h.choices["scheme"].map(is_question_scheme) | (h.choices["scheme"] == reference)]
         edges = focus[focus["at_edge"].astype(bool)]
         lines.append(
-            f"Chosen rates at the edge of the grid (a wider grid could change them), for these schemes and "
+            "Chosen rates at the edge of the grid (a wider grid could change them), for these schemes and "
             f"the reference: {len(edges)} of {len(focus)} (setting, scheme) pairs"
             + (f", {_listed(edges, h.by, lambda r: f'lr {r.lr:g}')}." if len(edges) else ".")
         )
@@ -173,9 +171,9 @@ def speed_lines(
         ]
     lines += [
         "",
-        "The ratio of medians compares the two schemes' median runs; the paired column is the Hodges–Lehmann "
-        "median of per-seed ratios (seeds share their data order), over the pairs that both reach the "
-        "target, with "
+        "The ratio of medians compares the two schemes' median runs; the paired column is the "
+        "Hodges–Lehmann median of per-seed ratios (seeds share their data order), over the pairs that both "
+        "reach the target, with "
         "its Wilcoxon order-statistic 95% CI.",
         "",
         *loss_range_lines(h, list(dict.fromkeys(h.summary["scheme"])), out, name),
@@ -239,7 +237,7 @@ def end_summary(h: Headline, steps: int) -> str:
     finite = rows[np.isfinite(rows["late_multiple"])]
     multiple = (
         f"; where its median curve gets there, it takes {span(finite['late_multiple'], fmt_ratio)} the "
-        f"reference's steps"
+        "reference's steps"
         if len(finite)
         else ""
     )
@@ -247,9 +245,8 @@ def end_summary(h: Headline, steps: int) -> str:
         f"after {steps} steps ({_view(h)}) the end verdict is "
         + ", ".join(f"**{v}** in {counts[v]}" for v in END_VERDICTS if v in counts)
         + f" of {len(rows)} (setting, scheme) pairs; {100 * rows['late_reached'].mean():.0f}% of its runs "
-        "reach the late "
-        "target (the reference's median final training loss, which by construction at least half of the "
-        "reference's "
+        "reach the late target (the reference's median final training loss, which by construction at least "
+        "half of the reference's "
         f"runs reach)" + multiple + "." + _gap_sentence(rows)
     )
 
@@ -265,8 +262,8 @@ def _gap_sentence(rows: pd.DataFrame) -> str:
     return (
         f" By the CIs, the training-loss gap has closed (within ±{LOSS_MARGIN:g}) in {len(closed)} of the "
         f"{len(accuracy)} pairs with a test accuracy, and in {lower} of those {len(closed)} the test "
-        "accuracy stays lower "
-        f"(CI below 0); it stays open (above +{LOSS_MARGIN:g}) in {open_} of {len(rows)}."
+        f"accuracy stays lower (CI below 0); it stays open (above +{LOSS_MARGIN:g}) in {open_} of "
+        f"{len(rows)}."
     )
 
 
@@ -313,8 +310,8 @@ def verdict_map_lines(h: Headline, reference: str, out: Path, name: str) -> list
     )
     return [
         f"The verdict map ({_view(h)}): one row per setting, grouped by optimizer, one column per scheme, "
-        "each cell "
-        f"coloured by its verdict against `{reference}` and labelled with its median steps to target ÷ the "
+        f"each cell coloured by its verdict against `{reference}` and labelled with its median steps to "
+        "target ÷ the "
         "reference's.",
         "",
         f"![verdict map]({name}/verdict_map.png)",
@@ -337,9 +334,8 @@ def answer_lines(
         return [
             "## Answer",
             "",
-            "**Short answer:** none here: this matrix has no scheme with zero or constant W and a "
-            "random b (e.g. `zeros/normal(1.0)`), so the question does not arise; the sections below compare "
-            "its "
+            "**Short answer:** none here: this matrix has no scheme with zero or constant W and a random b "
+            "(e.g. `zeros/normal(1.0)`), so the question does not arise; the sections below compare its "
             f"schemes with `{reference}`.",
             "",
         ]
@@ -351,11 +347,10 @@ def answer_lines(
     short = (
         f"**Short answer:** is symmetry broken? **{symmetry}** (it learns in {int(pairs['learns'].sum())} of "
         f"{len(pairs)} (setting, scheme) pairs). Is it as fast as random W with zero "
-        f"b{', at tuned rates' if h.choices is not None else ''}? **{fast}** "
-        f"({verdict_counts(pairs)} of {len(pairs)}). Does it end as good given enough steps? **{good}** (as "
-        "good in "
-        f"{int((ends['end_verdict'] == 'as good').sum())} of {len(ends)}"
-        f"{', with long horizons' if horizon is not None else ''})."
+        f"b{', at tuned rates' if h.choices is not None else ''}? **{fast}** ({verdict_counts(pairs)} of "
+        f"{len(pairs)}). Does it end as good given enough steps? **{good}** (as good in "
+        f"{int((ends['end_verdict'] == 'as good').sum())} of "
+        f"{len(ends)}{', with long horizons' if horizon is not None else ''})."
     )
     question2 = (
         "Is it as fast, at tuned rates?"

@@ -72,8 +72,8 @@ def load_bench(path: str | os.PathLike) -> dict:
             raise SymjaxError(f"{path}: benchmark {name} has no 'stats' or 'extra_info' object")
         if not isinstance(info.get("kind"), str) or info["kind"] not in KINDS:
             raise SymjaxError(
-                f"{path}: benchmark {name} has extra_info kind {info.get('kind')!r}; "
-                f"allowed: {', '.join(KINDS)}"
+                f"{path}: benchmark {name} has extra_info kind {info.get('kind')!r}; allowed: "
+                f"{', '.join(KINDS)}"
             )
         missing = [k for k in COMMON + KINDS[info["kind"]] if k not in info]
         if missing:
@@ -88,8 +88,8 @@ def load_bench(path: str | os.PathLike) -> dict:
             for k in ("run_steps_per_s", "gflop_per_s")
         ):
             raise SymjaxError(
-                f"{path}: benchmark {name} (side_by_side): run_steps_per_s and gflop_per_s must be "
-                "objects impl -> value with at least vmap and loop"
+                f"{path}: benchmark {name} (side_by_side): run_steps_per_s and gflop_per_s must be objects "
+                "impl -> value with at least vmap and loop"
             )
     return data
 
@@ -456,7 +456,7 @@ def compare_bench(current_path, baseline_path, margin: float = 0.2) -> tuple[boo
             )
     if not compared:
         raise SymjaxError(
-            f"nothing to compare: no ratio is measured in both {current_path} and {baseline_path} "
-            f"(compared: {', '.join(COMPARED)})"
+            f"nothing to compare: no ratio is measured in both {current_path} and {baseline_path} (compared: "
+            f"{', '.join(COMPARED)})"
         )
     return ok, lines

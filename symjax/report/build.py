@@ -109,12 +109,10 @@ def best_lr_lines(summary: pd.DataFrame, choices: pd.DataFrame, reference: str) 
         "## Each scheme at its own best learning rate",
         "",
         f"The same comparison after giving every scheme the learning rate from the matrix's grid ({tried} "
-        "rates per "
-        "setting) with the lowest median final training loss (the DeepOBS protocol; diverged runs count as "
-        "∞, ties "
-        f"go to the smaller rate). Each scheme's runs at its rate are compared with `{reference}`'s runs at "
-        "the "
-        "reference's own best rate, and steps to target are counted against one target per setting: the "
+        "rates per setting) with the lowest median final training loss (the DeepOBS protocol; diverged runs "
+        "count as ∞, ties go to the smaller rate). Each scheme's runs at its rate are compared with "
+        f"`{reference}`'s runs at the reference's own best rate, and steps to target are counted against one "
+        "target per setting: the "
         "reference's target at its best rate.",
         "",
         *bullets,

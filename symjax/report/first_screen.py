@@ -16,9 +16,9 @@ from symjax.report.format import code, fmt_ratio, span
 from symjax.report.sections import verdict_counts
 
 MECHANISM_SENTENCE = (
-    "Why: with W = 0 every hidden layer starts input-blind (it outputs φ(b) for every input), so a "
-    "layer starts learning only after the layer above it has moved (layer L−k after k updates), its "
-    "first updates have rank 1, and relu units whose bias starts at or below 0 never get a gradient."
+    "Why: with W = 0 every hidden layer starts input-blind (it outputs φ(b) for every input), so a layer "
+    "starts learning only after the layer above it has moved (layer L−k after k updates), its first updates "
+    "have rank 1, and relu units whose bias starts at or below 0 never get a gradient."
 )
 SAFE = ("equivalent", "faster", "better")
 
@@ -45,8 +45,7 @@ def _dead_line(h: Headline, mechanism: pd.DataFrame, reference: str) -> str | No
     )
     return (
         f"- **Dead units:** with relu and zero W, {span(100 * zero['dead_fraction_end'], '{:.0f}%'.format)} "
-        "of a "
-        f"hidden layer's units are dead at the end (median over runs){against}."
+        f"of a hidden layer's units are dead at the end (median over runs){against}."
     )
 
 
@@ -70,13 +69,11 @@ def first_screen_lines(
     fails = int((pairs["verdict"] == "fails").sum())
     lines = [
         f"- **Symmetry breaks:** zero or constant W with a random b learns in {int(pairs['learns'].sum())} "
-        "of "
-        f"{len(pairs)} (setting, scheme) pairs (median final training loss at most {LEARNS_FRACTION:g} × "
+        f"of {len(pairs)} (setting, scheme) pairs (median final training loss at most {LEARNS_FRACTION:g} × "
         "chance).",
         (
             f"- **Slower:** {tuned} it needs {span(finite['speed_ratio'], fmt_ratio)} the reference's steps "
-            "to the "
-            f"early target"
+            "to the early target"
             + (f", and fails to reach it in {fails} of {len(pairs)} pairs" if fails else "")
             + "."
             if len(finite)
@@ -98,7 +95,7 @@ def first_screen_lines(
     matched = h.matched
     if len(matched):
         lines.append(
-            f"- **Part of the gap is the large bias:** random W with the same random bias is itself "
+            "- **Part of the gap is the large bias:** random W with the same random bias is itself "
             f"{span(matched['bias'], fmt_ratio)} the reference's steps; zero W on top of it costs "
             f"{span(matched.loc[np.isfinite(matched['zero_w']), 'zero_w'], fmt_ratio)}."
         )
@@ -122,8 +119,7 @@ def first_screen_lines(
         + (
             f"{', '.join(map(code, unsafe))} learn{'s' if len(unsafe) == 1 else ''} but "
             f"{'is' if len(unsafe) == 1 else 'are'} not safe here (slower, or not as good at the end, in "
-            "some "
-            "settings)"
+            "some settings)"
             if unsafe
             else ""
         )

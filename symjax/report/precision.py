@@ -38,8 +38,7 @@ def _end_line(best: pd.DataFrame | None) -> list[str]:
     )
     return [
         "- End verdicts of question 3 (each scheme at its own best rate): the same in "
-        f"{len(wide) - len(changed)} "
-        f"of {len(wide)}{listed}."
+        f"{len(wide) - len(changed)} of {len(wide)}{listed}."
     ]
 
 
@@ -70,14 +69,12 @@ def precision_lines(runs: pd.DataFrame, summary: pd.DataFrame, best: pd.DataFram
         "## float64 against float32",
         "",
         "Every float64 run starts from exactly the weights of its float32 twin and sees the same "
-        "minibatches, so a "
-        "pair differs only in the rounding of training. If float32 rounding helped break symmetry, the "
-        "zero-W "
+        "minibatches, so a pair differs only in the rounding of training. If float32 rounding helped break "
+        "symmetry, the zero-W "
         "schemes would learn less in float64.",
         "",
         f"- Verdicts against the reference: the same in {len(table) - len(changed)} of {len(table)} "
-        "(setting, scheme) "
-        "pairs"
+        "(setting, scheme) pairs"
         + (
             ""
             if changed.empty

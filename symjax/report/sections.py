@@ -21,8 +21,8 @@ from symjax.results.metrics import TARGET_FRACTION
 from symjax.results.schema import SETTING_COLUMNS
 
 QUESTION = (
-    "If weight matrices start at zero (or a constant) and only the biases are random, "
-    "does training break symmetry and converge as well as random W with zero b?"
+    "If weight matrices start at zero (or a constant) and only the biases are random, does training break "
+    "symmetry and converge as well as random W with zero b?"
 )
 VERDICTS = stats.VERDICT_RULES
 CONFIDENCE_PERCENT = 100 * stats.CONFIDENCE
@@ -153,8 +153,7 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
         f"fixed at {m['target_loss']:g}"
         if m.get("target_loss") is not None
         else f"the median training loss of the reference scheme `{m['reference']}` at the logged step "
-        "nearest "
-        f"{TARGET_FRACTION:g} × steps, per setting"
+        f"nearest {TARGET_FRACTION:g} × steps, per setting"
     )
     first = lambda column: list(dict.fromkeys(runs[column]))  # noqa: E731  (matrix order)
     architectures = "; ".join(
@@ -185,12 +184,12 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
             else "architectures (MLP: hidden widths, CNN: channels)"
         )
         + ": "
-        f"{architectures}; activations: "
-        f"{', '.join(first('activation'))}; optimizers: {', '.join(first('optimizer'))}; learning rates: "
+        f"{architectures}; activations: {', '.join(first('activation'))}; optimizers: "
+        f"{', '.join(first('optimizer'))}; learning rates: "
         f"{', '.join(f'{lr:g}' for lr in first('lr'))}; batch sizes: {batches}.",
-        f"- Loss: {loss}. {m['steps']} steps; training loss (whole training set), test loss"
-        f"{' and test accuracy' if (runs['task'] != 'regression').any() else ''} logged "
-        f"at step 0, every {m['log_every']} steps and at the end. Every scheme sees the same minibatches for "
+        f"- Loss: {loss}. {m['steps']} steps; training loss (whole training set), test "
+        f"loss{' and test accuracy' if (runs['task'] != 'regression').any() else ''} logged at step 0, every "
+        f"{m['log_every']} steps and at the end. Every scheme sees the same minibatches for "
         "the same seed.",
         *(
             [f"- Weight ranks at step 0, every {m['rank_every'] * m['log_every']} steps and at the end."]
@@ -200,8 +199,7 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
         *(
             [
                 f"- Precision: {', '.join(first('dtype'))} (float64: jax's 64-bit mode, from the float32 "
-                "twin's initial "
-                "weights)."
+                "twin's initial weights)."
             ]
             if set(runs["dtype"]) != {"float32"}
             else []
@@ -210,17 +208,14 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
         "never reach "
         "it are censored (counted as never, not dropped).",
         f"- Statistics: median, IQM and mean over seeds; {int(CONFIDENCE_PERCENT)}% CIs: order statistics "
-        "for a "
-        f"median (distribution-free; none below {stats.MIN_PAIRS} runs), percentile bootstrap for IQMs and "
-        "means "
-        f"({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); comparisons with the reference pair "
-        "runs by seed "
-        "(same seed, same data order) with a BCa bootstrap (percentile where a resampled median is "
-        "censored), Wilson "
+        f"for a median (distribution-free; none below {stats.MIN_PAIRS} runs), percentile bootstrap for IQMs "
+        f"and means ({stats.N_BOOTSTRAP} resamples, seed {stats.BOOTSTRAP_SEED}); comparisons with the "
+        "reference pair runs by seed (same seed, same data order) with a BCa bootstrap (percentile where a "
+        "resampled median is censored), Wilson "
         "intervals for shares of runs.",
         f"- Measured: {timing.get('train_seconds', float('nan')):.0f} s of training, "
-        f"{timing.get('compile_seconds', float('nan')):.0f} s "
-        f"of it compiling, on {timing.get('backend', '?')} with {timing.get('device_count', '?')} device(s); "
+        f"{timing.get('compile_seconds', float('nan')):.0f} s of it compiling, on "
+        f"{timing.get('backend', '?')} with {timing.get('device_count', '?')} device(s); "
         f"symjax {config.get('symjax_version', '?')}.",
     ]
 
@@ -273,10 +268,9 @@ def aggregate_lines(aggregate: pd.DataFrame) -> list[str]:
     ]
     return [
         "Across settings (rliable style): the interquartile mean of every run's restricted steps to target "
-        "(a run "
-        "that never reaches the target counts as its last step, so this is a lower bound where runs are "
-        "censored) "
-        "divided by the reference's median steps in its setting, with a stratified-bootstrap 95% CI (runs "
+        "(a run that never reaches the target counts as its last step, so this is a lower bound where runs "
+        "are censored) divided by the reference's median steps in its setting, with a stratified-bootstrap "
+        "95% CI (runs "
         "resampled within each setting).",
         "",
         markdown(rows),

@@ -65,13 +65,10 @@ def loss_range_lines(h, schemes: list[str], out: Path, name: str) -> list[str]:
     fractions = ", ".join(f"{100 * f:g}" for f in survival.LOSS_DROP_FRACTIONS)
     return [
         f"One target is one point of the curve. The column *× at {fractions}% of the loss drop* gives the "
-        "ratio of "
-        "median steps (scheme / reference, seeds paired) to the training loss at which the reference's "
-        "median "
-        "curve has made that fraction of its drop from step 0 to its last step: a ratio that falls along the "
-        "row is "
-        "a gap that closes, one that rises is a gap that opens (∞: the scheme's median run never gets "
-        "there). "
+        "ratio of median steps (scheme / reference, seeds paired) to the training loss at which the "
+        "reference's median curve has made that fraction of its drop from step 0 to its last step: a ratio "
+        "that falls along the row is a gap that closes, one that rises is a gap that opens (∞: the scheme's "
+        "median run never gets there). "
         "One panel per setting, with paired BCa 95% CIs:",
         "",
         f"![speed ratio across the loss range]({name}/loss_range.png)",
@@ -104,21 +101,17 @@ def censored_lines(h, schemes: list[str], reference: str, out: Path, name: str) 
         f"({100 * survival.MAX_RESOLUTION:g}%), so *equivalent* can be resolved everywhere."
         if coarse.empty
         else f"In {coarse.groupby(h.by, sort=False).ngroups} setting(s) the log interval ({h.log_every:g} "
-        "steps) exceeds "
-        f"{100 * survival.MAX_RESOLUTION:g}% of the reference's median steps to target (half the "
-        f"±{100 * SPEED_MARGIN:g}% band), so *equivalent* is refused there: the logs cannot resolve the band."
+        f"steps) exceeds {100 * survival.MAX_RESOLUTION:g}% of the reference's median steps to target (half "
+        f"the ±{100 * SPEED_MARGIN:g}% band), so *equivalent* is refused there: the logs cannot resolve the "
+        "band."
     )
     return [
         "Time to target as censored data: a run that never reaches the target is censored at its last step, "
-        "not "
-        "dropped. The Kaplan–Meier curve (`scipy.stats.ecdf` on `scipy.stats.CensoredData`; with every "
-        "censoring at "
-        "the horizon it equals the empirical CDF) gives the fraction that has reached the target by each "
-        "step; the "
-        "restricted mean time to target (RMST, the area under the survival curve up to the horizon) stays "
-        "finite "
-        "however many runs are censored (per pair in the appendix). CIs: BCa bootstrap (RMST ratio: seeds "
-        "paired), "
+        "not dropped. The Kaplan–Meier curve (`scipy.stats.ecdf` on `scipy.stats.CensoredData`; with every "
+        "censoring at the horizon it equals the empirical CDF) gives the fraction that has reached the "
+        "target by each step; the restricted mean time to target (RMST, the area under the survival curve "
+        "up to the horizon) stays finite however many runs are censored (per pair in the appendix). CIs: "
+        "BCa bootstrap (RMST ratio: seeds paired), "
         "Wilson for the share reached.",
         "",
         f"![time to target, Kaplan–Meier]({name}/time_to_target.png)",
@@ -156,9 +149,8 @@ def censored_appendix_lines(h, reference: str) -> list[str]:
         "### Time to target as censored data",
         "",
         "Per (setting, scheme) of the answer's view: the share of runs that reach the early target (Wilson "
-        "95% CI), "
-        "the restricted mean steps to it (RMST, censored at the horizon) with its BCa 95% CI and its paired "
-        "ratio to "
+        "95% CI), the restricted mean steps to it (RMST, censored at the horizon) with its BCa 95% CI and "
+        "its paired ratio to "
         "the reference's, and the log interval as a fraction of the reference's median steps to target.",
         "",
         markdown(rows),
@@ -189,12 +181,9 @@ def matched_lines(h, what: str = "speed") -> list[str]:
         finite = table[np.isfinite(table["zero_w"])]
         return [
             "Matched-bias control: a zero- or constant-W scheme with a random bias of scale σ differs from "
-            "the "
-            "reference in two ways, its W and its bias. `lecun_normal/<the same bias>` has the reference's W "
-            "and the "
-            "scheme's bias, so the gap splits into the *cost of zero W* (scheme against its control, seeds "
-            "paired) "
-            "and the *cost of the bias* (control against the reference): "
+            "the reference in two ways, its W and its bias. `lecun_normal/<the same bias>` has the "
+            "reference's W and the scheme's bias, so the gap splits into the *cost of zero W* (scheme "
+            "against its control, seeds paired) and the *cost of the bias* (control against the reference): "
             f"zero W costs {span(finite['zero_w'], fmt_ratio)} the control's steps to target where finite, "
             "the bias "
             f"{span(table['bias'], fmt_ratio)} the reference's.",

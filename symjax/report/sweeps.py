@@ -197,8 +197,7 @@ def split_sentence(splits: pd.DataFrame, family: str, by: list[str]) -> str:
             r = (chosen if len(chosen) else setting.sort_values("scale", kind="stable").tail(1)).iloc[0]
             clause = (
                 f"in {label}, at {at(r)} zero W costs {_ratio_ci(r, 'weight')} over random W with the same "
-                "bias "
-                f"and the bias scale itself costs {_ratio_ci(r, 'bias')} (total {_ratio_ci(r, 'total')})"
+                f"bias and the bias scale itself costs {_ratio_ci(r, 'bias')} (total {_ratio_ci(r, 'total')})"
             )
             if setting["scale"].nunique() > 1:
                 clause += f"; over σ the bias scale alone costs {_span(setting, 'bias', at, every)}"
@@ -206,8 +205,7 @@ def split_sentence(splits: pd.DataFrame, family: str, by: list[str]) -> str:
             r = setting.iloc[0]
             clause = (
                 f"in {label}, constant W costs {_span(setting, 'weight', at, every)} over random W with the "
-                "same "
-                f"bias ({code(r['control'])}) and the bias scale itself costs {_ratio_ci(r, 'bias')} "
+                f"same bias ({code(r['control'])}) and the bias scale itself costs {_ratio_ci(r, 'bias')} "
                 f"(total {_span(setting, 'total', at, every)})"
             )
         clauses.append(clause)
@@ -233,18 +231,16 @@ def _split_lines(splits: pd.DataFrame, family: str, reference: str, by: list[str
         scheme, control = "zeros/normal(σ)", CONTROL
         intro = (
             f"Matched-bias controls: {code(CONTROL)} (random W with the same bias; dotted, squares in the "
-            "plot) for σ "
-            f"in {', '.join(f'{v:g}' for v in sorted(splits['scale'].unique()))}."
+            f"plot) for σ in {', '.join(f'{v:g}' for v in sorted(splits['scale'].unique()))}."
         )
     else:
         scheme, control = "constant(c)/normal(1.0)", splits["control"].iloc[0]
         intro = f"Matched-bias control: {code(control)} (random W with the same bias; dotted in the plot)."
     return [
         f"{intro} The gap of {code(scheme)} to the reference {code(reference)} splits into the cost of "
-        f"{weight} "
-        f"({code(scheme)} against {code(control)}) and the cost of the bias scale ({code(control)} against "
-        f"{code(reference)}): ratios of median steps to the reference's target and differences of median "
-        "final "
+        f"{weight} ({code(scheme)} against {code(control)}) and the cost of the bias scale ({code(control)} "
+        f"against {code(reference)}): ratios of median steps to the reference's target and differences of "
+        "median final "
         "training loss, runs paired by seed (with the same seeds the two ratios multiply to the total).",
         "",
         markdown(table),
@@ -289,9 +285,8 @@ def scale_lines(h: Headline, reference: str, out: Path, name: str, prefix: str) 
         ]
         lines += [
             f"{scheme} for {symbol} in {', '.join(f'{v:g}' for v in sorted(rows['scale'].unique()))}: final "
-            "training "
-            f"loss and steps to target against {symbol}, and the best {symbol} per setting (lowest median "
-            "final "
+            f"training loss and steps to target against {symbol}, and the best {symbol} per setting (lowest "
+            "median final "
             "training loss; edge: the best is the smallest or largest tried).",
             "",
             f"![{family} sweep]({name}/{png})",
@@ -388,11 +383,9 @@ def width_lines(
         table.append(row)
     lines = [
         f"Width: {code(QUESTION)} and {code(reference)} with one hidden layer of each width (solid and "
-        "dotted: "
-        "the two activations). If zero W loses only the dead half of its units (relu), then zero W at width "
-        "2H "
-        f"should match random W at width H. The table sets {code(QUESTION)} at 2H beside {code(reference)} "
-        "at H "
+        "dotted: the two activations). If zero W loses only the dead half of its units (relu), then zero W "
+        f"at width 2H should match random W at width H. The table sets {code(QUESTION)} at 2H beside "
+        f"{code(reference)} at H "
         "(steps counted against the reference's target at H; runs paired by seed).",
         "",
         f"![width sweep]({name}/{png})",
@@ -402,9 +395,9 @@ def width_lines(
     ]
     if control:
         lines[-4:-4] = [
-            f"Matched-bias control: {code(control)} (random W with the same bias) at every width too, "
-            f"drawn beside them. The table also sets {code(QUESTION)} at 2H beside {code(control)} at H "
-            f"(× control: the cost of zero W) and {code(control)} at H beside {code(reference)} at H "
+            f"Matched-bias control: {code(control)} (random W with the same bias) at every width too, drawn "
+            f"beside them. The table also sets {code(QUESTION)} at 2H beside {code(control)} at H (× "
+            f"control: the cost of zero W) and {code(control)} at H beside {code(reference)} at H "
             "(control at H: the cost of the bias scale), same target, runs paired by seed.",
             "",
         ]
