@@ -158,37 +158,23 @@ def test_registered_model_trains_in_a_group_and_reports(tmp_path):
 
     symjax.register_model("twolayer", symjax.Model(_linear_shapes, _linear_apply))
     try:
-        matrix = symjax.matrix_from_dict(
-            {
-                "name": "own",
-                "model": "twolayer",
-                "hidden": [8],
-                "steps": 20,
-                "log_every": 10,
-                "seeds": 2,
-                "batch_size": 64,
-                "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"],
-            },
-            "own",
-        )
+        values = {
+            "name": "own",
+            "hidden": [8],
+            "steps": 20,
+            "log_every": 10,
+            "seeds": 2,
+            "batch_size": 64,
+            "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"],
+        }
+        matrix = symjax.matrix_from_dict({**values, "model": "twolayer"}, "own")
         folder = symjax.run_matrix(matrix, tmp_path / "own", show_progress=False)
         loaded = symjax.load_results(folder)
         assert (
             set(loaded.runs["model"]) == {"twolayer"} and np.isfinite(loaded.runs["final_train_loss"]).all()
         )
         # the same network as the built-in one-hidden-layer MLP: the same losses, run for run
-        mlp = symjax.matrix_from_dict(
-            {
-                "name": "own",
-                "hidden": [8],
-                "steps": 20,
-                "log_every": 10,
-                "seeds": 2,
-                "batch_size": 64,
-                "schemes": ["lecun_normal/zeros", "zeros/normal(1.0)"],
-            },
-            "own",
-        )
+        mlp = symjax.matrix_from_dict(values, "own")
         twin = symjax.load_results(symjax.run_matrix(mlp, tmp_path / "mlp", show_progress=False)).runs
         np.testing.assert_allclose(loaded.runs["final_train_loss"], twin["final_train_loss"], rtol=1e-5)
         assert loaded.diagnostics["dead_fraction"].isna().all()  # its hidden layers are its own
