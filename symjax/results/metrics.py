@@ -110,12 +110,17 @@ def group_tables(group: GroupResult, matrix: Matrix) -> tuple[pd.DataFrame, pd.D
     for lr in runs["lr"].unique():
         rows = (runs["lr"] == lr).to_numpy()
         reference = group.train_loss[rows & (runs["scheme"] == matrix.reference).to_numpy()]
-        targets = {"": matrix.target_loss if matrix.target_loss is not None else default_target(group.steps, reference),
-                   "late_": median_loss_at(reference, -1)}
+        targets = {
+            "": matrix.target_loss
+            if matrix.target_loss is not None
+            else default_target(group.steps, reference),
+            "late_": median_loss_at(reference, -1),
+        }
         for prefix, target in targets.items():
             runs.loc[rows, f"{prefix}target_loss"] = target
-            runs.loc[rows, f"steps_to_{prefix}target"] = steps_to_target(group.steps, group.train_loss[rows], target,
-                                                                         diverged[rows])
+            runs.loc[rows, f"steps_to_{prefix}target"] = steps_to_target(
+                group.steps, group.train_loss[rows], target, diverged[rows]
+            )
     runs["steps_to_target"] = runs["steps_to_target"].astype("Int64")
     runs["reached"] = runs["steps_to_target"].notna()
     runs["steps_to_late_target"] = runs["steps_to_late_target"].astype("Int64")
@@ -144,12 +149,14 @@ def area_under_curve(steps: np.ndarray, curves: np.ndarray) -> np.ndarray:
 def diagnostics_table(group: GroupResult, run_ids: np.ndarray) -> pd.DataFrame:
     """Rows (run_id, step, layer, <diagnostics>, first_grad_step); layers numbered from 1, readout last."""
     n_runs, n_logs, n_layers = group.diagnostics["rank"].shape
-    table = pd.DataFrame({
-        "run_id": np.repeat(run_ids, n_logs * n_layers),
-        "step": np.tile(np.repeat(group.steps, n_layers), n_runs),
-        "layer": np.tile(np.arange(1, n_layers + 1), n_runs * n_logs),
-        **{name: values.reshape(-1).astype(np.float64) for name, values in group.diagnostics.items()},
-    })
+    table = pd.DataFrame(
+        {
+            "run_id": np.repeat(run_ids, n_logs * n_layers),
+            "step": np.tile(np.repeat(group.steps, n_layers), n_runs),
+            "layer": np.tile(np.arange(1, n_layers + 1), n_runs * n_logs),
+            **{name: values.reshape(-1).astype(np.float64) for name, values in group.diagnostics.items()},
+        }
+    )
     first = np.repeat(group.first_grad_step, n_logs, axis=0).reshape(-1)
     table["first_grad_step"] = pd.Series(first).where(first >= 0).astype("Int64")  # null: never non-zero
     return table
@@ -165,13 +172,21 @@ def setting_medians(runs: pd.DataFrame, values: np.ndarray, scheme: str, by: lis
     return np.where(np.isfinite(out), out, np.nan)
 
 
-def steps_from_curves(runs: pd.DataFrame, curves: pd.DataFrame, target: np.ndarray) -> pd.api.extensions.ExtensionArray:
+def steps_from_curves(
+    runs: pd.DataFrame, curves: pd.DataFrame, target: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
     """Int64 (runs,) steps to a per-run ``target`` (runs,) read from the ``curves`` table (``steps_to_target``
     rule)."""
-    losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(index="run_id", columns="step", values="train_loss")
+    losses = curves[curves["run_id"].isin(runs["run_id"])].pivot(
+        index="run_id", columns="step", values="train_loss"
+    )
     losses = losses.reindex(runs["run_id"])  # (runs, steps); NaN where a run has no such logged step
-    steps = steps_to_target(losses.columns.to_numpy(), losses.to_numpy(np.float64), np.asarray(target)[:, None],
-                            runs["diverged"].to_numpy())
+    steps = steps_to_target(
+        losses.columns.to_numpy(),
+        losses.to_numpy(np.float64),
+        np.asarray(target)[:, None],
+        runs["diverged"].to_numpy(),
+    )
     return pd.array(np.where(np.isnan(steps), None, steps), dtype="Int64")
 
 
@@ -190,10 +205,16 @@ def with_late_target(runs: pd.DataFrame, curves: pd.DataFrame, reference: str, b
     return runs.assign(late_target_loss=target, steps_to_late_target=steps, reached_late_target=~steps.isna())
 
 
-def results_tables(groups: list[GroupResult], matrix: Matrix) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def results_tables(
+    groups: list[GroupResult], matrix: Matrix
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Concatenated (runs, curves, diagnostics) tables of every group, sorted by run_id."""
     tables = [group_tables(g, matrix) for g in groups]
     runs = pd.concat([t[0] for t in tables], ignore_index=True).sort_values("run_id", ignore_index=True)
-    curves = pd.concat([t[1] for t in tables], ignore_index=True).sort_values(["run_id", "step"], ignore_index=True)
-    diagnostics = pd.concat([t[2] for t in tables], ignore_index=True).sort_values(["run_id", "step", "layer"], ignore_index=True)
+    curves = pd.concat([t[1] for t in tables], ignore_index=True).sort_values(
+        ["run_id", "step"], ignore_index=True
+    )
+    diagnostics = pd.concat([t[2] for t in tables], ignore_index=True).sort_values(
+        ["run_id", "step", "layer"], ignore_index=True
+    )
     return runs, curves, diagnostics

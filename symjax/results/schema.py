@@ -15,24 +15,58 @@ import pandas as pd
 from pandas.api import types
 
 from symjax.core.axes import SETTING_COLUMNS  # noqa: F401 (a setting: every grouped axis, the rate, the horizon)
-from symjax.core.group import DTYPES
 from symjax.core.errors import SymjaxError
+from symjax.core.group import DTYPES
 from symjax.matrix.spec import ConfigError, check_name, shown
 
 INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
-RUNS = {"run_id": INT, "dataset": STR, "model": STR, "task": STR, "hidden": STR, "activation": STR, "optimizer": STR,
-        "lr": FLOAT, "batch_size": INT, "steps": INT, "scheme": STR, "seed": INT, "final_train_loss": FLOAT,
-        "final_test_loss": FLOAT, "final_test_acc": FLOAT, "target_loss": FLOAT, "steps_to_target": FLOAT,
-        "reached": BOOL, "diverged": BOOL, "train_loss_auc": FLOAT, "late_target_loss": FLOAT,
-        "steps_to_late_target": FLOAT, "reached_late_target": BOOL, "dtype": STR}  # the columns the report reads
+RUNS = {
+    "run_id": INT,
+    "dataset": STR,
+    "model": STR,
+    "task": STR,
+    "hidden": STR,
+    "activation": STR,
+    "optimizer": STR,
+    "lr": FLOAT,
+    "batch_size": INT,
+    "steps": INT,
+    "scheme": STR,
+    "seed": INT,
+    "final_train_loss": FLOAT,
+    "final_test_loss": FLOAT,
+    "final_test_acc": FLOAT,
+    "target_loss": FLOAT,
+    "steps_to_target": FLOAT,
+    "reached": BOOL,
+    "diverged": BOOL,
+    "train_loss_auc": FLOAT,
+    "late_target_loss": FLOAT,
+    "steps_to_late_target": FLOAT,
+    "reached_late_target": BOOL,
+    "dtype": STR,
+}  # the columns the report reads
 NEW_IN_3 = ("model", "task")
 NEW_IN_4 = ("late_target_loss", "steps_to_late_target", "reached_late_target")
 NEW_IN_5 = ("dtype",)
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
-DIAGNOSTICS = {"run_id": INT, "step": INT, "layer": INT, "rank": FLOAT, "effective_rank": FLOAT, "distinct_units": FLOAT,
-               "mean_abs_cos": FLOAT, "dead_fraction": FLOAT, "grad_norm": FLOAT, "first_grad_step": FLOAT}
+DIAGNOSTICS = {
+    "run_id": INT,
+    "step": INT,
+    "layer": INT,
+    "rank": FLOAT,
+    "effective_rank": FLOAT,
+    "distinct_units": FLOAT,
+    "mean_abs_cos": FLOAT,
+    "dead_fraction": FLOAT,
+    "grad_norm": FLOAT,
+    "first_grad_step": FLOAT,
+}
 NAME_LABELS = ("activation", "optimizer")  # plain names (parts of the report's plot file names)
-FREE_LABELS = ("dataset", "model")  # any printable line: file datasets and plug-in models (sanitized in file names)
+FREE_LABELS = (
+    "dataset",
+    "model",
+)  # any printable line: file datasets and plug-in models (sanitized in file names)
 MAX_LABEL_CHARS = 300
 TASKS = ("classification", "regression")
 
@@ -47,18 +81,27 @@ def check_config(folder, config: dict) -> None:
     problem = None
     if not isinstance(m, dict):
         problem = "matrix: must be an object"
-    elif not (isinstance(m.get("schemes"), list) and m["schemes"] and all(isinstance(s, str) and s for s in m["schemes"])):
+    elif not (
+        isinstance(m.get("schemes"), list)
+        and m["schemes"]
+        and all(isinstance(s, str) and s for s in m["schemes"])
+    ):
         problem = "matrix.schemes: must be a non-empty list of scheme names"
     elif not isinstance(m.get("reference"), str):
         problem = "matrix.reference: must be a scheme name"
     elif not all(_is_count(m.get(key)) for key in ("seeds", "steps", "log_every")):
         problem = "matrix.seeds, steps and log_every: must be positive integers"
-    elif m.get("target_loss") is not None and not (isinstance(m["target_loss"], (int, float)) and math.isfinite(m["target_loss"])):
+    elif m.get("target_loss") is not None and not (
+        isinstance(m["target_loss"], (int, float)) and math.isfinite(m["target_loss"])
+    ):
         problem = "matrix.target_loss: must be a finite number or null"
-    elif "batch_sizes" in m and not (isinstance(m["batch_sizes"], list) and all(b is None or _is_count(b) for b in m["batch_sizes"])):
+    elif "batch_sizes" in m and not (
+        isinstance(m["batch_sizes"], list) and all(b is None or _is_count(b) for b in m["batch_sizes"])
+    ):
         problem = "matrix.batch_sizes: must be a list of positive integers or null (full batch)"
     elif not isinstance(config.get("timing", {}), dict) or not all(
-            isinstance(v, (int, float, str, list)) for v in config.get("timing", {}).values()):
+        isinstance(v, (int, float, str, list)) for v in config.get("timing", {}).values()
+    ):
         problem = "timing: must be an object of numbers and names"
     if problem is None:
         try:
@@ -76,19 +119,34 @@ def _check_columns(where: str, table: pd.DataFrame, columns: dict[str, str]) -> 
         if name not in table.columns:
             raise SymjaxError(f"{where} lacks the column {name!r}; expected: {', '.join(columns)}")
         column = table[name]
-        ok = {INT: types.is_integer_dtype, BOOL: types.is_bool_dtype, FLOAT: lambda c: types.is_numeric_dtype(c)
-              and not types.is_bool_dtype(c), STR: lambda c: c.map(lambda v: isinstance(v, str)).all()}[kind](column)
+        ok = {
+            INT: types.is_integer_dtype,
+            BOOL: types.is_bool_dtype,
+            FLOAT: lambda c: types.is_numeric_dtype(c) and not types.is_bool_dtype(c),
+            STR: lambda c: c.map(lambda v: isinstance(v, str)).all(),
+        }[kind](column)
         if not ok:
             raise SymjaxError(f"{where}: column {name!r} must hold {kind}s, got {column.dtype}")
 
 
-def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
+def check_tables(
+    folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame
+) -> None:
     """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain
     labels."""
     version = config["format_version"]
-    expected = {k: v for k, v in RUNS.items() if (version >= 3 or k not in NEW_IN_3) and (version >= 4 or k not in NEW_IN_4)
-                and (version >= 5 or k not in NEW_IN_5)}
-    for name, table, columns in (("runs", runs, expected), ("curves", curves, CURVES), ("diagnostics", diagnostics, DIAGNOSTICS)):
+    expected = {
+        k: v
+        for k, v in RUNS.items()
+        if (version >= 3 or k not in NEW_IN_3)
+        and (version >= 4 or k not in NEW_IN_4)
+        and (version >= 5 or k not in NEW_IN_5)
+    }
+    for name, table, columns in (
+        ("runs", runs, expected),
+        ("curves", curves, CURVES),
+        ("diagnostics", diagnostics, DIAGNOSTICS),
+    ):
         _check_columns(f"{folder}/{name}.parquet", table, columns)
     where = f"{folder}/runs.parquet"
     if runs["run_id"].duplicated().any():
@@ -101,20 +159,28 @@ def check_tables(folder, config: dict, runs: pd.DataFrame, curves: pd.DataFrame,
     for column in FREE_LABELS if version >= 3 else ("dataset",):
         for value in runs[column].unique():
             if not (0 < len(value) <= MAX_LABEL_CHARS and value.isprintable()):
-                raise SymjaxError(f"{where}: {column}: {shown(value)} is not a label symjax writes; allowed: "
-                                  "1 to "
-                                 f"{MAX_LABEL_CHARS} printable characters on one line")
+                raise SymjaxError(
+                    f"{where}: {column}: {shown(value)} is not a label symjax writes; allowed: 1 to "
+                    f"{MAX_LABEL_CHARS} printable characters on one line"
+                )
     for column in NAME_LABELS:
         for value in runs[column].unique():
             try:
                 check_name(column, value, reserved=False)
             except ConfigError as error:
                 raise SymjaxError(f"{where}: {error}") from None
-    bad = [(c, ok) for c, ok in (("hidden", runs["hidden"].str.fullmatch(r"|[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
-                                 ("dtype", runs["dtype"].isin(DTYPES).all() if version >= 5 else True),
-                                 ("lr", ((runs["lr"] > 0) & (runs["lr"] < math.inf)).all()),
-                                 ("batch_size", (runs["batch_size"] > 0).all()), ("steps", (runs["steps"] > 0).all()),
-                                 ("task", runs["task"].isin(TASKS).all() if version >= 3 else True)) if not ok]
+    bad = [
+        (c, ok)
+        for c, ok in (
+            ("hidden", runs["hidden"].str.fullmatch(r"|[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
+            ("dtype", runs["dtype"].isin(DTYPES).all() if version >= 5 else True),
+            ("lr", ((runs["lr"] > 0) & (runs["lr"] < math.inf)).all()),
+            ("batch_size", (runs["batch_size"] > 0).all()),
+            ("steps", (runs["steps"] > 0).all()),
+            ("task", runs["task"].isin(TASKS).all() if version >= 3 else True),
+        )
+        if not ok
+    ]
     if bad:
         raise SymjaxError(f"{where}: column {bad[0][0]!r} holds a value symjax never writes")
     unknown = set(runs["scheme"].unique()) - set(config["matrix"]["schemes"])

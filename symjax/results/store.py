@@ -24,7 +24,9 @@ from symjax.core.data import file_versions
 from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
 
-FORMAT_VERSION = 5  # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype
+FORMAT_VERSION = (
+    5  # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype
+)
 READABLE_VERSIONS = (2, 3, 4, 5)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 MANIFEST = "manifest.json"
@@ -82,11 +84,24 @@ def seal(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     files = {name: hashlib.sha256(read_bytes(folder / name)).hexdigest() for name in FILES}
     matrix = json.loads(read_bytes(folder / "config.json"))["matrix"]
-    write_manifest(folder, {**(read_manifest(folder) or {}), "matrix_hash": matrix_digest(matrix), "matrix": matrix, "files": files})
+    write_manifest(
+        folder,
+        {
+            **(read_manifest(folder) or {}),
+            "matrix_hash": matrix_digest(matrix),
+            "matrix": matrix,
+            "files": files,
+        },
+    )
 
 
-def write_results(folder: str | os.PathLike, runs: pd.DataFrame, curves: pd.DataFrame, diagnostics: pd.DataFrame,
-                  config: dict) -> Path:
+def write_results(
+    folder: str | os.PathLike,
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    diagnostics: pd.DataFrame,
+    config: dict,
+) -> Path:
     """Write the result files atomically into ``folder`` (created if needed), then publish them (``seal``).
     config.json gains ``data_files``, ``{dataset: {"path", "sha256"}}`` of the file datasets trained on: the
     versions the manifest names (the run's, ``symjax.engine.resume.prepare_folder``), else those this process
@@ -124,18 +139,20 @@ def _published(folder: Path) -> dict[str, bytes]:
         raise SymjaxError(f"{folder} is not a results folder: {what} (run `symjax run --out {folder}` first)")
     files, data = manifest.get("files"), {}
     if not isinstance(files, dict):
-        raise SymjaxError(f"{folder} holds no published results ({MANIFEST} names no files: its run has not "
-                         f"finished); run the same `symjax run` command again")
+        raise SymjaxError(
+            f"{folder} holds no published results ({MANIFEST} names no files: its run has not finished); run "
+            "the same `symjax run` command again"
+        )
     for name in FILES:
         try:
             data[name] = read_bytes(folder / name)
         except (OSError, ValueError) as error:
             raise SymjaxError(f"{folder}/{name} cannot be read: {one_line(error)}") from None
         if hashlib.sha256(data[name]).hexdigest() != files.get(name):
-            raise SymjaxError(f"{folder}: {name} does not belong with the other result files (its hash "
-                              "differs from "
-                             f"the one in {MANIFEST}; a run stopped while writing them?); run `symjax run` "
-                             "again")
+            raise SymjaxError(
+                f"{folder}: {name} does not belong with the other result files (its hash differs from the "
+                f"one in {MANIFEST}; a run stopped while writing them?); run `symjax run` again"
+            )
     return data
 
 
@@ -152,14 +169,17 @@ def load_results(folder: str | os.PathLike) -> Results:
         raise SymjaxError(f"{folder}/config.json cannot be read: {one_line(error)}") from None
     if not isinstance(config, dict) or config.get("format_version") not in READABLE_VERSIONS:
         config = config if isinstance(config, dict) else {}
-        raise SymjaxError(f"{folder} has results format {config.get('format_version')!r}; this symjax reads "
-                          "formats "
-                         f"{', '.join(map(str, READABLE_VERSIONS))}")
+        raise SymjaxError(
+            f"{folder} has results format {config.get('format_version')!r}; this symjax reads formats "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     check_config(folder, config)
     try:
         runs, curves, diagnostics = (pd.read_parquet(io.BytesIO(data[name])) for name in FILES[:3])
     except Exception as error:  # pyarrow raises several kinds for a damaged file
-        raise SymjaxError(f"{folder} has a damaged results file ({one_line(error)}); run `symjax run` again") from None
+        raise SymjaxError(
+            f"{folder} has a damaged results file ({one_line(error)}); run `symjax run` again"
+        ) from None
     check_tables(folder, config, runs, curves, diagnostics)
     if config["format_version"] == 2:  # every format-2 run was an MLP classifier
         runs.insert(runs.columns.get_loc("dataset") + 1, "model", "mlp")
@@ -167,7 +187,9 @@ def load_results(folder: str | os.PathLike) -> Results:
         runs["diverged_step"] = pd.array([pd.NA] * len(runs), dtype="Int64")  # format 2 did not record it
         config["matrix"].setdefault("models", ["mlp"])
         config["matrix"].setdefault("excludes", [])
-    for axis in LATER_GROUPED:  # written before the axis existed (dtype: format 5): every run had its earlier value
+    for (
+        axis
+    ) in LATER_GROUPED:  # written before the axis existed (dtype: format 5): every run had its earlier value
         if axis.single not in runs:
             runs[axis.single] = axis.earlier[0]
     if config["format_version"] < 4:  # derivable from the curves
