@@ -264,7 +264,7 @@ def synthetic_results(folder, legacy: bool = False):
     setting, no model/task columns, as results written before they existed)."""
     from symjax.matrix.spec import Matrix
     from symjax.results.metrics import with_late_target
-    from symjax.results.schema import NEW_IN_4, SETTING_COLUMNS
+    from symjax.results.schema import ADDED_IN, SETTING_COLUMNS
     from symjax.results.store import FORMAT_VERSION, seal, write_results
 
     tables = []
@@ -296,7 +296,7 @@ def synthetic_results(folder, legacy: bool = False):
     diagnostics = synthetic_diagnostics(runs)
     runs = with_late_target(runs, curves, SCHEMES[1], SETTING_COLUMNS)
     if legacy:
-        runs = runs.drop(columns=["model", "task", *NEW_IN_4])
+        runs = runs.drop(columns=["model", "task", *ADDED_IN[4]])
     matrix = Matrix(
         name="synthetic",
         datasets=tuple(runs["dataset"].unique()),

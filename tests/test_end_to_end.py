@@ -22,6 +22,7 @@ RUN_COLUMNS = [
     "batch_size",
     "steps",
     "dtype",
+    "schedule",
     "scheme",
     "seed",
     "final_train_loss",

@@ -45,10 +45,14 @@ RUNS = {
     "steps_to_late_target": FLOAT,
     "reached_late_target": BOOL,
     "dtype": STR,
+    "schedule": STR,
 }  # the columns the report reads
-NEW_IN_3 = ("model", "task")
-NEW_IN_4 = ("late_target_loss", "steps_to_late_target", "reached_late_target")
-NEW_IN_5 = ("dtype",)
+ADDED_IN = {  # results format -> the runs columns it added
+    3: ("model", "task"),
+    4: ("late_target_loss", "steps_to_late_target", "reached_late_target"),
+    5: ("dtype",),
+    6: ("schedule",),
+}
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {
     "run_id": INT,
@@ -62,7 +66,7 @@ DIAGNOSTICS = {
     "grad_norm": FLOAT,
     "first_grad_step": FLOAT,
 }
-NAME_LABELS = ("activation", "optimizer")  # plain names (parts of the report's plot file names)
+NAME_LABELS = ("activation", "optimizer", "schedule")  # plain names (parts of the report's plot file names)
 FREE_LABELS = (
     "dataset",
     "model",
@@ -135,13 +139,8 @@ def check_tables(
     """ValueError unless the tables have symjax's columns and types, rows, consistent run ids and plain
     labels."""
     version = config["format_version"]
-    expected = {
-        k: v
-        for k, v in RUNS.items()
-        if (version >= 3 or k not in NEW_IN_3)
-        and (version >= 4 or k not in NEW_IN_4)
-        and (version >= 5 or k not in NEW_IN_5)
-    }
+    later = {column for added, columns in ADDED_IN.items() if version < added for column in columns}
+    expected = {k: v for k, v in RUNS.items() if k not in later}
     for name, table, columns in (
         ("runs", runs, expected),
         ("curves", curves, CURVES),
@@ -163,7 +162,7 @@ def check_tables(
                     f"{where}: {column}: {shown(value)} is not a label symjax writes; allowed: 1 to "
                     f"{MAX_LABEL_CHARS} printable characters on one line"
                 )
-    for column in NAME_LABELS:
+    for column in (c for c in NAME_LABELS if c in expected):
         for value in runs[column].unique():
             try:
                 check_name(column, value, reserved=False)
