@@ -111,7 +111,9 @@ def make_bare(cfg: GroupConfig, n_train: int):
 
         def step(carry, index):
             params, opt_state, perm = carry
-            params, opt_state, perm, _ = update(params, opt_state, perm, index, data_key, optimizer, arrays)
+            params, opt_state, perm, _, _ = update(
+                params, opt_state, perm, index, data_key, optimizer, arrays
+            )
             return (params, opt_state, perm), None
 
         carry = (params, optimizer.init(params), initial_perm(cfg, n_train))

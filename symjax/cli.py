@@ -458,8 +458,10 @@ def _run(args) -> int:
 def _list(args) -> int:
     from symjax.core.data import DATASETS
     from symjax.core.models import ACTIVATIONS, MODELS
-    from symjax.core.optimizers import OPTIMIZERS
+    from symjax.core.norms import NORMS
+    from symjax.core.optimizers import OPTIMIZERS, SCHEDULES
     from symjax.core.schemes import BIAS_INIT_ARGS, WEIGHT_INIT_ARGS, describe
+    from symjax.core.transformer import HEADS, MLP_RATIO, PATCH, layer_names
     from symjax.matrix.load import builtin_matrices
 
     print(f"weight inits:  {describe(WEIGHT_INIT_ARGS)}")
@@ -474,6 +476,21 @@ def _list(args) -> int:
         f"models:        {', '.join(MODELS)}, or a plug-in module.path:name (a symjax.Model); hidden = [] "
         "for none"
     )
+    print(
+        "  resmlp:       an input layer, one residual block h + phi(norm(h W + b)) per further hidden entry "
+        "(one width), the readout; layers 1 (input), 2.. (blocks), last (readout)"
+    )
+    print(
+        f"  transformer:  tokens of {PATCH} features, one pre-LayerNorm block per hidden entry (one width, "
+        f"{HEADS} heads, MLP {MLP_RATIO}x); layers: "
+        + ", ".join(f"{i + 1} {n}" for i, n in enumerate(layer_names(2)))
+        + " (with two blocks; each further block adds 6 more, the readout stays last)"
+    )
+    print(
+        f"norms:         {', '.join(NORMS)} (norm = [...] or --norm; after each hidden affine map of mlp, "
+        "cnn and resmlp)"
+    )
+    print(f"schedules:     {', '.join(SCHEDULES)} (schedule = [...] or --schedule)")
     print("precision:     float32 (default), float64 (dtype = [...] or --dtype)")
     print(f"activations:   {', '.join(ACTIVATIONS)}")
     print(f"optimizers:    {', '.join(OPTIMIZERS)}")

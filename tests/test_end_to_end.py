@@ -23,6 +23,7 @@ RUN_COLUMNS = [
     "steps",
     "dtype",
     "schedule",
+    "norm",
     "scheme",
     "seed",
     "final_train_loss",

@@ -12,7 +12,7 @@ axes hold one static value shared by every group; ``run`` axes list values vmapp
 ``matrix`` keys describe the run set (seeds, the reference, chunking, exclude rules, ...).
 
 >>> [a.key for a in AXES if a.role == "grouped"]
-['dataset', 'model', 'hidden', 'activation', 'optimizer', 'batch_size', 'dtype', 'schedule']
+['dataset', 'model', 'hidden', 'activation', 'optimizer', 'batch_size', 'dtype', 'schedule', 'norm']
 >>> upgrade({"seeds": 3})["rank_every"], upgrade({"seeds": 3})["dtypes"]
 (4, ['float32'])
 """
@@ -23,7 +23,7 @@ import importlib
 from typing import NamedTuple
 
 REFERENCE_SCHEME = "lecun_normal/zeros"
-MATRIX_VERSION = 4  # 2 added models and excludes; 3 rank_every and dtypes; 4 schedules
+MATRIX_VERSION = 5  # 2 added models and excludes; 3 rank_every and dtypes; 4 schedules; 5 norms
 REQUIRED = object()  # the default of a key every matrix must give (its name)
 
 
@@ -51,7 +51,8 @@ AXES = (
     Axis("datasets", "dataset", "strs", ("mnist1d",), "grouped", "dataset", "--dataset",
          "e.g. mnist1d, or file:PATH.npz (your own data)", allowed="symjax.core.data:DATASETS"),
     Axis("models", "model", "strs", ("mlp",), "grouped", "model", "--model",
-         "mlp, cnn or cnn_paper (a cnn: --hidden gives conv channels)", allowed="symjax.core.models:MODELS",
+         "mlp, cnn, cnn_paper, resmlp or transformer (a cnn: --hidden gives conv channels)",
+         allowed="symjax.core.models:MODELS",
          since=2, earlier=("mlp",)),
     Axis("hidden", "hidden", "widths_list", ((100,),), "grouped", "hidden", "--hidden",
          "hidden widths, e.g. 100,100; none: no hidden layer (logistic regression)", limit=16_384),
@@ -80,6 +81,9 @@ AXES = (
     Axis("schedules", "schedule", "strs", ("constant",), "grouped", "schedule", "--schedule",
          "constant (default) or warmup_cosine (linear warm-up over the first 5%% of the steps, then cosine "
          "decay to 0)", allowed="symjax.core.optimizers:SCHEDULES", since=4, earlier=("constant",)),
+    Axis("norms", "norm", "strs", ("none",), "grouped", "norm", "--norm",
+         "none (default), layernorm or batchnorm after every hidden layer's affine map (mlp, cnn, resmlp)",
+         allowed="symjax.core.norms:NORMS", since=5, earlier=("none",)),
     Axis("target_loss", "target_loss", "float", None, "matrix", None, "--target-loss",
          "fixed target training loss for steps to target"),
     Axis("reference", "reference", "str", REFERENCE_SCHEME, "matrix"),

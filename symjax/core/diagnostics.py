@@ -10,7 +10,9 @@ Definitions (the report quotes them):
   (numpy's ``matrix_rank`` default); 0 for W = 0.
 - effective rank: ``exp(entropy(s / sum(s)))`` (Roy & Vetterli 2007); 0 for W = 0.
 - distinct units: units whose (incoming weights, bias) vector differs from every earlier
-  unit's by more than ``DISTINCT_TOLERANCE`` times the larger of the two norms.
+  unit's by more than ``DISTINCT_TOLERANCE`` times the larger of the two norms. A normalized layer's
+  vector also holds its ``scale`` and ``shift``; under BatchNorm it leaves the bias out (BatchNorm
+  subtracts each unit's mean over the minibatch, so the bias never reaches the output).
 - mean |cos|: mean over unit pairs with non-zero incoming weights of |cosine similarity|
   of their incoming weight vectors (NaN when no such pair).
 - dead fraction: units whose output is exactly 0 on every training input (hidden layers).
@@ -73,7 +75,24 @@ def as_matrix(w, batch_dims: int = 0):
 def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
     """() float32: units (columns of w (fan_in, fan_out) with their bias b (fan_out,)) not equal to an earlier
     unit, within tolerance."""
-    units = jnp.concatenate([w.T, b[:, None]], axis=1)  # (fan_out, fan_in + 1)
+    return distinct_rows(jnp.concatenate([w.T, b[:, None]], axis=1))
+
+
+def unit_vectors(layer: dict, norm: str = "none") -> jax.Array:
+    """(fan_out, features): what makes each unit of ``layer`` (a ``{"w", "b"}`` dict, maybe with a norm's
+    ``scale`` and ``shift``) what it is: its incoming weights, its bias (not under BatchNorm), scale and
+    shift."""
+    parts = [as_matrix(layer["w"]).T]
+    normalized = "scale" in layer
+    if not (normalized and norm == "batchnorm"):
+        parts.append(layer["b"][:, None])
+    if normalized:
+        parts += [layer["scale"][:, None], layer["shift"][:, None]]
+    return jnp.concatenate(parts, axis=1)
+
+
+def distinct_rows(units: jax.Array) -> jax.Array:
+    """() float32: rows of units (n_units, features) not equal to an earlier row, within tolerance."""
     gram = units @ units.T
     squared = jnp.diag(gram)
     distance2 = jnp.maximum(squared[:, None] + squared[None, :] - 2 * gram, 0.0)
@@ -109,11 +128,14 @@ def dead_fraction(h: jax.Array) -> jax.Array:
     return jnp.mean(~alive_units(h)).astype(jnp.float32)
 
 
-def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.Array) -> Diagnostics:
+def layer_diagnostics(
+    params: list, dead_fractions: jax.Array, grad_norms: jax.Array, norm: str = "none"
+) -> Diagnostics:
     """All diagnostics of one network.
 
     Args:
-        params: list of ``{"w", "b"}`` per layer, readout last.
+        params: list of ``{"w", "b"}`` per layer (a normalized layer's with ``scale`` and ``shift``: ``norm``
+            says which), readout last.
         dead_fractions: (n_hidden,) dead-unit fraction of each hidden layer on the training set
             (``symjax.core.evaluation.evaluate``; ``dead_fraction`` for one array of outputs).
         grad_norms: (n_layers,) weight-gradient norms of the last update.
@@ -123,7 +145,7 @@ def layer_diagnostics(params: list, dead_fractions: jax.Array, grad_norms: jax.A
     """
     matrices = [as_matrix(layer["w"]) for layer in params]
     return Diagnostics(
-        distinct_units=jnp.stack([distinct_units(w, layer["b"]) for w, layer in zip(matrices, params)]),
+        distinct_units=jnp.stack([distinct_rows(unit_vectors(layer, norm)) for layer in params]),
         mean_abs_cos=jnp.stack([mean_abs_cosine(w) for w in matrices]),
         dead_fraction=jnp.concatenate(
             [dead_fractions.astype(jnp.float32), jnp.full(1, jnp.nan, jnp.float32)]

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from symjax.core.diagnostics import alive_units
-from symjax.core.models import MODELS, example_losses, forward
+from symjax.core.models import example_losses, network
 
 EVAL_SLICE = 500
 
@@ -50,17 +50,33 @@ class Evaluation(NamedTuple):
     dead_fraction: jax.Array  # (n_hidden,) units whose output is 0 on every example
 
 
-def evaluate(params: list, data: Slices, activation: str, task: str, model: str = "mlp") -> Evaluation:
-    """Mean loss, accuracy and dead-unit fractions of one network (params: list of ``{"w", "b"}``) over
-    every example of ``data`` (padding masked out); a plug-in model's dead fractions are NaN."""
+def evaluate(
+    params: list,
+    data: Slices,
+    activation: str,
+    task: str,
+    model: str = "mlp",
+    norm: str = "none",
+    running: tuple = (),
+) -> Evaluation:
+    """Mean loss, accuracy and dead-unit fractions of one network (params: list of ``{"w", "b"}``, see
+    ``symjax.core.models.network``) over every example of ``data`` (padding masked out), BatchNorm with its
+    ``running`` averages; the dead fraction is NaN for a plug-in model's layers and for a layer without an
+    activation (the transformer's attention layers)."""
     n = data.mask.sum()
-    alive0 = tuple(jnp.zeros(layer["b"].shape, bool) for layer in params[:-1]) if model in MODELS else ()
+
+    def net(x):
+        return network(params, x, activation, model, norm, running if norm == "batchnorm" else None)
+
+    layout = jax.eval_shape(lambda x: net(x).hidden, data.x[0])  # None where a layer has no activation
+    activated = [h is not None for h in layout] if layout is not None else []
+    alive0 = tuple(jnp.zeros(h.shape[-1], bool) for h in layout if h is not None) if layout else ()
 
     def one_slice(carry, part):
         loss_sum, correct, alive = carry
         x, y, mask = part
-        outputs, hidden = forward(params, x, activation, model)
-        hidden = [] if hidden is None else hidden
+        outputs, hidden, _ = net(x)
+        hidden = [h for h in hidden or [] if h is not None]
         loss_sum += jnp.sum(jnp.where(mask, example_losses(outputs, y, task), 0.0))
         if task != "regression":
             correct += jnp.sum(mask & (outputs.argmax(-1) == y), dtype=jnp.int32)
@@ -71,8 +87,10 @@ def evaluate(params: list, data: Slices, activation: str, task: str, model: str 
     start = (jnp.zeros((), data.x.dtype), jnp.int32(0), alive0)  # float32, or float64 in a float64 group
     (loss_sum, correct, alive), _ = jax.lax.scan(one_slice, start, data)
     accuracy = jnp.float32(jnp.nan) if task == "regression" else (correct / n).astype(jnp.float32)
-    if model not in MODELS:  # its hidden layers are its own: no dead fraction
+    if layout is None:  # a plug-in model: its hidden layers are its own, no dead fraction
         dead = jnp.full(len(params) - 1, jnp.nan)
     else:
-        dead = jnp.stack([jnp.mean(~a) for a in alive]) if alive else jnp.zeros(0)
+        fractions = iter(jnp.mean(~a) for a in alive)
+        dead = [next(fractions) if has else jnp.float32(jnp.nan) for has in activated]
+        dead = jnp.stack(dead) if dead else jnp.zeros(0)
     return Evaluation(loss_sum / n, accuracy, dead.astype(jnp.float32))

@@ -1,4 +1,5 @@
-"""Functional networks (MLP and a small 1-D CNN): params, forward pass and losses.
+"""Functional networks (MLP, a small 1-D CNN, a residual MLP, a small transformer): params, forward pass
+and losses.
 
 Data-flow stage: **init** (``init_mlp``: params per run, scheme x seed) and **train** (``forward``,
 ``loss_fn``).
@@ -7,20 +8,27 @@ A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D k
 ``w`` of shape ``(kernel_width, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
 "SAME" padding). With no hidden layer (``hidden = ()``) the MLP is multinomial logistic regression. Every
 layer's bias has shape ``(fan_out,)``. The forward pass picks
-dense or conv from ``w.ndim``, so the same code serves both models.
+dense or conv from ``w.ndim``, so the same code serves both models. ``resmlp`` is an input layer
+``phi(norm(x W + b))`` to ``hidden[0]`` units, then a residual block ``h + phi(norm(h W + b))`` per further
+``hidden`` entry (one width), then the readout; the transformer is ``symjax.core.transformer``.
+With ``norm`` other than "none" every hidden layer of mlp, cnn and resmlp is normalized after its affine
+map (``symjax.core.norms``); ``complete_params`` adds the normalization's own parameters.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from symjax.core.initializers import layer_initializers
+from symjax.core.norms import Running, norm_params, normalize
 from symjax.core.plugins import REGISTERED_MODELS, Model, is_plugin_model, plugin_model
 from symjax.core.schemes import PLUGIN_NAME, Scheme
+from symjax.core.transformer import transformer_extras, transformer_forward, transformer_shapes
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -32,9 +40,13 @@ ACTIVATIONS = {
 # cnn: conv layers of the `hidden` channel counts (kernel width 5, stride 2), then a dense readout;
 # cnn_paper: the same with kernel width 5 in the first conv layer and 3 in the others, as the small CNN of
 # MNIST-1D's paper (Greydanus 2020: 3 conv layers of 25 channels, kernels 5/3/3, stride 2, relu).
-MODELS = ("mlp", "cnn", "cnn_paper")
+# resmlp: an input layer, one residual block per further hidden entry, the readout; transformer: see
+# symjax.core.transformer
+MODELS = ("mlp", "cnn", "cnn_paper", "resmlp", "transformer")
 CNN_MODELS = ("cnn", "cnn_paper")
 CNN_DATASETS = ("mnist1d",)  # a CNN reads the features as one 1-D signal
+SIGNAL_MODELS = (*CNN_MODELS, "transformer")  # models that read the features as one 1-D signal
+NORMED_MODELS = ("mlp", "cnn", "cnn_paper", "resmlp")  # models whose hidden layers the norm axis normalizes
 KERNEL_WIDTH = 5
 LATER_KERNEL_WIDTH = 3  # cnn_paper's conv layers after the first
 CONV_STRIDE = 2
@@ -72,6 +84,12 @@ def weight_shapes(model: str, n_in: int, hidden: tuple[int, ...], n_out: int) ->
     """
     if model == "mlp":
         return layer_sizes(n_in, hidden, n_out)
+    if model == "resmlp":
+        if not hidden or len(set(hidden)) != 1:
+            raise ValueError(f"resmlp keeps one width through its residual blocks, got hidden {list(hidden)}")
+        return layer_sizes(n_in, hidden, n_out)
+    if model == "transformer":
+        return transformer_shapes(n_in, tuple(hidden), n_out)
     if is_plugin_model(model):
         return [
             tuple(int(d) for d in shape) for shape in plugin_model(model).shapes(n_in, tuple(hidden), n_out)
@@ -120,32 +138,82 @@ def init_mlp(key: jax.Array, scheme: Scheme, shapes: list[tuple[int, ...]], dtyp
     return params
 
 
+def complete_params(params: Params, model: str, norm: str = "none", n_in: int = 0) -> Params:
+    """``params`` (one ``{"w", "b"}`` per layer, from ``init_mlp``) with the parameters no scheme draws added
+    where missing: each hidden layer's ``scale`` (ones) and ``shift`` (zeros) under a norm, and the
+    transformer's position embedding and LayerNorms (``transformer_extras``; ``n_in`` its input size)."""
+    if model == "transformer":
+        return transformer_extras(params, n_in)
+    if norm == "none" or model not in NORMED_MODELS:
+        return params
+    hidden = [{**norm_params(layer["b"].shape[-1], layer["b"].dtype), **layer} for layer in params[:-1]]
+    return [*hidden, params[-1]]
+
+
+def normalized_widths(model: str, norm: str, shapes: list[tuple[int, ...]]) -> list[int]:
+    """Units of every layer that BatchNorm normalizes (its running averages' sizes); [] without one."""
+    return [shape[-1] for shape in shapes[:-1]] if norm == "batchnorm" and model in NORMED_MODELS else []
+
+
+class Pass(NamedTuple):
+    """One forward pass: outputs (batch, n_out); per layer but the readout its post-activation output
+    ((batch, width), (batch, length, channels) or, a layer without activation, None), or None for a plug-in
+    model; BatchNorm's statistics per normalized layer (the minibatch's in training, the running averages
+    given at evaluation), () without BatchNorm."""
+
+    outputs: jax.Array
+    hidden: list | None
+    stats: tuple
+
+
 def _conv(h: jax.Array, w: jax.Array) -> jax.Array:
     """1-D convolution of h (batch, length, c_in) with w (kernel_width, c_in, c_out)."""
     return jax.lax.conv_general_dilated(h, w, (CONV_STRIDE,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
 
 
-def forward(
-    params: Params, x: jax.Array, activation: str, model: str = "mlp"
-) -> tuple[jax.Array, list[jax.Array] | None]:
-    """(outputs (batch, n_out), post-activation output of each hidden layer: (batch, width) or (batch, length,
-    channels)); a plug-in model gives its outputs and None (its hidden layers are its own)."""
+def network(
+    params: Params,
+    x: jax.Array,
+    activation: str,
+    model: str = "mlp",
+    norm: str = "none",
+    running: tuple[Running, ...] | None = None,
+) -> Pass:
+    """The forward pass of inputs x (batch, n_in) (``Pass``); params from ``complete_params``. BatchNorm uses
+    the minibatch's statistics when ``running`` is None (training), else ``running`` (evaluation)."""
     phi = ACTIVATIONS[activation]
+    if model == "transformer":
+        return Pass(*transformer_forward(params, x, phi), ())
     if model not in MODELS:
-        return plugin_model(model).apply(params, x, phi), None
-    hidden, h = [], x
-    for layer in params[:-1]:
+        return Pass(plugin_model(model).apply(params, x, phi), None, ())
+    hidden, stats, h = [], [], x
+    for index, layer in enumerate(params[:-1]):
         if layer["w"].ndim == 3:
-            h = phi(_conv(h if h.ndim == 3 else h[..., None], layer["w"]) + layer["b"])
+            z = _conv(h if h.ndim == 3 else h[..., None], layer["w"]) + layer["b"]
         else:
-            h = phi(h @ layer["w"] + layer["b"])
-        hidden.append(h)
-    return h.reshape(h.shape[0], -1) @ params[-1]["w"] + params[-1]["b"], hidden
+            z = h @ layer["w"] + layer["b"]
+        z, used = normalize(norm, z, layer, None if running is None else running[index])
+        branch = phi(z)
+        h = h + branch if model == "resmlp" and index > 0 else branch
+        hidden.append(branch)
+        stats += [] if used is None else [used]
+    return Pass(h.reshape(h.shape[0], -1) @ params[-1]["w"] + params[-1]["b"], hidden, tuple(stats))
 
 
-def apply_model(params: Params, x: jax.Array, activation: str, model: str = "mlp") -> jax.Array:
+def forward(
+    params: Params, x: jax.Array, activation: str, model: str = "mlp", norm: str = "none"
+) -> tuple[jax.Array, list | None]:
+    """(outputs (batch, n_out), post-activation output of each hidden layer (see ``Pass``)) in training mode;
+    a plug-in model gives its outputs and None (its hidden layers are its own)."""
+    outputs, hidden, _ = network(params, x, activation, model, norm)
+    return outputs, hidden
+
+
+def apply_model(
+    params: Params, x: jax.Array, activation: str, model: str = "mlp", norm: str = "none"
+) -> jax.Array:
     """Outputs (batch, n_out) for inputs x (batch, n_in)."""
-    return forward(params, x, activation, model)[0]
+    return forward(params, x, activation, model, norm)[0]
 
 
 def example_losses(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
@@ -168,6 +236,9 @@ def loss_fn(
     activation: str,
     task: str = "classification",
     model: str = "mlp",
-) -> jax.Array:
-    """The training loss (scalar) of one minibatch; no accuracy is computed on this hot path."""
-    return mean_loss(apply_model(params, x, activation, model), y, task)
+    norm: str = "none",
+) -> tuple[jax.Array, tuple]:
+    """(the training loss (scalar) of one minibatch, BatchNorm's minibatch statistics per normalized layer, ()
+    without); no accuracy is computed on this hot path."""
+    outputs, _, stats = network(params, x, activation, model, norm)
+    return mean_loss(outputs, y, task), stats

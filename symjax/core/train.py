@@ -27,7 +27,8 @@ from symjax.core.diagnostics import Diagnostics, layer_diagnostics
 from symjax.core.evaluation import evaluate as evaluate_on
 from symjax.core.evaluation import slices
 from symjax.core.group import GroupConfig, minibatch_size
-from symjax.core.models import loss_fn
+from symjax.core.models import complete_params, loss_fn, normalized_widths
+from symjax.core.norms import initial_running, update_running
 from symjax.core.optimizers import make_optimizer
 
 
@@ -41,6 +42,8 @@ class TrainState(NamedTuple):
     grad_norms: jax.Array
     # (n_layers,) int32: first update whose weight gradient was non-zero, -1 if none yet
     first_grad_step: jax.Array
+    # BatchNorm's running averages, one ``symjax.core.norms.Running`` per normalized layer; () without
+    running: tuple = ()
 
 
 class Logs(NamedTuple):
@@ -105,18 +108,19 @@ def weight_grad_norms(grads: list) -> jax.Array:
 def make_update(cfg: GroupConfig, n_train: int):
     """The optimizer update of one run at one step: what every trainer of a group does per step.
 
-    Returns ``update(params, opt_state, perm, step, data_key, optimizer, arrays) ->
-    (params, opt_state, perm, grads)``: ``perm`` (n_train,) int32 is the current epoch's example
+    Returns ``update(params, opt_state, perm, step, data_key, optimizer, arrays, running=()) ->
+    (params, opt_state, perm, grads, running)``: ``perm`` (n_train,) int32 is the current epoch's example
     order ((0,) for full batch), replaced at the first step of every epoch; ``step`` () int32
     is the update's index, unbatched (from the ``lax.scan`` that runs the steps), so under
-    ``vmap`` the new epoch's order is a real branch, computed once per epoch.
+    ``vmap`` the new epoch's order is a real branch, computed once per epoch; ``running``: BatchNorm's
+    running averages, moved towards this minibatch's statistics (``symjax.core.norms.update_running``).
     """
     task = dataset_task(cfg.dataset)
     batch_size = minibatch_size(cfg.batch_size, n_train)
     full_batch = batch_size == n_train
     steps_per_epoch = max(n_train // batch_size, 1)
 
-    def update(params, opt_state, perm, step, data_key, optimizer, arrays: Arrays):
+    def update(params, opt_state, perm, step, data_key, optimizer, arrays: Arrays, running=()):
         if full_batch:
             x, y = arrays.x_train, arrays.y_train
         else:
@@ -128,10 +132,13 @@ def make_update(cfg: GroupConfig, n_train: int):
                 index = jax.lax.dynamic_slice_in_dim(perm, position * batch_size, batch_size)
                 x, y = arrays.x_train[index], arrays.y_train[index]
         with jax.named_scope("gradient"):
-            grads = jax.grad(loss_fn)(params, x, y, cfg.activation, task, cfg.model)
+            grads, stats = jax.grad(loss_fn, has_aux=True)(
+                params, x, y, cfg.activation, task, cfg.model, cfg.norm
+            )
         with jax.named_scope("optimizer"):
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, perm, grads
+            running = update_running(running, stats) if running else running
+            return optax.apply_updates(params, updates), opt_state, perm, grads, running
 
     return update
 
@@ -174,6 +181,8 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
     def train(params, data_key, lr, arrays: Arrays):
         optimizer = make_optimizer(cfg.optimizer, lr, cfg.schedule, cfg.steps)
         n_layers = len(params)
+        widths = normalized_widths(cfg.model, cfg.norm, [layer["w"].shape for layer in params])
+        params = complete_params(params, cfg.model, cfg.norm, arrays.x_train.shape[1])
 
         train_slices, test_slices = (
             slices(arrays.x_train, arrays.y_train),
@@ -182,17 +191,18 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
 
         @jax.named_scope("evaluate")
         def evaluate(state):  # slice by slice: a chunk's memory does not grow with the dataset
-            on_train = evaluate_on(state.params, train_slices, cfg.activation, task, cfg.model)
-            on_test = evaluate_on(state.params, test_slices, cfg.activation, task, cfg.model)
-            diagnostics = layer_diagnostics(state.params, on_train.dead_fraction, state.grad_norms)
+            net = (cfg.activation, task, cfg.model, cfg.norm, state.running)
+            on_train = evaluate_on(state.params, train_slices, *net)
+            on_test = evaluate_on(state.params, test_slices, *net)
+            diagnostics = layer_diagnostics(state.params, on_train.dead_fraction, state.grad_norms, cfg.norm)
             return on_train.loss, on_test.loss, on_test.accuracy, diagnostics
 
         def weights(state):
             return [layer["w"] for layer in state.params]
 
         def one_step(state, step, last):  # step: the update's index; last: the last update before a log
-            params, opt_state, perm, grads = update(
-                state.params, state.opt_state, state.perm, step, data_key, optimizer, arrays
+            params, opt_state, perm, grads, running = update(
+                state.params, state.opt_state, state.perm, step, data_key, optimizer, arrays, state.running
             )
             with jax.named_scope("gradient_diagnostics"):
                 norms = jax.lax.cond(step == last, lambda: weight_grad_norms(grads), lambda: state.grad_norms)
@@ -203,7 +213,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
                     lambda: jnp.zeros(n_layers, bool),
                 )
                 first = jnp.where(waiting & nonzero, step, state.first_grad_step)
-            return TrainState(params, opt_state, perm, norms, first)
+            return TrainState(params, opt_state, perm, norms, first, running)
 
         def run_steps(state, start, n):  # updates start, ..., start + n - 1
             steps = start + jnp.arange(n, dtype=jnp.int32)
@@ -227,6 +237,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
             initial_perm(cfg, n_train),
             jnp.full(n_layers, jnp.nan, jnp.float32),
             jnp.full(n_layers, -1, jnp.int32),
+            initial_running(widths, arrays.x_train.dtype),
         )
         logs, snapshots = [single(evaluate(state))], [single(weights(state))]
         if n_blocks:

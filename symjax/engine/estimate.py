@@ -16,6 +16,7 @@ from symjax.core.data import load_dataset, train_size
 from symjax.core.group import minibatch_size
 from symjax.core.models import CNN_MODELS, output_lengths, weight_shapes
 from symjax.core.train import logged_steps
+from symjax.core.transformer import transformer_macs
 from symjax.engine.memory import chunk_bytes
 from symjax.engine.plan import Plan
 from symjax.matrix.spec import Matrix
@@ -62,7 +63,10 @@ def group_costs(plan: Plan) -> list[GroupCost]:
         cfg, n_runs = group.config, len(group.runs)
         data = load_dataset(cfg.dataset)
         n_in, n_train, n_test = data.x_train.shape[1], train_size(cfg.dataset), len(data.x_test)
-        macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
+        if cfg.model == "transformer":
+            macs = transformer_macs(n_in, cfg.hidden, data.n_outputs)
+        else:
+            macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = (
             2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)

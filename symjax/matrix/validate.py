@@ -12,7 +12,7 @@ import math
 
 from symjax.core.axes import AXES, GROUPED, registry
 from symjax.core.data import is_file_dataset, load_dataset, train_size
-from symjax.core.models import CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS
+from symjax.core.models import CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, NORMED_MODELS, SIGNAL_MODELS
 from symjax.core.plugins import is_plugin_model
 from symjax.core.schemes import check_depth, count_schemes, expand_scheme, is_plugin, parse_scheme
 from symjax.matrix.spec import (
@@ -186,7 +186,7 @@ def _validate_plan(matrix: Matrix) -> None:
         )
     for cfg, pairs in plan:
         where = f"{cfg.dataset}, {cfg.model} {list(cfg.hidden)}, {cfg.activation}, {cfg.optimizer}"
-        if cfg.model in CNN_MODELS and cfg.dataset not in CNN_DATASETS:
+        if cfg.model in SIGNAL_MODELS and cfg.dataset not in CNN_DATASETS:
             raise ConfigError(
                 f"model: {cfg.model} reads a 1-D signal; allowed datasets: {', '.join(CNN_DATASETS)} "
                 f'(exclude the others with [[exclude]] model = "{cfg.model}", dataset = [...]), '
@@ -198,7 +198,13 @@ def _validate_plan(matrix: Matrix) -> None:
                 "examples "
                 f'of {cfg.dataset}; allowed 1..{train_size(cfg.dataset)} or "full"'
             )
-        n_layers = _plugin_model_layers(cfg) if is_plugin_model(cfg.model) else len(cfg.hidden) + 1
+        if cfg.norm != "none" and cfg.model not in NORMED_MODELS:
+            raise ConfigError(
+                f"norm: {cfg.norm} normalizes the hidden layers of {', '.join(NORMED_MODELS)}; {cfg.model} "
+                f'has its own (exclude it with [[exclude]] model = "{cfg.model}", norm = [...]), got '
+                f"{cfg.norm}"
+            )
+        n_layers = _plugin_model_layers(cfg) if is_plugin_model(cfg.model) else _builtin_layers(cfg)
         for scheme in dict.fromkeys(s for _, s in pairs):
             try:
                 check_depth(parse_scheme(scheme), n_layers)
@@ -211,6 +217,20 @@ def _validate_plan(matrix: Matrix) -> None:
                 f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), which "
                 "then has no target loss; exclude the whole setting or give target_loss"
             )
+
+
+def _builtin_layers(cfg) -> int:
+    """Layers of a built-in model at the group's sizes; ConfigError in one line where its widths cannot
+    build it (resmlp: one width; transformer: one width, a multiple of its heads)."""
+    if cfg.model not in ("resmlp", "transformer"):
+        return len(cfg.hidden) + 1
+    from symjax.core.models import weight_shapes
+
+    n_in = load_dataset(cfg.dataset).x_train.shape[1]
+    try:
+        return len(weight_shapes(cfg.model, n_in, cfg.hidden, 10))
+    except ValueError as error:
+        raise ConfigError(f"hidden: {error}") from None
 
 
 def _plugin_model_layers(cfg) -> int:

@@ -46,12 +46,14 @@ RUNS = {
     "reached_late_target": BOOL,
     "dtype": STR,
     "schedule": STR,
+    "norm": STR,
 }  # the columns the report reads
 ADDED_IN = {  # results format -> the runs columns it added
     3: ("model", "task"),
     4: ("late_target_loss", "steps_to_late_target", "reached_late_target"),
     5: ("dtype",),
     6: ("schedule",),
+    7: ("norm",),
 }
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {
@@ -66,7 +68,12 @@ DIAGNOSTICS = {
     "grad_norm": FLOAT,
     "first_grad_step": FLOAT,
 }
-NAME_LABELS = ("activation", "optimizer", "schedule")  # plain names (parts of the report's plot file names)
+NAME_LABELS = (
+    "activation",
+    "optimizer",
+    "schedule",
+    "norm",
+)  # plain names (parts of the report's plot file names)
 FREE_LABELS = (
     "dataset",
     "model",

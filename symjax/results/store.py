@@ -24,9 +24,10 @@ from symjax.core.data import file_versions
 from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
 
-# 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype; 6 runs.schedule
-FORMAT_VERSION = 6
-READABLE_VERSIONS = (2, 3, 4, 5, 6)
+# 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype; 6 runs.schedule;
+# 7 runs.norm
+FORMAT_VERSION = 7
+READABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 2**20
