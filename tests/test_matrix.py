@@ -120,9 +120,9 @@ def test_full_matrix_covers_every_axis():
     m = load_matrix("full")
     plan = expand(m)
     assert {cfg.dataset for cfg, _ in plan} == set(DATASETS)
-    assert {cfg.model for cfg, _ in plan} | {cfg.model for cfg, _ in expand(load_matrix("paper"))} == set(
-        MODELS
-    )
+    covered = {cfg.model for name in ("paper", "modern") for cfg, _ in expand(load_matrix(name))}
+    assert {cfg.model for cfg, _ in plan} | covered == set(MODELS)
+    assert {cfg.norm for cfg, _ in expand(load_matrix("modern"))} == {"none", "layernorm", "batchnorm"}
     assert {cfg.activation for cfg, _ in plan} == set(ACTIVATIONS)
     assert {cfg.optimizer for cfg, _ in plan} == set(OPTIMIZERS)
     assert {len(cfg.hidden) for cfg, _ in plan} >= {1, 2, 8}
