@@ -50,6 +50,7 @@ from symjax.report.format import (
     setting_slug,
     verdict_grid,
 )
+from symjax.report.modern import modern_lines
 from symjax.report.plots import plot_mechanism, plot_setting_curves
 from symjax.report.precision import precision_lines
 from symjax.report.published import published_lines
@@ -287,6 +288,7 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
         *definitions_lines(),
         *(["## Bias scale and width", "", *own_sweeps] if own_sweeps else []),
         *companion_lines(companions, reference, out, name),
+        *modern_lines(runs, loaded.diagnostics, h),
         "## Verdicts at a glance",
         "",
         f"Compared with the reference `{reference}` (random W, zero b), every scheme at the same learning "

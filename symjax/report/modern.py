@@ -1,0 +1,148 @@
+"""The report's *Residual blocks, normalization and attention* section: the answer per architecture
+family, and the predictions of docs/theory.md read from the stored diagnostics.
+
+Data-flow stage: analysis (``symjax.analysis.answer.headline``) -> **report**. Only when the results hold
+a residual MLP, a transformer or a normalized network (the built-in ``modern`` matrix).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from symjax.analysis.answer import Headline, is_question_scheme
+from symjax.report.format import code, markdown
+
+NORM_NAMES = {"none": "", "layernorm": " + LayerNorm", "batchnorm": " + BatchNorm"}
+MODEL_NAMES = {"mlp": "plain MLP", "cnn": "1-D CNN", "cnn_paper": "1-D CNN", "resmlp": "residual MLP"}
+ZERO_BRANCH = "@2=zeros/zeros"  # the resmlp zero-branch recipe's first override
+# the transformer's first gradient steps in exact arithmetic, zeros/normal(1.0), two blocks (docs/theory.md)
+TRANSFORMER_ORDER = [1, *[4, 3, 2, 1, 2, 1] * 2, 0]
+
+
+def is_modern(runs: pd.DataFrame) -> bool:
+    """Whether ``runs`` hold a residual MLP, a transformer or a normalized network."""
+    return bool(runs["model"].isin(["resmlp", "transformer"]).any() or (runs["norm"] != "none").any())
+
+
+def family(row) -> str:
+    """The architecture family of a setting, e.g. ``residual MLP + BatchNorm, warm-up-cosine``."""
+    if row["model"] == "transformer":
+        name = "transformer (attention)"
+    else:
+        name = MODEL_NAMES.get(row["model"], f"plug-in {row['model']}") + NORM_NAMES[row["norm"]]
+    return name + (", warm-up–cosine" if row["schedule"] != "constant" else "")
+
+
+def family_lines(h: Headline) -> list[str]:
+    """One row per (family, question scheme) at its own best rate: as fast as the reference, and ends as
+    good?"""
+    rows = h.summary[h.summary["scheme"].map(is_question_scheme)]
+    if rows.empty:
+        return []
+    table = [
+        {
+            "family": family(r),
+            "activation": r["activation"],
+            "scheme": code(r["scheme"]),
+            "speed (steps to target)": r["verdict"],
+            "end (final loss)": r["end_verdict"],
+            "learns": "yes" if r["learns"] else "no",
+        }
+        for _, r in rows.iterrows()
+    ]
+    return [
+        "Each scheme at its own best rate against the reference at its own; *speed* is the verdict on steps "
+        "to the target loss, *end* on the final training loss (both defined under *Definitions*).",
+        "",
+        markdown(table),
+        "",
+    ]
+
+
+def _check(prediction: str, shown: str, holds: bool) -> dict:
+    return {
+        "prediction (docs/theory.md)": prediction,
+        "in the stored runs": shown,
+        "holds": "yes" if holds else "no",
+    }
+
+
+def theory_rows(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> list[dict]:
+    """Each prediction of docs/theory.md's *Residual blocks, normalization and attention* that the runs can
+    show, with what they show."""
+    d = diagnostics.merge(runs[["run_id", "model", "norm", "activation", "scheme"]], on="run_id")
+    last = d.groupby("run_id")["layer"].transform("max")
+    hidden, rows = d[d["layer"] < last], []
+    bn = hidden[(hidden["norm"] == "batchnorm") & hidden["scheme"].str.startswith("zeros/normal")]
+    if len(bn):
+        stuck = d[d["run_id"].isin(bn["run_id"])]["first_grad_step"].isna().all()
+        most = int(bn["distinct_units"].max())
+        rows.append(
+            _check(
+                "BatchNorm after zero W: one distinct unit per normalized layer at every logged step, no "
+                "weight gradient ever",
+                f"{bn['run_id'].nunique()} runs: at most {most} distinct unit(s); "
+                + ("no weight gradient in any layer" if stuck else "a weight gradient somewhere"),
+                most == 1 and stuck,
+            )
+        )
+    branch = d[(d["model"] == "resmlp") & d["scheme"].str.contains(ZERO_BRANCH, regex=False)]
+    for activation, expected in (("tanh", "0 for every layer"), ("relu", "never for the blocks")):
+        part = branch[(branch["activation"] == activation) & (branch["step"] == 0)]
+        if len(part):
+            blocks = part[
+                (part["layer"] > 1) & (part["layer"] < part.groupby("run_id")["layer"].transform("max"))
+            ]
+            holds = (
+                (part["first_grad_step"] == 0).all()
+                if activation == "tanh"
+                else blocks["first_grad_step"].isna().all()
+            )
+            seen = sorted(part["first_grad_step"].fillna(-1).astype(int).unique().tolist())
+            rows.append(
+                _check(
+                    f"zero-branch recipe, {activation}: first weight gradient at update {expected}",
+                    f"{part['run_id'].nunique()} runs; first_grad_step values {seen} (−1: never)",
+                    bool(holds),
+                )
+            )
+    ln = hidden[(hidden["norm"] == "layernorm") & hidden["scheme"].str.startswith("zeros/normal")]
+    ln = ln[ln["step"] == 0]
+    if len(ln):
+        rows.append(
+            _check(
+                "LayerNorm after zero W: every unit distinct from step 0",
+                f"{ln['run_id'].nunique()} runs: {int(ln['distinct_units'].min())} to "
+                f"{int(ln['distinct_units'].max())} distinct units of 100",
+                bool((ln["distinct_units"] == 100).all()),
+            )
+        )
+    tf = d[(d["model"] == "transformer") & (d["scheme"] == "zeros/normal(1.0)") & (d["step"] == 0)]
+    if len(tf):
+        median = tf.groupby("layer")["first_grad_step"].median().astype(int).tolist()
+        rows.append(
+            _check(
+                "transformer, zeros/normal(1.0): first weight gradient per layer "
+                f"{TRANSFORMER_ORDER} in exact arithmetic",
+                f"median over {tf['run_id'].nunique()} runs {median}: the query's and key's float32 rounding "
+                "residues (~1e-12 of the readout's gradient) count as non-zero at update 2",
+                median == [min(v, 2) for v in TRANSFORMER_ORDER],
+            )
+        )
+    return rows
+
+
+def modern_lines(runs: pd.DataFrame, diagnostics: pd.DataFrame, h: Headline) -> list[str]:
+    """The section's markdown; [] for results without a modern network."""
+    if not is_modern(runs):
+        return []
+    rows = theory_rows(runs, diagnostics)
+    return [
+        "## Residual blocks, normalization and attention",
+        "",
+        *family_lines(h),
+        "What theory predicted before these runs (docs/theory.md, each prediction with its test), read "
+        "from this folder's `diagnostics.parquet`:",
+        "",
+        *([markdown(rows), ""] if rows else ["(no run here that shows them)", ""]),
+    ]
