@@ -70,7 +70,8 @@ def _check(prediction: str, shown: str, holds: bool) -> dict:
 def theory_rows(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> list[dict]:
     """Each prediction of docs/theory.md's *Residual blocks, normalization and attention* that the runs can
     show, with what they show."""
-    d = diagnostics.merge(runs[["run_id", "model", "norm", "activation", "scheme"]], on="run_id")
+    d = diagnostics.merge(runs[["run_id", "model", "norm", "activation", "scheme", "hidden"]], on="run_id")
+    d["width"] = d["hidden"].astype(str).str.split(",").str[0].astype(int)  # resmlp: one width
     last = d.groupby("run_id")["layer"].transform("max")
     hidden, rows = d[d["layer"] < last], []
     bn = hidden[(hidden["norm"] == "batchnorm") & hidden["scheme"].str.startswith("zeros/normal")]
@@ -113,8 +114,8 @@ def theory_rows(runs: pd.DataFrame, diagnostics: pd.DataFrame) -> list[dict]:
             _check(
                 "LayerNorm after zero W: every unit distinct from step 0",
                 f"{ln['run_id'].nunique()} runs: {int(ln['distinct_units'].min())} to "
-                f"{int(ln['distinct_units'].max())} distinct units of 100",
-                bool((ln["distinct_units"] == 100).all()),
+                f"{int(ln['distinct_units'].max())} distinct units of {int(ln['width'].max())}",
+                bool((ln["distinct_units"] == ln["width"]).all()),
             )
         )
     tf = d[(d["model"] == "transformer") & (d["scheme"] == "zeros/normal(1.0)") & (d["step"] == 0)]
