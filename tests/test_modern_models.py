@@ -255,3 +255,22 @@ def test_transformer_query_and_key_never_learn_from_zero_w_and_zero_b():
     assert (norms[:, [1, 2, 7, 8]] == 0).all() and (norms[:, [3, 4]] > 0).all()
     with_bias = transformer_gradients(scheme.replace("zeros/zeros", "zeros/normal(1.0)"), 3)
     assert (with_bias[1:, [1, 2]] > 1e-6 * with_bias[1:, [3]]).all()
+
+
+BAD = [
+    (["--norm", "groupnorm"], ("norm", "groupnorm", "batchnorm")),
+    (["--schedule", "cosine"], ("schedule", "cosine", "warmup_cosine")),
+    (["--model", "resnet"], ("model", "resnet", "transformer")),
+    (["--model", "transformer", "--norm", "layernorm"], ("norm", "transformer", "exclude")),
+    (["--model", "transformer", "--hidden", "32,16"], ("hidden", "transformer", "[32, 16]")),
+    (["--model", "resmlp", "--hidden", "32,16"], ("hidden", "resmlp", "[32, 16]")),
+]
+
+
+@pytest.mark.parametrize("flags,words", BAD, ids=[" ".join(f) for f, _ in BAD])
+def test_bad_norm_schedule_and_model_are_one_line_exit_2_and_no_files(capsys, tmp_path, flags, words):
+    from helpers import assert_usage_error, run_cli
+
+    out = tmp_path / "r"
+    result = run_cli(capsys, ["run", "--out", out, "--steps", "2", "--log-every", "1", "--seeds", "1", *flags])
+    assert_usage_error(result, *words, folder=out)
