@@ -272,5 +272,37 @@ def test_bad_norm_schedule_and_model_are_one_line_exit_2_and_no_files(capsys, tm
     from helpers import assert_usage_error, run_cli
 
     out = tmp_path / "r"
-    result = run_cli(capsys, ["run", "--out", out, "--steps", "2", "--log-every", "1", "--seeds", "1", *flags])
+    result = run_cli(
+        capsys, ["run", "--out", out, "--steps", "2", "--log-every", "1", "--seeds", "1", *flags]
+    )
     assert_usage_error(result, *words, folder=out)
+
+
+def test_report_shows_the_families_and_the_theory_holding(capsys, tmp_path):
+    """A tiny modern matrix through `symjax run` and `symjax report`: the section names each family and
+    every prediction the runs can show holds."""
+    from helpers import run_cli
+
+    (tmp_path / "m.toml").write_text(
+        'name = "m"\ndataset = "mnist1d"\nmodel = "resmlp"\nhidden = [[6, 6, 6]]\nactivation = "tanh"\n'
+        'norm = ["layernorm", "batchnorm"]\nlr = [0.003, 0.01]\nbatch_size = 32\nseeds = 2\nsteps = 20\n'
+        'log_every = 10\nschemes = ["lecun_normal/zeros", "zeros/normal(1.0)", '
+        '"lecun_normal/zeros@2=zeros/zeros@3=zeros/zeros"]\n'
+    )
+    assert (
+        run_cli(capsys, ["run", "--matrix", tmp_path / "m.toml", "--out", tmp_path / "r", "--quiet"]).code
+        == 0
+    )
+    assert run_cli(capsys, ["report", "--results", tmp_path / "r", "--out", tmp_path / "rep"]).code == 0
+    text = (tmp_path / "rep" / "m.md").read_text()
+    section = text.split("## Residual blocks, normalization and attention")[1].split("\n## ")[0]
+    assert "residual MLP + LayerNorm" in section and "residual MLP + BatchNorm" in section
+    rows = [
+        line for line in section.splitlines() if line.startswith("| ") and ("yes" in line or "no " in line)
+    ]
+    checks = [
+        line
+        for line in rows
+        if "BatchNorm after" in line or "zero-branch" in line or "LayerNorm after" in line
+    ]
+    assert len(checks) == 3 and all(line.rstrip(" |").endswith("yes") for line in checks), checks
