@@ -48,7 +48,8 @@ GroupConfig.__doc__ = """Everything that decides one compiled program (hashable:
 
 Fields, from ``symjax.core.axes.AXES``: dataset, hidden (widths), activation, optimizer, batch_size (None:
 full batch), steps, log_every, then model, rank_every (a weight snapshot every rank_every logged steps),
-dtype ("float64": the group trains with jax's 64-bit mode on)."""
+dtype ("float64": the group trains with jax's 64-bit mode on), schedule (of the learning rate), norm
+(after every hidden affine map: none, layernorm or batchnorm)."""
 
 
 @dataclass(frozen=True)
