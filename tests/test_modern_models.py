@@ -306,3 +306,10 @@ def test_report_shows_the_families_and_the_theory_holding(capsys, tmp_path):
         if "BatchNorm after" in line or "zero-branch" in line or "LayerNorm after" in line
     ]
     assert len(checks) == 3 and all(line.rstrip(" |").endswith("yes") for line in checks), checks
+
+
+def test_the_report_quotes_the_diagnostics_tolerance():
+    from symjax.core.diagnostics import DISTINCT_TOLERANCE
+    from symjax.report import modern
+
+    assert modern.DISTINCT_TOLERANCE == DISTINCT_TOLERANCE

@@ -49,6 +49,34 @@ def _dead_line(h: Headline, mechanism: pd.DataFrame, reference: str) -> str | No
     )
 
 
+def _scope(runs: pd.DataFrame) -> tuple[str, list[str]]:
+    """(the architectures the runs cover, e.g. ``plain MLPs and a 1-D CNN``; the families of residual,
+    normalized and attention networks they leave out)."""
+    models = set(runs["model"])
+    plain = models & {"mlp", "cnn", "cnn_paper"}
+    parts = []
+    if plain:
+        parts.append(
+            "plain MLPs" if plain == {"mlp"} else "plain MLPs and a 1-D CNN" if "mlp" in plain else "1-D CNNs"
+        )
+    norms = [n for n in ("layernorm", "batchnorm") if n in set(runs["norm"])]
+    if "resmlp" in models:
+        parts.append("residual MLPs" + (f" (also with {' and '.join(norms)})" if norms else ""))
+    if "transformer" in models:
+        parts.append("a small transformer")
+    if models - {"mlp", "cnn", "cnn_paper", "resmlp", "transformer"}:
+        parts.append("plug-in models")
+    if parts == ["plain MLPs and a 1-D CNN", "plug-in models"] or (plain and parts[1:] == ["plug-in models"]):
+        parts = ["plain MLPs, 1-D CNNs and plug-in models"]
+    present = {
+        "residual": "resmlp" in models,
+        "normalized": bool(norms),
+        "attention": "transformer" in models,
+    }
+    scope = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return scope, [name for name, there in present.items() if not there]
+
+
 def first_screen_lines(
     h: Headline,
     horizon: tuple[Headline, int] | None,
@@ -99,14 +127,7 @@ def first_screen_lines(
             f"{span(matched['bias'], fmt_ratio)} the reference's steps; zero W on top of it costs "
             f"{span(matched.loc[np.isfinite(matched['zero_w']), 'zero_w'], fmt_ratio)}."
         )
-    models = sorted(set(runs["model"]))
-    scope = (
-        "plain MLPs"
-        if models == ["mlp"]
-        else "plain MLPs and a 1-D CNN"
-        if set(models) <= {"mlp", "cnn", "cnn_paper"}
-        else "plain MLPs, 1-D CNNs and plug-in models"
-    )
+    scope, missing = _scope(runs)
     datasets = ", ".join(dict.fromkeys(runs["dataset"]))
     safe = [
         s
@@ -133,8 +154,12 @@ def first_screen_lines(
         "",
         MECHANISM_SENTENCE,
         "",
-        f"Scope: {scope} on small data ({datasets}), trained from scratch; other architectures (residual, "
-        "normalized, attention) are not covered by this report.",
+        f"Scope: {scope} on small data ({datasets}), trained from scratch"
+        + (
+            f"; other architectures ({', '.join(missing)}) are not covered by this report."
+            if missing
+            else "."
+        ),
         "",
         takeaway,
         "",
