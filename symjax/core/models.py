@@ -209,13 +209,6 @@ def forward(
     return outputs, hidden
 
 
-def apply_model(
-    params: Params, x: jax.Array, activation: str, model: str = "mlp", norm: str = "none"
-) -> jax.Array:
-    """Outputs (batch, n_out) for inputs x (batch, n_in)."""
-    return forward(params, x, activation, model, norm)[0]
-
-
 def example_losses(outputs: jax.Array, y: jax.Array, task: str = "classification") -> jax.Array:
     """Loss of every example (n,): softmax cross-entropy of labels y (n,), or MSE over the outputs of targets
     y (n, n_out)."""

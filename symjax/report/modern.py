@@ -58,9 +58,9 @@ def family_lines(h: Headline, diagnostics: pd.DataFrame) -> list[str]:
             "speed (steps to target)": r["verdict"],
             "end (final loss)": r["end_verdict"],
             "median final train loss (reference's)": (
-                f"{fmt_loss(r['loss_median'])} ({fmt_loss(reference.loc[tuple(r[c] for c in h.by)])})"
+                f"{fmt_loss(r['loss_median'])} ({fmt_loss(reference.loc[tuple(r[h.by])])})"
             ),
-            "runs whose weights moved": f"{moved.loc[tuple(r[c] for c in [*h.by, 'scheme'])]:.0%}",
+            "runs whose weights moved": f"{moved.loc[tuple(r[[*h.by, 'scheme']])]:.0%}",
         }
         for _, r in rows.iterrows()
     ]
