@@ -148,7 +148,7 @@ def test_lr_grid_key_makes_log_spaced_rates_and_the_default_matrix_uses_it():
             matrix_from_dict(bad, "x")
     default = load_matrix("default")
     assert len(default.lrs) >= 5 and max(default.lrs) / min(default.lrs) >= 100 and default.seeds >= 30
-    assert default.companions == ("horizon", "sweeps")
+    assert default.companions == ("horizon", "sweeps", "modern", "batch")
 
 
 def test_horizon_and_sweeps_matrices_cover_what_the_answer_needs():
@@ -331,3 +331,22 @@ def test_results_with_a_repeated_curve_row_are_refused_before_any_report_file(tm
     with pytest.raises(ValueError, match=r"\(run_id, step\) pair appears twice"):
         build_report(folder, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pair_whose_weights_never_move_does_not_learn():
+    """Below the chance level measured without the all-zero control, a net whose weights never got a
+    gradient (BatchNorm after zero W) is still the chance net: it does not learn."""
+    from symjax.analysis.answer import learns, moved_share
+
+    summary = pd.DataFrame({"setting": ["a", "a", "b"], "scheme": ["x", "y", "x"], "loss_median": [2.3, 2.3, 1.0]})
+    runs = pd.DataFrame(
+        {"run_id": [0, 1, 2, 3, 4], "setting": ["a", "a", "a", "b", "b"], "scheme": ["x", "x", "y", "x", "x"]}
+    )
+    diagnostics = pd.DataFrame(
+        {"run_id": [0, 0, 1, 2, 3, 4], "first_grad_step": [np.nan, np.nan, np.nan, 0.0, 3.0, np.nan]}
+    )
+    moved = moved_share(summary, runs, diagnostics, ["setting"])
+    np.testing.assert_array_equal(moved, [0.0, 1.0, 0.5])
+    chance = np.array([2.6, 2.6, 2.6])
+    assert learns(summary, chance).tolist() == [True, True, True]
+    assert learns(summary, chance, moved).tolist() == [False, True, True]

@@ -49,9 +49,30 @@ def is_question_scheme(scheme: str) -> bool:
     return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform", "torch_default")
 
 
-def learns(summary: pd.DataFrame, chance: np.ndarray) -> np.ndarray:
-    """(rows,) True where the median final training loss is at least 5% below the setting's chance level."""
-    return summary["loss_median"].to_numpy(np.float64) <= LEARNS_FRACTION * np.asarray(chance, np.float64)
+def learns(summary: pd.DataFrame, chance: np.ndarray, moved: np.ndarray | None = None) -> np.ndarray:
+    """(rows,) True where the median final training loss is at least 5% below the setting's chance level
+    and (``moved`` (rows,): the share of runs whose weights moved, NaN where unknown) at least half the runs'
+    weights got a gradient: a net whose weights never move is the chance net itself (its readout bias alone,
+    below a chance level measured without the all-zero control)."""
+    below = summary["loss_median"].to_numpy(np.float64) <= LEARNS_FRACTION * np.asarray(chance, np.float64)
+    if moved is None:
+        return below
+    moved = np.asarray(moved, np.float64)
+    return below & (np.isnan(moved) | (moved >= 0.5))
+
+
+def weights_moved(diagnostics: pd.DataFrame) -> pd.Series:
+    """(run_id -> bool) whether some layer's weight gradient was non-zero at some update (a non-NaN
+    ``first_grad_step``)."""
+    return diagnostics.groupby("run_id")["first_grad_step"].apply(lambda v: v.notna().any()).rename("moved")
+
+
+def moved_share(summary: pd.DataFrame, runs: pd.DataFrame, diagnostics: pd.DataFrame, by: list[str]) -> np.ndarray:
+    """(rows,) per summary row (keyed by ``by`` and scheme): the share of its ``runs`` whose weights moved
+    (``weights_moved``); NaN for a row without diagnostics."""
+    keyed = runs.merge(weights_moved(diagnostics), left_on="run_id", right_index=True)
+    share = keyed.groupby([*by, "scheme"], sort=False)["moved"].mean()
+    return share.reindex(pd.MultiIndex.from_frame(summary[[*by, "scheme"]])).to_numpy(np.float64)
 
 
 def end_verdict(row) -> str:
@@ -126,9 +147,15 @@ class Headline(NamedTuple):
     log_every: float  # the log interval of the curves
 
 
-def headline(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], reference: str) -> Headline:
+def headline(
+    runs: pd.DataFrame,
+    curves: pd.DataFrame,
+    schemes: list[str],
+    reference: str,
+    diagnostics: pd.DataFrame | None = None,
+) -> Headline:
     """The Headline of a results folder's runs and curves (``learns`` is measured against
-    ``tables.chance_losses``)."""
+    ``tables.chance_losses``, and with ``diagnostics`` needs the runs' weights to move)."""
     if has_lr_grid(runs):
         view, choices = best_lr_runs(runs, curves, reference)
         by = LR_FREE_COLUMNS
@@ -137,7 +164,9 @@ def headline(runs: pd.DataFrame, curves: pd.DataFrame, schemes: list[str], refer
     log_every = speed.log_interval(curves)
     summary = summarize(view, schemes, reference, by=by, log_every=log_every)
     start = median_curves(view[view["scheme"] == reference], curves, "train_loss")
-    summary["learns"] = learns(summary, chance_losses(summary, start, reference, by))
+    moved = None if diagnostics is None else moved_share(summary, view, diagnostics, by)
+    summary["learns"] = learns(summary, chance_losses(summary, start, reference, by), moved)
+    summary["moved"] = np.nan if moved is None else moved
     summary["end_verdict"] = [
         end_verdict(row) if row["scheme"] != reference else "reference" for _, row in summary.iterrows()
     ]

@@ -81,6 +81,14 @@ def _view(h: Headline) -> str:
     return f"every scheme at its own best learning rate from a grid of {int(h.choices['lrs'].max())} rates"
 
 
+def _stuck(row) -> str:
+    """The median final loss of a pair that does not learn, and why when its weights never moved."""
+    moved = row.get("moved", np.nan)
+    return fmt_loss(row["loss_median"]) + (
+        f", weights moved in {moved:.0%} of runs" if not np.isnan(moved) and moved < 0.5 else ""
+    )
+
+
 def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]]:
     """(verdict word, lines) of question 1; ``mechanism``: ``tables.mechanism_table`` of ``h.runs``."""
     rows = _pairs(h.summary)
@@ -90,7 +98,8 @@ def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]
     first = mechanism[(mechanism["layer"] == 1) & mechanism["scheme"].map(is_question_scheme)]
     lines = [
         f"**{word}.** Zero or constant W with a random b learns (median final training loss at least 5% "
-        f"below {control} in the same setting) in {learned} of {len(rows)} (setting, scheme) pairs, "
+        f"below {control} in the same setting, and its weights moving) in {learned} of {len(rows)} (setting, "
+        "scheme) pairs, "
         f"{_view(h)}: median final training loss {span(rows['loss_median'], fmt_loss)} (95% CIs within "
         f"{fmt_loss(rows['loss_lo'].min())}–{fmt_loss(rows['loss_hi'].max())})."
     ]
@@ -104,7 +113,7 @@ def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]
     if len(stuck):
         lines.append(
             f"It does not learn in {len(stuck)}: "
-            f"{_listed(stuck, h.by, lambda r: fmt_loss(r['loss_median']))}."
+            f"{_listed(stuck, h.by, _stuck)}."
         )
     return word, lines
 

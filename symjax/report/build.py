@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from symjax.analysis import stats
-from symjax.analysis.answer import Headline, catch_up_table, headline, learns
+from symjax.analysis.answer import Headline, catch_up_table, headline, learns, moved_share
 from symjax.analysis.best_lr import LR_FREE_COLUMNS
 from symjax.analysis.speed import log_interval
 from symjax.analysis.tables import (
@@ -50,6 +50,7 @@ from symjax.report.format import (
     setting_slug,
     verdict_grid,
 )
+from symjax.report.coverage import companion_kind, coverage_bullets, coverage_lines
 from symjax.report.modern import modern_lines
 from symjax.report.plots import plot_mechanism, plot_setting_curves
 from symjax.report.precision import precision_lines
@@ -210,7 +211,7 @@ def _companions(folder: Path, matrix: dict) -> list[tuple[str, object, Headline 
             out.append((companion, str(error), None))
             continue
         m = loaded.config["matrix"]
-        out.append((companion, loaded, headline(loaded.runs, loaded.curves, m["schemes"], m["reference"])))
+        out.append((companion, loaded, headline(loaded.runs, loaded.curves, m["schemes"], m["reference"], loaded.diagnostics)))
     return out
 
 
@@ -250,7 +251,11 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
         "test_acc": median_curves(runs[runs["task"] != "regression"], loaded.curves, "test_acc"),
         "test_loss": median_curves(regression, loaded.curves, "test_loss"),
     }
-    summary["learns"] = learns(summary, chance_losses(summary, quantiles["train_loss"], reference))
+    summary["learns"] = learns(
+        summary,
+        chance_losses(summary, quantiles["train_loss"], reference),
+        moved_share(summary, runs, loaded.diagnostics, SETTING_COLUMNS),
+    )
     late = catch_up_table(runs, loaded.curves, schemes, reference, SETTING_COLUMNS)
     summary = summary.merge(late, on=[*SETTING_COLUMNS, "scheme"], how="left")
     hidden = loaded.diagnostics[
@@ -264,12 +269,14 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
     }
     first_layer = layer_quantiles["effective_rank"]
     quantiles["effective_rank"] = first_layer[first_layer["layer"] == 1]
-    h = headline(runs, loaded.curves, schemes, reference)
+    h = headline(runs, loaded.curves, schemes, reference, loaded.diagnostics)
     companions = _companions(folder, m)
+    # the companions of this report's networks (long horizons, sweeps); others answer question 4
+    own = [c for c in companions if c[2] is None or companion_kind(c[1].runs) == "other"]
     horizon = next(
         (
             (hc, c.config["matrix"]["steps"])
-            for _, c, hc in companions
+            for _, c, hc in own
             if hc is not None and c.config["matrix"]["steps"] > m["steps"]
         ),
         None,
@@ -283,11 +290,14 @@ def _report_text(loaded, out: Path, name: str, folder: Path) -> str:
         "",
         f"> {QUESTION}",
         "",
-        *first_screen_lines(h, horizon, headline_mechanism, m["steps"], reference, runs),
+        *first_screen_lines(
+            h, horizon, headline_mechanism, m["steps"], reference, runs, coverage_bullets(companions)
+        ),
         *answer_lines(h, summary, headline_mechanism, m["steps"], horizon, reference, out, name),
+        *coverage_lines(companions),
         *definitions_lines(),
         *(["## Bias scale and width", "", *own_sweeps] if own_sweeps else []),
-        *companion_lines(companions, reference, out, name),
+        *companion_lines(own, reference, out, name),
         *modern_lines(runs, loaded.diagnostics, h),
         "## Verdicts at a glance",
         "",

@@ -84,9 +84,11 @@ def first_screen_lines(
     steps: int,
     reference: str,
     runs: pd.DataFrame,
+    coverage: tuple[list[str], list[str]] = ([], []),
 ) -> list[str]:
     """The ``## In short`` section: effect sizes, mechanism, scope and takeaway; nothing without question
-    pairs."""
+    pairs. ``coverage``: the companions' bullets and the families they cover
+    (``symjax.report.coverage.coverage_bullets``)."""
     pairs = _questions(h.summary)
     if pairs.empty:
         return []
@@ -127,7 +129,10 @@ def first_screen_lines(
             f"{span(matched['bias'], fmt_ratio)} the reference's steps; zero W on top of it costs "
             f"{span(matched.loc[np.isfinite(matched['zero_w']), 'zero_w'], fmt_ratio)}."
         )
+    extra, covered = coverage
+    lines += extra
     scope, missing = _scope(runs)
+    missing = [name for name in missing if name not in covered]
     datasets = ", ".join(dict.fromkeys(runs["dataset"]))
     safe = [
         s
@@ -156,6 +161,9 @@ def first_screen_lines(
         "",
         f"Scope: {scope} on small data ({datasets}), trained from scratch"
         + (
+            f"; {' and '.join(covered)} networks from companion results (question 4)" if covered else ""
+        )
+        + (
             f"; other architectures ({', '.join(missing)}) are not covered by this report."
             if missing
             else "."
@@ -172,8 +180,9 @@ def definitions_lines() -> list[str]:
         "## Definitions",
         "",
         f"- **learns** (question 1): the median final training loss is at most {LEARNS_FRACTION:g} × the "
-        "chance "
-        "level of its setting (the all-zero control's, where trained).",
+        "chance level of its setting (the all-zero control's, where trained, else the reference's at step "
+        "0), and at least half its runs' weights got a gradient (a net whose weights never move is the "
+        "chance net itself: its readout bias alone).",
         "- Speed verdicts (question 2, each against the reference in the same setting, seeds paired):",
         *[f"  - **{word}**: {rule}." for word, rule in VERDICT_RULES.items()],
         "- End verdicts (question 3, at the last step):",

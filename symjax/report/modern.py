@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from symjax.analysis.answer import Headline, is_question_scheme
+from symjax.analysis.answer import Headline, is_question_scheme, weights_moved
 from symjax.report.format import code, fmt_loss, markdown
 
 NORM_NAMES = {"none": "", "layernorm": " + LayerNorm", "batchnorm": " + BatchNorm"}
@@ -37,8 +37,7 @@ def family(row) -> str:
 def _moved(h: Headline, diagnostics: pd.DataFrame) -> pd.Series:
     """Share of each (setting, scheme)'s best-rate runs in which some layer's weights got a gradient,
     indexed like ``h.by + ["scheme"]``."""
-    moved = diagnostics.groupby("run_id")["first_grad_step"].apply(lambda v: v.notna().any()).rename("moved")
-    runs = h.runs.merge(moved, left_on="run_id", right_index=True)
+    runs = h.runs.merge(weights_moved(diagnostics), left_on="run_id", right_index=True)
     return runs.groupby([*h.by, "scheme"])["moved"].mean()
 
 
@@ -70,9 +69,8 @@ def family_lines(h: Headline, diagnostics: pd.DataFrame) -> list[str]:
         "whose weights moved*: some layer's weight gradient was non-zero at some update "
         "(`first_grad_step`). A "
         "network whose weights never move ends at its readout bias alone, the class prior (ln 10 = 2.303 "
-        "on balanced MNIST-1D); without an all-zero control (`zeros/zeros`) in the matrix, the *In short* "
-        "count of schemes that learn measures against the reference's step-0 loss, above ln 10 here, and "
-        "counts such a network.",
+        "on balanced MNIST-1D), and does not count as learning (*Definitions*) even below the chance level "
+        "measured without an all-zero control (the reference's step-0 loss, above ln 10 here).",
         "",
         markdown(table),
         "",
