@@ -338,7 +338,9 @@ def test_a_pair_whose_weights_never_move_does_not_learn():
     gradient (BatchNorm after zero W) is still the chance net: it does not learn."""
     from symjax.analysis.answer import learns, moved_share
 
-    summary = pd.DataFrame({"setting": ["a", "a", "b"], "scheme": ["x", "y", "x"], "loss_median": [2.3, 2.3, 1.0]})
+    summary = pd.DataFrame(
+        {"setting": ["a", "a", "b"], "scheme": ["x", "y", "x"], "loss_median": [2.3, 2.3, 1.0]}
+    )
     runs = pd.DataFrame(
         {"run_id": [0, 1, 2, 3, 4], "setting": ["a", "a", "a", "b", "b"], "scheme": ["x", "x", "y", "x", "x"]}
     )

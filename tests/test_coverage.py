@@ -8,7 +8,18 @@ import pytest
 from symjax.analysis.answer import Headline
 from symjax.report.coverage import batch_answer, companion_kind, covered_families, family_answer
 
-BY = ["dataset", "model", "hidden", "activation", "optimizer", "batch_size", "steps", "dtype", "schedule", "norm"]
+BY = [
+    "dataset",
+    "model",
+    "hidden",
+    "activation",
+    "optimizer",
+    "batch_size",
+    "steps",
+    "dtype",
+    "schedule",
+    "norm",
+]
 
 
 def summary(rows: list[dict]) -> pd.DataFrame:
@@ -69,19 +80,43 @@ def test_the_batch_answer_says_yes_only_for_contradicting_verdicts(verdicts, wor
 
 def test_the_family_answer_has_one_line_per_family():
     rows = [
-        {"model": "resmlp", "norm": "batchnorm", "scheme": "zeros/normal(1.0)", "verdict": "fails",
-         "end_verdict": "falls short", "speed_ratio": np.inf},
-        {"model": "resmlp", "norm": "none", "scheme": "zeros/normal(1.0)", "verdict": "slower",
-         "end_verdict": "as good", "speed_ratio": 2.5},
-        {"model": "transformer", "activation": "relu", "scheme": "zeros/normal(0.1)", "verdict": "equivalent",
-         "end_verdict": "as good", "speed_ratio": 1.0},
-        {"model": "resmlp", "norm": "none", "scheme": "lecun_normal/zeros", "verdict": "reference",
-         "end_verdict": ""},
+        {
+            "model": "resmlp",
+            "norm": "batchnorm",
+            "scheme": "zeros/normal(1.0)",
+            "verdict": "fails",
+            "end_verdict": "falls short",
+            "speed_ratio": np.inf,
+        },
+        {
+            "model": "resmlp",
+            "norm": "none",
+            "scheme": "zeros/normal(1.0)",
+            "verdict": "slower",
+            "end_verdict": "as good",
+            "speed_ratio": 2.5,
+        },
+        {
+            "model": "transformer",
+            "activation": "relu",
+            "scheme": "zeros/normal(0.1)",
+            "verdict": "equivalent",
+            "end_verdict": "as good",
+            "speed_ratio": 1.0,
+        },
+        {
+            "model": "resmlp",
+            "norm": "none",
+            "scheme": "lecun_normal/zeros",
+            "verdict": "reference",
+            "end_verdict": "",
+        },
     ]
     lines = family_answer("modern", view(rows), runs(model="resmlp"))
     bullets = [line for line in lines if line.startswith("- ")]
     assert bullets == [
-        "- **residual MLP + BatchNorm** (tanh; `zeros/normal(1.0)`): fails in 1 of 1; ends as good in 0 of 1.",
+        "- **residual MLP + BatchNorm** (tanh; `zeros/normal(1.0)`): fails in 1 of 1; ends as good in 0 "
+        "of 1.",
         "- **residual MLP** (tanh; `zeros/normal(1.0)`): slower in 1 of 1 (2.50× the reference's steps to "
         "target); ends as good in 1 of 1.",
         "- **transformer (attention)** (relu; `zeros/normal(0.1)`): equivalent in 1 of 1 (1.00× the "

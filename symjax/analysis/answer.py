@@ -67,7 +67,9 @@ def weights_moved(diagnostics: pd.DataFrame) -> pd.Series:
     return diagnostics.groupby("run_id")["first_grad_step"].apply(lambda v: v.notna().any()).rename("moved")
 
 
-def moved_share(summary: pd.DataFrame, runs: pd.DataFrame, diagnostics: pd.DataFrame, by: list[str]) -> np.ndarray:
+def moved_share(
+    summary: pd.DataFrame, runs: pd.DataFrame, diagnostics: pd.DataFrame, by: list[str]
+) -> np.ndarray:
     """(rows,) per summary row (keyed by ``by`` and scheme): the share of its ``runs`` whose weights moved
     (``weights_moved``); NaN for a row without diagnostics."""
     keyed = runs.merge(weights_moved(diagnostics), left_on="run_id", right_index=True)

@@ -111,10 +111,7 @@ def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]
         )
     stuck = rows[~rows["learns"].astype(bool)]
     if len(stuck):
-        lines.append(
-            f"It does not learn in {len(stuck)}: "
-            f"{_listed(stuck, h.by, _stuck)}."
-        )
+        lines.append(f"It does not learn in {len(stuck)}: {_listed(stuck, h.by, _stuck)}.")
     return word, lines
 
 

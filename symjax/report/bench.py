@@ -10,7 +10,10 @@ only date is the JSON's own ``datetime``.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +48,34 @@ COMPARED = (
 COMPILE_SPREAD = 1.5  # compile time "independent" of a size: within this factor from smallest to largest
 MEMORY_RATIO = 2.0  # device memory per run at most this many times its params + optimizer state + logs
 MAX_JSON_BYTES = 256 * 2**20  # a benchmark JSON (a full run's is ~100 KB)
+FLOAT_DIGITS = 309  # an integer with more digits than this cannot be a float (the largest is ~1.8e308)
+
+
+class _LongInt(str):
+    """An integer literal of more than FLOAT_DIGITS digits, kept as text to be refused by name."""
+
+
+def _parse_int(text: str) -> int | _LongInt:
+    return _LongInt(text) if len(text.lstrip("-")) > FLOAT_DIGITS else int(text)
+
+
+def _key(key: str) -> str:
+    return key if key.isidentifier() else json.dumps(key)
+
+
+def _too_large(data) -> str | None:
+    """The path (``benchmarks[3].extra_info.steps``) of the first number in ``data`` that is no float: an
+    integer beyond ±1.8e308; None if there is none."""
+    stack = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack += reversed([(f"{path}.{_key(k)}" if path else _key(k), v) for k, v in value.items()])
+        elif isinstance(value, list):
+            stack += reversed([(f"{path}[{i}]", v) for i, v in enumerate(value)])
+        elif isinstance(value, _LongInt) or type(value) is int and abs(value) > sys.float_info.max:
+            return path
+    return None
 
 
 def load_bench(path: str | os.PathLike) -> dict:
@@ -52,7 +83,7 @@ def load_bench(path: str | os.PathLike) -> dict:
     not."""
     path = Path(path)
     try:
-        data = json.loads(read_bytes(path, MAX_JSON_BYTES, follow=True))
+        data = json.loads(read_bytes(path, MAX_JSON_BYTES, follow=True), parse_int=_parse_int)
     except OSError as error:
         raise SymjaxError(f"cannot read {path}: {error.strerror or error}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -61,6 +92,12 @@ def load_bench(path: str | os.PathLike) -> dict:
         raise SymjaxError(
             f"{path}: JSON nested deeper than Python parses; pytest-benchmark JSON nests a few levels"
         ) from None
+    field = _too_large(data)
+    if field is not None:
+        raise SymjaxError(
+            f"{path}: {field or 'the top level'} is an integer too large for a float; allowed: numbers "
+            "within ±1.8e308"
+        )
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or not data["benchmarks"]:
         raise SymjaxError(
             f"{path}: no benchmarks (expected pytest-benchmark JSON with a non-empty 'benchmarks' list)"
@@ -83,6 +120,9 @@ def load_bench(path: str | os.PathLike) -> dict:
         not_int = [k for k in ("n_runs", "steps", "device_count") if k in info and type(info[k]) is not int]
         if not_int:
             raise SymjaxError(f"{path}: benchmark {name}: extra_info {', '.join(not_int)} must be integers")
+        not_str = [k for k in ("impl", "backend") if k in info and not isinstance(info[k], str)]
+        if not_str:
+            raise SymjaxError(f"{path}: benchmark {name}: extra_info {', '.join(not_str)} must be strings")
         if info["kind"] == "side_by_side" and not all(
             isinstance(info[k], dict) and {"vmap", "loop"} <= info[k].keys()
             for k in ("run_steps_per_s", "gflop_per_s")
@@ -125,6 +165,23 @@ def _pct(x) -> str:
 
 def _fixed(x, digits: int) -> str:
     return f"{x:.{digits}f}" if _num(x) else "–"
+
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")  # control characters, line ends among them
+_SPECIAL = re.compile(r"[\\`*\[\]<>|&~]|(?<![^\W_])_|_(?![^\W_])")  # an ``_`` inside a word is text
+
+
+def _text(value) -> str:
+    """A JSON value as markdown text on one line: no markup, no HTML, no table cell break (``|``)."""
+    return _SPECIAL.sub(lambda m: "\\" + m.group(), _LINE_BREAKS.sub(" ", str(value)))
+
+
+def _code(value) -> str:
+    """A JSON value as one markdown code span, whatever backticks it holds."""
+    text = _LINE_BREAKS.sub(" ", str(value))
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.strip(" ") and (text[:1] in ("`", " ") or text[-1:] in ("`", " ")) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _table(rows: list[dict]) -> str:
@@ -240,27 +297,33 @@ def memory_target_row(compiles: list[dict]) -> dict:
     )
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _machine_lines(data: dict) -> list[str]:
-    machine, commit = data.get("machine_info") or {}, data.get("commit_info") or {}
+    """The machine section: CPU, backend, date and commit, every string from the JSON as markdown text."""
+    machine, commit = _object(data.get("machine_info")), _object(data.get("commit_info"))
     infos = [b["extra_info"] for b in data["benchmarks"]]
-    cpu = machine.get("cpu") or {}
+    cpu = _object(machine.get("cpu"))
     cores = cpu.get("count")
-    backends = ", ".join(sorted({str(i["backend"]) for i in infos}))
+    backends = ", ".join(sorted({_text(i["backend"]) for i in infos}))
     devices = ", ".join(sorted({str(i["device_count"]) for i in infos}))
     jax_version = machine.get("jax_version") or next(
         (i["jax_version"] for i in infos if i.get("jax_version")), None
     )
     lines = [
-        f"- CPU: {cpu.get('brand_raw') or machine.get('processor') or 'unknown'}"
-        + (f", {cores} cores" if cores else ""),
-        f"- JAX backend: {backends}, {devices} device(s)" + (f"; jax {jax_version}" if jax_version else ""),
-        f"- taken: {data.get('datetime', 'unknown')}",
+        f"- CPU: {_text(cpu.get('brand_raw') or machine.get('processor') or 'unknown')}"
+        + (f", {_text(cores)} cores" if cores else ""),
+        f"- JAX backend: {backends}, {devices} device(s)"
+        + (f"; jax {_text(jax_version)}" if jax_version else ""),
+        f"- taken: {_text(data.get('datetime', 'unknown'))}",
     ]
     if commit.get("id"):
         lines.append(
-            f"- commit: `{commit['id'][:12]}`"
+            f"- commit: {_code(str(commit['id'])[:12])}"
             + (" (uncommitted changes)" if commit.get("dirty") else "")
-            + (f" on {commit['branch']}" if commit.get("branch") else "")
+            + (f" on {_text(commit['branch'])}" if commit.get("branch") else "")
         )
     return lines
 
@@ -274,7 +337,7 @@ def side_by_side_rows(s: dict) -> list[dict]:
     peak, rates = s["gemm_gflop_per_s"], s["run_steps_per_s"]
     return [
         {
-            "impl": impl,
+            "impl": _text(impl),
             "run-steps/s": _rate(rates[impl]),
             "GFLOP/s": _fixed(s["gflop_per_s"].get(impl), 1),
             "% of GEMM peak": _pct(s["gflop_per_s"].get(impl) / peak * 100)
@@ -299,7 +362,7 @@ def throughput_rows(data: dict) -> list[dict]:
         rate, base = t["run_steps_per_s"], loop.get(t["n_runs"])
         rows.append(
             {
-                "impl": t["impl"],
+                "impl": _text(t["impl"]),
                 "N": str(t["n_runs"]),
                 "run-steps/s": _rate(rate),
                 "GFLOP/s": _fixed(t["gflop_per_s"], 1),
@@ -319,8 +382,8 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
     lines = [
         "# symjax benchmarks",
         "",
-        f"Timings from `{source}`"
-        + (f" (pytest-benchmark {version})" if version else "")
+        f"Timings from {_code(source)}"
+        + (f" (pytest-benchmark {_text(version)})" if version else "")
         + ", written by `symjax report`; how they are taken: `bench/README.md`.",
         "",
         "## Machine",
@@ -367,7 +430,7 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
     if trains:
         lines += ["## Throughput", "", "A run-step is one optimizer step of one run.", "", _table(trains), ""]
     for g in _of_kind(data, "gemm"):
-        lines += [f"GEMM probe (f32, {g['shape']}): {_fixed(g['gflop_per_s'], 1)} GFLOP/s.", ""]
+        lines += [f"GEMM probe (f32, {_text(g['shape'])}): {_fixed(g['gflop_per_s'], 1)} GFLOP/s.", ""]
     compiles = sorted(_of_kind(data, "compile"), key=lambda c: (c["n_runs"], c["steps"]))
     if compiles:
         lines += [
@@ -400,7 +463,7 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
     if busy:
         lines += ["## Busy machine", ""]
         lines += [
-            f"- Note: `{name}` was taken while other processes used "
+            f"- Note: {_code(name)} was taken while other processes used "
             f"{_pct(p) if _num(p) else 'an unknown share'} of the CPU."
             for name, p in busy
         ]
@@ -419,13 +482,37 @@ def write_bench_report(json_path: str | os.PathLike, out_dir: str | os.PathLike)
     return path
 
 
+def _shown(value) -> str:
+    """A JSON value as JSON, cut to 40 characters."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _ratio_of(path, side_by_side: dict, metric: str) -> float | None:
+    """One compared ratio of a side-by-side test: a finite number, or None when not measured; SymjaxError for
+    anything else (a string, a bool, a list, NaN, infinity)."""
+    value = side_by_side.get(metric)
+    if value is None or _num(value) and math.isfinite(value):
+        return value
+    raise SymjaxError(
+        f"{path}: benchmark {side_by_side['name']} (side_by_side, N={side_by_side['n_runs']}): {metric} is "
+        f"{_shown(value)}; allowed: a finite number, or null when not measured"
+    )
+
+
+def _ratios(path) -> dict[int, dict]:
+    """{n_runs: {metric: value or None}} of the side-by-side tests of the benchmark JSON at ``path``."""
+    return {
+        s["n_runs"]: {metric: _ratio_of(path, s, metric) for metric in COMPARED}
+        for s in _of_kind(load_bench(path), "side_by_side")
+    }
+
+
 def compare_bench(current_path, baseline_path, margin: float = 0.2) -> tuple[bool, list[str]]:
     """Ratio metrics of the side-by-side tests at the same N, current vs baseline: a metric regresses when it
-    is below ``baseline × (1 − margin)``. Returns (no regression, one line per metric)."""
-    current, baseline = (
-        {s["n_runs"]: s for s in _of_kind(load_bench(p), "side_by_side")}
-        for p in (current_path, baseline_path)
-    )
+    is below ``baseline × (1 − margin)``; one that is null is not measured, one that is no finite number is
+    refused (SymjaxError). Returns (no regression, one line per metric)."""
+    current, baseline = _ratios(current_path), _ratios(baseline_path)
     common = sorted(set(current) & set(baseline))
     if not common:
         raise SymjaxError(
@@ -435,7 +522,7 @@ def compare_bench(current_path, baseline_path, margin: float = 0.2) -> tuple[boo
     ok, lines, compared = True, [], 0
     for n in common:
         for metric in COMPARED:
-            b, c = baseline[n].get(metric), current[n].get(metric)
+            b, c = baseline[n][metric], current[n][metric]
             label = f"N={n} {metric}"
             if not (_num(b) and b > 0 and _num(c)):  # a zero or negative baseline measured nothing
                 side = " and ".join(

@@ -83,8 +83,8 @@ def batch_answer(name: str, h: Headline, runs: pd.DataFrame) -> list[str]:
         return [f"- `{name}` has no scheme with zero or constant W and a random b.", ""]
     lines = [
         f"From [`{name}`]({name}.md) ({len(runs)} runs, {int(runs['steps'].max())} steps, "
-        f"{runs['seed'].nunique()} seeds), each scheme at its own best rate, zero or constant W with a random "
-        "b against the reference:",
+        f"{runs['seed'].nunique()} seeds), each scheme at its own best rate, zero or constant W with a "
+        "random b against the reference:",
         "",
     ]
     for size, part in rows.groupby("batch_size", sort=True):
@@ -98,8 +98,8 @@ def batch_answer(name: str, h: Headline, runs: pd.DataFrame) -> list[str]:
         "",
         f"Does the answer depend on the batch size? **{word}**: a decisive verdict at one batch size "
         f"contradicts one at another (e.g. slower against as fast, falls short against as good) in "
-        f"{len(opposed)} of {len(pairs)} (setting, scheme) pairs; the speed and end verdicts are identical at "
-        f"every batch size in {len(same)}"
+        f"{len(opposed)} of {len(pairs)} (setting, scheme) pairs; the speed and end verdicts are identical "
+        f"at every batch size in {len(same)}"
         + (
             "; elsewhere they differ without contradicting each other (a decisive verdict beside an "
             "inconclusive or undecided one, or two on the same side): "

@@ -12,7 +12,7 @@ import pandas as pd
 
 from symjax.analysis.answer import END_VERDICTS, LEARNS_FRACTION, Headline, is_question_scheme
 from symjax.analysis.stats import VERDICT_RULES
-from symjax.report.format import code, fmt_ratio, span
+from symjax.report.format import code, fmt_ratio, span, text
 from symjax.report.sections import verdict_counts
 
 MECHANISM_SENTENCE = (
@@ -133,7 +133,7 @@ def first_screen_lines(
     lines += extra
     scope, missing = _scope(runs)
     missing = [name for name in missing if name not in covered]
-    datasets = ", ".join(dict.fromkeys(runs["dataset"]))
+    datasets = ", ".join(map(text, dict.fromkeys(runs["dataset"])))
     safe = [
         s
         for s, rows in _questions(decisive.summary).groupby("scheme", sort=False)
@@ -160,9 +160,7 @@ def first_screen_lines(
         MECHANISM_SENTENCE,
         "",
         f"Scope: {scope} on small data ({datasets}), trained from scratch"
-        + (
-            f"; {' and '.join(covered)} networks from companion results (question 4)" if covered else ""
-        )
+        + (f"; {' and '.join(covered)} networks from companion results (question 4)" if covered else "")
         + (
             f"; other architectures ({', '.join(missing)}) are not covered by this report."
             if missing

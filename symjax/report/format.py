@@ -43,13 +43,35 @@ def with_ci(point: str, lo: str, hi: str) -> str:
     return "n/a" if point == lo == hi == "n/a" else f"{point} [{lo}, {hi}]"
 
 
+# markdown's special characters; an underscore only where it could start or end emphasis (not in cnn_paper)
+_MARKDOWN = re.compile(r"[\\`*\[\]<>|#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def text(label) -> str:
+    r"""A user-given label (a file dataset's path, a plug-in's name) as markdown text: markdown's special
+    characters backslash-escaped, every run of whitespace (newlines too) one space.
+
+    >>> print(text("file:a|b <img src=x>.npz"), text("cnn_paper"), text("[x](http:evil)\n*"))
+    file:a\|b \<img src=x\>.npz cnn_paper \[x\](http:evil) \*
+    """
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), " ".join(str(label).split()))
+
+
 def code(scheme: str) -> str:
-    return f"`{scheme}`"
+    """A scheme as inline code (its ``|`` escaped for tables); as escaped text if it holds a backtick."""
+    scheme = " ".join(str(scheme).split())
+    return text(scheme) if "`" in scheme else "`" + scheme.replace("|", "\\|") + "`"
+
+
+def _cell(value):
+    """A table cell: text keeps its column (an unescaped ``|`` escaped, newlines as spaces)."""
+    return re.sub(r"(?<!\\)\|", r"\|", " ".join(value.split())) if isinstance(value, str) else value
 
 
 def markdown(rows: list[dict]) -> str:
     """A pipe table of ``rows`` (one dict per row, same keys), columns in key order."""
-    return pd.DataFrame(rows).to_markdown(index=False)
+    frame = pd.DataFrame(rows)
+    return frame.map(_cell).rename(columns=_cell).to_markdown(index=False)
 
 
 def architecture(row) -> str:
@@ -61,7 +83,7 @@ def architecture(row) -> str:
     ('100,100', 'linear', 'cnn 16,16')
     """
     model, hidden = row.get("model", "mlp"), str(row["hidden"])
-    return (hidden or "linear") if model == "mlp" else f"{model} {hidden}"
+    return (hidden or "linear") if model == "mlp" else f"{text(model)} {hidden}"
 
 
 def _precision(row) -> str:
@@ -77,7 +99,7 @@ def setting_label(row, lr: bool = True) -> str:
     in 64-bit precision); no lr with ``lr=False``."""
     rate = f" · lr {row['lr']:g}" if lr else ""
     return (
-        f"{row['dataset']} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · "
+        f"{text(row['dataset'])} · {architecture(row)} · {row['activation']} · {row['optimizer']}{rate} · "
         f"batch {row['batch_size']}{_precision(row)}"
     )
 

@@ -8,6 +8,7 @@ PNG files carry no software/version metadata, so the same results give the same 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -97,7 +98,7 @@ def plot_setting_curves(
         "fraction of runs at or below the target MSE" if regression else None,
     )
     axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(plain(title), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -124,7 +125,7 @@ def plot_mechanism(quantiles: dict[str, pd.DataFrame], schemes: list[str], title
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(plain(title), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -248,9 +249,19 @@ def _panel_grid(count: int, width: float = 3.6, height: float = 2.8):
     return fig, axes[:count]
 
 
+def plain(title: str) -> str:
+    r"""A markdown label (``symjax.report.format.text``) as a plot title: its backslash escapes undone, ``$``
+    escaped (matplotlib would read ``$...$`` as math).
+
+    >>> plain("file:a\\|b $x$.npz")
+    'file:a|b \\$x\\$.npz'
+    """
+    return re.sub(r"\\(.)", r"\1", title).replace("$", r"\$")
+
+
 def _label_panel(ax, title: str, xlabel: str, ylabel: str) -> None:
     """Small-multiple labels: title, axis labels and ticks in small type, a light grid."""
-    ax.set_title(title, fontsize=7)
+    ax.set_title(plain(title), fontsize=7)
     ax.set_xlabel(xlabel, fontsize=7)
     ax.set_ylabel(ylabel, fontsize=7)
     ax.tick_params(labelsize=7)

@@ -15,7 +15,17 @@ from symjax.analysis import stats
 from symjax.analysis.answer import is_question_scheme, learns  # noqa: F401  (learns: re-exported)
 from symjax.analysis.tables import depth, verdict_breakdown
 from symjax.core.group import RANK_EVERY
-from symjax.report.format import code, fmt_acc, fmt_loss, fmt_ratio, markdown, setting_label, span, with_ci
+from symjax.report.format import (
+    code,
+    fmt_acc,
+    fmt_loss,
+    fmt_ratio,
+    markdown,
+    setting_label,
+    span,
+    text,
+    with_ci,
+)
 from symjax.report.plots import plot_performance_profile
 from symjax.results.metrics import TARGET_FRACTION
 from symjax.results.schema import SETTING_COLUMNS
@@ -125,7 +135,7 @@ def axis_lines(summary: pd.DataFrame) -> list[str]:
         table = verdict_breakdown(rows, column, list(VERDICTS))
         out = [
             {
-                name: value,
+                name: text(value) if isinstance(value, str) else value,
                 "(setting, scheme) pairs": int(r["pairs"]),
                 "learns": int(r["learns"]),
                 **{verdict: int(r[verdict]) for verdict in table.columns[2:]},
@@ -177,7 +187,7 @@ def setup_lines(config: dict, runs: pd.DataFrame) -> list[str]:
         f"- Runs: {len(runs)} = {runs.groupby(SETTING_COLUMNS).ngroups} settings × "
         f"{runs['scheme'].nunique()} schemes × "
         f"{m['seeds']} seeds.",
-        f"- Datasets: {', '.join(first('dataset'))}; "
+        f"- Datasets: {', '.join(map(text, first('dataset')))}; "
         + (
             "hidden layers"
             if (runs["model"] == "mlp").all()
