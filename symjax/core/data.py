@@ -211,11 +211,17 @@ def _load_file(name: str) -> tuple[str, Dataset]:
     cached = _FILES.get((path, label))
     if cached is None or cached[0] != status:
         sha, arrays, task = read_file(name)
-        dataset = _standardized(*arrays, task)
-        if not all(np.isfinite(a).all() for a in dataset[:4]):
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):  # an error, not numpy's warnings
+                dataset = _standardized(*arrays, task)
+        except FloatingPointError:
+            dataset = None
+        if dataset is None or not all(np.isfinite(a).all() for a in dataset[:4]):
             raise bad(
                 name,
-                f"{path}: standardized values beyond float32's range (a feature nearly constant in x_train?)",
+                f"{path}: values too large to standardize (a feature's variance beyond float64's range, "
+                "or standardized values beyond float32's: values near float64's limit, or a feature nearly "
+                "constant in x_train?)",
             )
         cached = _FILES[(path, label)] = (status, sha, dataset)
     return cached[1], cached[2]

@@ -5,7 +5,8 @@ arrays and caches them by the file's status and content hash). Here: parse a nam
 (a regular file of at most ``MAX_DATA_BYTES``), read it once (never unpickling), and check its arrays.
 PATH is relative to the current directory. An .npz holds ``x_train`` (n, d), ``y_train``, ``x_test``
 (m, d), ``y_test``: integer labels 0..C-1 (n,) mean classification, float targets (n,) or (n, k)
-regression. A table's ``label`` column is y, every other column a feature except ``split`` (``train`` or
+regression, their size once decompressed bounded by their headers before any is read. A table's ``label``
+column is y, every other column a feature (a parquet file's stored index too) except ``split`` (``train`` or
 ``test`` per row); without a split column the last 20% of its rows are the test set.
 Every problem is one ValueError line naming the file and what is allowed.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import stat
 from pathlib import Path
@@ -25,6 +27,7 @@ from symjax.core.files import read_bytes
 
 FILE_PREFIX = "file:"
 MAX_DATA_BYTES = 2 * 2**30  # largest data file read
+MAX_ARRAY_BYTES = 2 * 2**30  # an .npz's arrays once decompressed, counted as float64 (what they become)
 MAX_OUTPUTS = 100_000  # classes or regression outputs
 MAX_NAME_CHARS = 300  # a dataset label is stored in the results and checked on reading them
 TEST_FRACTION = 0.2  # a table without a split column: its last 20% of rows are the test set
@@ -104,7 +107,8 @@ def _first_line(error: BaseException) -> str:
 
 
 def _npz_arrays(data: bytes) -> tuple[np.ndarray, ...]:
-    """(x_train, y_train, x_test, y_test) of an .npz archive, never unpickling."""
+    """(x_train, y_train, x_test, y_test) of an .npz archive, never unpickling, its arrays' size bounded
+    (``_check_sizes``) before any is decompressed."""
     try:
         archive = np.load(io.BytesIO(data), allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -112,11 +116,43 @@ def _npz_arrays(data: bytes) -> tuple[np.ndarray, ...]:
         missing = [key for key in ARRAYS if key not in archive.files]
         if missing:
             raise _Problem(f"no array {missing[0]!r} (it holds {', '.join(archive.files)[:80] or 'none'})")
+        _check_sizes(archive)
         return tuple(archive[key] for key in ARRAYS)
     except _Problem:
         raise
     except Exception as error:  # zipfile and numpy raise many kinds for a damaged or pickled file
         raise _Problem(f"cannot be read as .npz ({_first_line(error)})") from None
+
+
+def _check_sizes(archive) -> None:
+    """_Problem unless the arrays ``ARRAYS`` of an ``NpzFile`` are .npy members whose headers' shape x
+    itemsize (at least float64's 8 bytes: they are converted to it) sum to at most ``MAX_ARRAY_BYTES``; reads
+    only the headers."""
+    total = 0
+    for key in ARRAYS:
+        member = key if key in archive.zip.namelist() else f"{key}.npy"  # the member NpzFile[key] reads
+        with archive.zip.open(member) as stream:
+            shape, dtype = _npy_header(stream, key)
+        total += math.prod(shape) * max(dtype.itemsize, 8)
+    if total > MAX_ARRAY_BYTES:
+        raise _Problem(
+            f"its arrays hold {total:,} bytes once decompressed (as float64), more than the "
+            f"{MAX_ARRAY_BYTES:,} allowed"
+        )
+
+
+def _npy_header(stream, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the header of the .npy array ``key`` that ``stream`` starts with; _Problem if it
+    is none."""
+    try:
+        version = np.lib.format.read_magic(stream)
+    except ValueError:
+        raise _Problem(f"{key} is not an .npy array (np.savez writes them)") from None
+    if version not in ((1, 0), (2, 0)):
+        raise _Problem(f"{key} has .npy format version {version}; allowed: 1.0 or 2.0 (np.savez writes them)")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(stream)
+    return shape, dtype
 
 
 def _table_arrays(data: bytes, suffix: str, label: str) -> tuple[np.ndarray, ...]:
@@ -126,6 +162,8 @@ def _table_arrays(data: bytes, suffix: str, label: str) -> tuple[np.ndarray, ...
 
     try:
         frame = pd.read_csv(io.BytesIO(data)) if suffix == ".csv" else pd.read_parquet(io.BytesIO(data))
+        if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.reset_index()  # a parquet file's stored index (set_index): its columns are features
     except Exception as error:  # pandas and pyarrow raise many kinds
         raise _Problem(f"cannot be read as {suffix} ({_first_line(error)})") from None
     if label not in frame.columns:

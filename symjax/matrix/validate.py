@@ -2,7 +2,9 @@
 
 Data-flow stage: **matrix** -> plan. ``validate`` refuses, in one ``ConfigError``, unknown
 names, values beyond the stated bounds (``symjax.matrix.spec.LIMITS``, ``MAX_*``; checked
-before anything is expanded), rates float32 cannot hold, and a value listed twice on any axis.
+before anything is expanded), rates float32 cannot hold, a value listed twice on any axis and two
+schemes that give every layer of a group the same init; plug-ins are tried on the matrix's real shapes
+(``symjax.matrix.plugin_checks``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import math
 
 from symjax.core.axes import AXES, GROUPED, registry
 from symjax.core.data import is_file_dataset, load_dataset, train_size
-from symjax.core.models import CNN_DATASETS, CNN_MODELS, MAX_HIDDEN_LAYERS, NORMED_MODELS, SIGNAL_MODELS
+from symjax.core.models import CNN_DATASETS, MAX_HIDDEN_LAYERS, NORMED_MODELS, SIGNAL_MODELS
 from symjax.core.plugins import is_plugin_model
-from symjax.core.schemes import check_depth, count_schemes, expand_scheme, is_plugin, parse_scheme
+from symjax.core.schemes import check_depth, count_schemes, expand_scheme, parse_scheme
+from symjax.matrix.plugin_checks import check_inits, plugin_model_layers
 from symjax.matrix.spec import (
     FLOAT32_RANGE,
     MAX_AXIS_VALUES,
@@ -102,33 +105,8 @@ def validate(matrix: Matrix) -> Matrix:
         raise ConfigError(f"log_every: must be at most steps ({matrix.steps}), got {matrix.log_every}")
     _check_files(canonical)
     _validate_plan(canonical)
-    _check_plugins(canonical)
+    check_inits(canonical)
     return canonical
-
-
-def _check_plugins(matrix: Matrix) -> None:
-    """ConfigError (one line) for a plug-in init that cannot be imported, is not callable, or returns the
-    wrong shape or dtype for a weight (dense, and a conv kernel if the matrix has a CNN) or a bias. Imports
-    jax only when the matrix names a plug-in."""
-    weights, biases = {}, {}  # plug-in name -> the first scheme that names it
-    for scheme in dict.fromkeys([*matrix.schemes, matrix.reference]):
-        parsed = parse_scheme(scheme)
-        for part in [parsed, *(override for _, override in parsed.overrides)]:
-            if is_plugin(part.weight):
-                weights.setdefault(part.weight, scheme)
-            if is_plugin(part.bias):
-                biases.setdefault(part.bias, scheme)
-    if not weights and not biases:
-        return
-    from symjax.core.plugins import check_plugin
-
-    weight_shapes = [(3, 4), *([(5, 2, 4)] if set(matrix.models) & set(CNN_MODELS) else [])]
-    for names, shapes in ((weights, weight_shapes), (biases, [(4,)])):
-        for name, scheme in names.items():
-            try:
-                check_plugin(name, shapes)
-            except ValueError as error:
-                raise ConfigError(f"schemes: {scheme}: {error}") from None
 
 
 def _check_files(matrix: Matrix) -> None:
@@ -175,7 +153,7 @@ def _canonical_schemes(texts, key: str = "schemes") -> list[str]:
 
 def _validate_plan(matrix: Matrix) -> None:
     """Checks on the runs of a canonical matrix that remain after the exclude rules."""
-    reference, plan = matrix.reference, matrix.kept_groups()
+    reference, plan, models = matrix.reference, matrix.kept_groups(), {}
     if not plan:
         raise ConfigError("exclude: the rules remove every run of the matrix")
     runs = sum(len(pairs) for _, pairs in plan) * matrix.seeds
@@ -204,18 +182,34 @@ def _validate_plan(matrix: Matrix) -> None:
                 f'has its own (exclude it with [[exclude]] model = "{cfg.model}", norm = [...]), got '
                 f"{cfg.norm}"
             )
-        n_layers = _plugin_model_layers(cfg) if is_plugin_model(cfg.model) else _builtin_layers(cfg)
-        for scheme in dict.fromkeys(s for _, s in pairs):
-            try:
-                check_depth(parse_scheme(scheme), n_layers)
-            except ValueError as error:
-                raise ConfigError(f"schemes: {error}") from None
+        n_layers = plugin_model_layers(cfg, models) if is_plugin_model(cfg.model) else _builtin_layers(cfg)
+        _check_distinct(pairs, n_layers, where)
         lrs = {lr for lr, _ in pairs}
         missing = sorted(lr for lr in lrs if (lr, reference) not in pairs)
         if missing and matrix.target_loss is None:
             raise ConfigError(
                 f"exclude: removes the reference scheme {reference} from ({where}, lr {missing[0]:g}), which "
                 "then has no target loss; exclude the whole setting or give target_loss"
+            )
+
+
+def _check_distinct(pairs: list[tuple[float, str]], n_layers: int, where: str) -> None:
+    """ConfigError (one line) when a scheme overrides a layer the network lacks, or when two schemes at one
+    rate give every one of its ``n_layers`` layers the same (weight, bias) init (the same runs)."""
+    layers, seen = {}, {}
+    for lr, scheme in pairs:
+        if scheme not in layers:
+            try:
+                parsed = parse_scheme(scheme)
+                check_depth(parsed, n_layers)
+            except ValueError as error:
+                raise ConfigError(f"schemes: {error}") from None
+            layers[scheme] = tuple(parsed.for_layer(layer, n_layers) for layer in range(n_layers))
+        twin = seen.setdefault((lr, layers[scheme]), scheme)
+        if twin != scheme:
+            raise ConfigError(
+                f"schemes: {twin} and {scheme} give every layer of ({where}) the same init; allowed: schemes "
+                "that differ on some layer (the same runs would be trained and counted twice)"
             )
 
 
@@ -231,21 +225,6 @@ def _builtin_layers(cfg) -> int:
         return len(weight_shapes(cfg.model, n_in, cfg.hidden, 10))
     except ValueError as error:
         raise ConfigError(f"hidden: {error}") from None
-
-
-def _plugin_model_layers(cfg) -> int:
-    """Layers of a plug-in model at the group's sizes, after checking it (``check_model``); ConfigError in one
-    line."""
-    from symjax.core.data import load_dataset
-    from symjax.core.models import weight_shapes
-    from symjax.core.plugins import check_model
-
-    data = load_dataset(cfg.dataset)
-    try:
-        check_model(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
-    except ValueError as error:
-        raise ConfigError(f"model: {error}") from None
-    return len(weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs))
 
 
 def _bounded(matrix: Matrix, axis) -> list:
