@@ -58,15 +58,16 @@ def evaluate(
     model: str = "mlp",
     norm: str = "none",
     running: tuple = (),
+    conv: str = "products",
 ) -> Evaluation:
     """Mean loss, accuracy and dead-unit fractions of one network (params: list of ``{"w", "b"}``, see
     ``symjax.core.models.network``) over every example of ``data`` (padding masked out), BatchNorm with its
-    ``running`` averages; the dead fraction is NaN for a plug-in model's layers and for a layer without an
-    activation (the transformer's attention layers)."""
+    ``running`` averages (``conv``: see ``network``); the dead fraction is NaN for a plug-in model's layers
+    and for a layer without an activation (the transformer's attention layers)."""
     n = data.mask.sum()
 
     def net(x):
-        return network(params, x, activation, model, norm, running if norm == "batchnorm" else None)
+        return network(params, x, activation, model, norm, running if norm == "batchnorm" else None, conv)
 
     layout = jax.eval_shape(lambda x: net(x).hidden, data.x[0])  # None where a layer has no activation
     activated = [h is not None for h in layout] if layout is not None else []

@@ -6,7 +6,9 @@ Data-flow stage: **init** (``init_mlp``: params per run, scheme x seed) and **tr
 Params are a plain pytree: a list with one ``{"w", "b"}`` dict per layer, readout last.
 A dense layer has ``w`` of shape ``(fan_in, fan_out)``; a conv layer has a 1-D kernel
 ``w`` of shape ``(kernel_width, in_channels, out_channels)`` (stride ``CONV_STRIDE``,
-"SAME" padding). With no hidden layer (``hidden = ()``) the MLP is multinomial logistic regression. Every
+"SAME" padding), applied as one matrix product of patches (``conv1d``: under ``vmap`` over runs a batched
+GEMM, where ``lax.conv_general_dilated``, kept as ``conv1d_lax``, becomes a loop of grouped convolutions on
+XLA:CPU). With no hidden layer (``hidden = ()``) the MLP is multinomial logistic regression. Every
 layer's bias has shape ``(fan_out,)``. The forward pass picks
 dense or conv from ``w.ndim``, so the same code serves both models. ``resmlp`` is an input layer
 ``phi(norm(x W + b))`` to ``hidden[0]`` units, then a residual block ``h + phi(norm(h W + b))`` per further
@@ -166,9 +168,26 @@ class Pass(NamedTuple):
     stats: tuple
 
 
-def _conv(h: jax.Array, w: jax.Array) -> jax.Array:
-    """1-D convolution of h (batch, length, c_in) with w (kernel_width, c_in, c_out)."""
-    return jax.lax.conv_general_dilated(h, w, (CONV_STRIDE,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
+def conv1d(h: jax.Array, w: jax.Array, stride: int = CONV_STRIDE) -> jax.Array:
+    """The "SAME" 1-D convolution of h (batch, length, c_in) with w (k, c_in, c_out): (batch, out, c_out),
+    out = ceil(length / stride), as ``conv1d_lax``. The k taps are static strided slices of the padded input
+    (XLA's split: ``total // 2`` before), concatenated into patches (batch, out, k * c_in) times w as
+    (k * c_in, c_out): under ``vmap`` over kernels a batched matrix product."""
+    length, (width, c_in, c_out) = h.shape[-2], w.shape
+    out = -(-length // stride)
+    total = max((out - 1) * stride + width - length, 0)
+    padded = jnp.pad(h, [(0, 0)] * (h.ndim - 2) + [(total // 2, total - total // 2), (0, 0)])
+    axis = h.ndim - 2
+    taps = [jax.lax.slice_in_dim(padded, j, j + (out - 1) * stride + 1, stride, axis) for j in range(width)]
+    return jnp.concatenate(taps, axis=-1) @ w.reshape(width * c_in, c_out)
+
+
+def conv1d_lax(h: jax.Array, w: jax.Array, stride: int = CONV_STRIDE) -> jax.Array:
+    """``conv1d`` as ``lax.conv_general_dilated`` (the formulation before products; for benchmarks)."""
+    return jax.lax.conv_general_dilated(h, w, (stride,), "SAME", dimension_numbers=("NWC", "WIO", "NWC"))
+
+
+CONV_IMPLEMENTATIONS = {"products": conv1d, "lax": conv1d_lax}  # how conv layers are computed
 
 
 def network(
@@ -178,10 +197,13 @@ def network(
     model: str = "mlp",
     norm: str = "none",
     running: tuple[Running, ...] | None = None,
+    conv: str = "products",
 ) -> Pass:
     """The forward pass of inputs x (batch, n_in) (``Pass``); params from ``complete_params``. BatchNorm uses
-    the minibatch's statistics when ``running`` is None (training), else ``running`` (evaluation)."""
+    the minibatch's statistics when ``running`` is None (training), else ``running`` (evaluation); ``conv``
+    names the conv layers' ``CONV_IMPLEMENTATIONS`` entry ("lax": the formulation before, for benchmarks)."""
     phi = ACTIVATIONS[activation]
+    conv1 = CONV_IMPLEMENTATIONS[conv]
     if model == "transformer":
         return Pass(*transformer_forward(params, x, phi), ())
     if model not in MODELS:
@@ -189,7 +211,7 @@ def network(
     hidden, stats, h = [], [], x
     for index, layer in enumerate(params[:-1]):
         if layer["w"].ndim == 3:
-            z = _conv(h if h.ndim == 3 else h[..., None], layer["w"]) + layer["b"]
+            z = conv1(h if h.ndim == 3 else h[..., None], layer["w"]) + layer["b"]
         else:
             z = h @ layer["w"] + layer["b"]
         z, used = normalize(norm, z, layer, None if running is None else running[index])
@@ -230,8 +252,9 @@ def loss_fn(
     task: str = "classification",
     model: str = "mlp",
     norm: str = "none",
+    conv: str = "products",
 ) -> tuple[jax.Array, tuple]:
     """(the training loss (scalar) of one minibatch, BatchNorm's minibatch statistics per normalized layer, ()
-    without); no accuracy is computed on this hot path."""
-    outputs, _, stats = network(params, x, activation, model, norm)
+    without); no accuracy is computed on this hot path. ``conv``: see ``network``."""
+    outputs, _, stats = network(params, x, activation, model, norm, conv=conv)
     return mean_loss(outputs, y, task), stats

@@ -105,8 +105,9 @@ def weight_grad_norms(grads: list) -> jax.Array:
     return jnp.stack([jnp.linalg.norm(g["w"]) for g in grads]).astype(jnp.float32)
 
 
-def make_update(cfg: GroupConfig, n_train: int):
-    """The optimizer update of one run at one step: what every trainer of a group does per step.
+def make_update(cfg: GroupConfig, n_train: int, conv: str = "products"):
+    """The optimizer update of one run at one step: what every trainer of a group does per step (``conv``:
+    how conv layers are computed, ``symjax.core.models.CONV_IMPLEMENTATIONS``).
 
     Returns ``update(params, opt_state, perm, step, data_key, optimizer, arrays, running=()) ->
     (params, opt_state, perm, grads, running)``: ``perm`` (n_train,) int32 is the current epoch's example
@@ -133,7 +134,7 @@ def make_update(cfg: GroupConfig, n_train: int):
                 x, y = arrays.x_train[index], arrays.y_train[index]
         with jax.named_scope("gradient"):
             grads, stats = jax.grad(loss_fn, has_aux=True)(
-                params, x, y, cfg.activation, task, cfg.model, cfg.norm
+                params, x, y, cfg.activation, task, cfg.model, cfg.norm, conv
             )
         with jax.named_scope("optimizer"):
             updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -148,7 +149,7 @@ def initial_perm(cfg: GroupConfig, n_train: int) -> jax.Array:
     return jnp.zeros(0 if minibatch_size(cfg.batch_size, n_train) == n_train else n_train, jnp.int32)
 
 
-def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
+def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None, conv: str = "products"):
     """Build the single-run training function of a group.
 
     Args:
@@ -157,6 +158,8 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
         run_axis: the name of the ``vmap`` axis over runs when the function is vmapped with one
             (``symjax.engine.program``), so that a per-step check can be skipped once no run of the
             batch needs it; None for a run alone.
+        conv: how conv layers are computed (``symjax.core.models.CONV_IMPLEMENTATIONS``; "lax" only for
+            benchmarks).
 
     Returns:
         ``train(params, data_key, lr, arrays) -> (TrainState, Logs)``: params a list of
@@ -173,7 +176,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
     layer's first non-zero weight gradient.
     """
     task = dataset_task(cfg.dataset)
-    update = make_update(cfg, n_train)
+    update = make_update(cfg, n_train, conv)
 
     def any_run(flag):  # one flag for the whole vmapped batch of runs: a real branch, not a select
         return flag if run_axis is None else jax.lax.psum(flag.astype(jnp.int32), run_axis) > 0
@@ -191,7 +194,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None):
 
         @jax.named_scope("evaluate")
         def evaluate(state):  # slice by slice: a chunk's memory does not grow with the dataset
-            net = (cfg.activation, task, cfg.model, cfg.norm, state.running)
+            net = (cfg.activation, task, cfg.model, cfg.norm, state.running, conv)
             on_train = evaluate_on(state.params, train_slices, *net)
             on_test = evaluate_on(state.params, test_slices, *net)
             diagnostics = layer_diagnostics(state.params, on_train.dead_fraction, state.grad_norms, cfg.norm)
