@@ -26,7 +26,7 @@ from symjax.engine.interrupted import Interrupted
 from symjax.engine.memory import default_budget
 from symjax.engine.plan import make_plan
 from symjax.engine.program import Programs
-from symjax.engine.resume import ChunkStore, check_folder, folder_lock, prepare_folder
+from symjax.engine.resume import ChunkStore, check_folder, check_shared, folder_lock, prepare_folder
 from symjax.engine.runner import train_plan
 from symjax.matrix.spec import Matrix
 from symjax.results.metrics import results_tables
@@ -60,8 +60,9 @@ def run_matrix(
         fresh: discard saved chunks and start over.
         max_memory: bytes one chunk may use on the devices (``symjax.engine.memory``); default: half of
             what the devices hold (CPU: half the memory available now).
-        share: this process's place among several (``symjax.engine.distributed``): every process trains its
-            share of the chunks into ``out`` (a folder all of them see); process 0 writes the results.
+        share: this process's place among several (``symjax.engine.distributed``): every process checks
+            ``out`` as above and trains its share of the chunks into it (a folder all of them see, refused
+            otherwise); process 0 writes the results. ``PeerLost`` when another process stopped.
 
     Returns:
         The results folder.
@@ -72,11 +73,9 @@ def run_matrix(
     # a budget too small fails here, before any file
     plan = make_plan(matrix, jax.local_device_count(), budget)
     programs = Programs()  # the compiled programs of this call
-    if share.index == 0:
-        # a folder that is not this matrix's: refused before the lock is taken
-        check_folder(out, matrix, fresh)
-    if share.index > 0:  # train this process's share; process 0 writes the results
-        train_share(plan, ChunkStore(out), programs, share, show_progress)
+    check_folder(out, matrix, fresh)  # every process, before process 0 takes the lock
+    if share.index > 0:  # its share, into the folder that process 0 prepared; process 0 writes the results
+        train_share(plan, ChunkStore(out), programs, share, show_progress, lambda: check_shared(out, matrix))
         return out
     with folder_lock(out):
         chunks = prepare_folder(out, matrix, fresh)

@@ -9,6 +9,7 @@ is allowed, exit status 2, and no file written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -19,6 +20,7 @@ from symjax.core.axes import AXES
 from symjax.core.errors import SymjaxError, one_line
 
 EXIT_USAGE = 2
+EXIT_PEER_LOST = 1  # another process of a multi-process run stopped
 
 
 def _os_message(error: OSError) -> str:
@@ -43,6 +45,19 @@ def _check_paths(args) -> None:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stoppable():
+    """Inside, SIGTERM and SIGINT (even where the shell ignored it) raise KeyboardInterrupt, so that what is
+    saved stays saved and temporary files are removed; the previous handlers afterwards."""
+    previous = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
 
 
 class UsageError(SymjaxError):
@@ -193,7 +208,8 @@ def _bench_ab(args) -> int:
     """``symjax bench-ab``: time HEAD against BASE; 0 when no regression, 1 otherwise."""
     from symjax.abtest.abba import bench_ab
 
-    return bench_ab(args.base, args.head, args.quick, args.tolerance, args.max_pairs)
+    with _stoppable():  # its exported revisions are removed when it is stopped
+        return bench_ab(args.base, args.head, args.quick, args.tolerance, args.max_pairs)
 
 
 def _memory(text):
@@ -365,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _share(args):
     """This process's Share: jax.distributed.initialize when --coordinator etc. are given (all three or
     none)."""
-    from symjax.engine.distributed import Share, check_options, initialize
+    from symjax.engine.distributed import MAX_PROCESSES, Share, check_options, coordinator_address, initialize
 
     given = [args.coordinator, args.num_processes, args.process_id]
     if all(v is None for v in given):
@@ -374,10 +390,11 @@ def _share(args):
         raise UsageError(
             "--coordinator, --num-processes and --process-id go together; allowed: all three or none"
         )
-    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+    coordinator_address(args.coordinator)
+    if not 1 <= args.num_processes <= MAX_PROCESSES or not 0 <= args.process_id < args.num_processes:
         raise UsageError(
-            f"--process-id {args.process_id} with --num-processes {args.num_processes}: allowed: N >= 1 and "
-            "0 <= I < N"
+            f"--process-id {args.process_id} with --num-processes {args.num_processes}: allowed: "
+            f"1 <= N <= {MAX_PROCESSES} and 0 <= I < N"
         )
     if args.num_processes > 1 and args.dry_run:
         raise UsageError(
@@ -387,7 +404,9 @@ def _share(args):
     check_options(args.num_processes, args.max_memory, args.fresh)
     try:
         return initialize(args.coordinator, args.num_processes, args.process_id)
-    except Exception as error:  # unreachable coordinator, port in use, jax already started: one line
+    except SymjaxError:  # said in one line already (port in use, nothing answers)
+        raise
+    except Exception as error:  # jax already started, its service failed to start: one line
         raise UsageError(f"cannot join --coordinator {args.coordinator}: {one_line(error)}") from None
 
 
@@ -425,9 +444,7 @@ def _run(args) -> int:
     share = _share(args)
     if args.dry_run:
         return _dry_run(matrix, args)
-    previous = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the shell ignored it
-    try:
+    with _stoppable():
         folder = symjax.run_matrix(
             matrix,
             args.out,
@@ -436,9 +453,6 @@ def _run(args) -> int:
             max_memory=args.max_memory,
             share=share,
         )
-    finally:
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGINT, previous[1])
     if share.index > 0:
         print(
             f"process {share.index}: saved its share of the chunks in {folder}/chunks; process 0 writes the "
@@ -500,9 +514,10 @@ def _list(args) -> int:
 
 def main(argv=None) -> int:
     """Parse the command line and run its subcommand's handler. Refused input (``SymjaxError``) and a failed
-    file operation end in one line on stderr and exit status 2; any other exception is a bug and keeps its
+    file operation end in one line on stderr and exit status 2, the loss of another process of the run in one
+    line and status 1, an interruption in one line and 130; any other exception is a bug and keeps its
     traceback."""
-    from symjax.engine.interrupted import Interrupted
+    from symjax.engine.interrupted import Interrupted, PeerLost
 
     try:
         args = build_parser().parse_args(argv)
@@ -514,17 +529,27 @@ def main(argv=None) -> int:
     except OSError as error:  # not writable, disk full: finished chunks stay saved, no partial file
         print(f"symjax: error: {_os_message(error)}", file=sys.stderr)
         return EXIT_USAGE
+    except PeerLost as error:  # another process of the run stopped: not bad input, nothing lost
+        print(f"symjax: error: {one_line(error)}", file=sys.stderr)
+        return EXIT_PEER_LOST
     except (KeyboardInterrupt, Interrupted) as error:
         print(f"symjax: {error if isinstance(error, Interrupted) else 'interrupted'}", file=sys.stderr)
         return 130
 
 
+def _peer() -> bool:
+    """Whether this process joined a multi-process run as a process other than 0."""
+    distributed = sys.modules.get("symjax.engine.distributed")
+    return bool(distributed and distributed.JOINED and distributed.JOINED[0].index > 0)
+
+
 def entry() -> None:
     """The ``symjax`` command: ``main``, then exit. After an interruption, exit at once: XLA may still be
     running the chunk in flight, and tearing the interpreter down under it can crash (what was saved is
-    safe)."""
+    safe). So does a process other than 0 of a multi-process run: JAX's shutdown would disconnect it from
+    process 0's coordination service, and aborts it if process 0 has already gone."""
     code = main()
-    if code == 130:
+    if code == 130 or _peer():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -118,6 +118,23 @@ def resolve(repo: Path, revision: str) -> str:
     return commit
 
 
+def warn_uncommitted(repo: Path, commits: list[str]) -> None:
+    """One warning line on stderr when a timed commit is the checked-out one and tracked files differ from it:
+    bench-ab times commits, not the working tree."""
+    checked_out = _git(repo, "rev-parse", "HEAD", what=f"{repo} has no commit checked out")
+    if checked_out not in commits:
+        return
+    changed = _git(
+        repo, "diff", "--name-only", "HEAD", what="cannot compare the working tree with HEAD"
+    ).splitlines()
+    if changed:
+        print(
+            f"symjax: warning: {len(changed)} tracked files differ from the checked-out commit (e.g. "
+            f"{changed[0]}); bench-ab times the committed {checked_out[:12]}, not the working tree",
+            file=sys.stderr,
+        )
+
+
 def export(repo: Path, commit: str, folder: Path) -> Path:
     """``git archive`` of ``commit`` extracted into ``folder`` (created); returns it."""
     folder.mkdir()
@@ -200,12 +217,15 @@ def bench_ab(
     max_pairs: int = 40,
     repo: str | Path = ".",
 ) -> int:
-    """Compare two revisions of the git repository at ``repo``; print the table; 1 on a regression, else 0."""
+    """Compare two revisions of the git repository at ``repo``; print the table; 1 on a regression, else 0.
+    Warns first when the working tree differs from a timed commit (``warn_uncommitted``)."""
     check_options(tolerance, max_pairs)
     top = Path(
         _git(Path(repo), "rev-parse", "--show-toplevel", what=f"not a git repository: {Path(repo).resolve()}")
     )
     commits = [resolve(top, base), resolve(top, head or "HEAD")]
+    warn_uncommitted(top, commits)
+    # removed also when stopped: the command line turns SIGTERM into KeyboardInterrupt
     with tempfile.TemporaryDirectory(prefix="symjax-ab-") as tmp:
         folders = {c: export(top, c, Path(tmp) / c[:12]) for c in dict.fromkeys(commits)}
         workers = []

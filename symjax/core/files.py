@@ -29,8 +29,18 @@ def _fsync(path, flags: int = os.O_RDONLY) -> None:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(temporary_path)``, fsync the file, move it into place and fsync the folder."""
+    """Call ``write(temporary_path)``, fsync the file, move it into place and fsync the folder. A failure
+    (disk full, read-only file system) is an OSError that names ``path``, whatever raised it."""
     path = Path(path)
+    try:
+        _write_and_replace(path, write)
+    except OSError as error:
+        text = os.strerror(error.errno) if isinstance(error.errno, int) else str(error)
+        raise OSError(error.errno, text, str(path)) from None
+
+
+def _write_and_replace(path: Path, write) -> None:
+    """``atomic_write`` without the naming of its errors."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)

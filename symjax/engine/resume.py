@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import errno
 import fcntl
 import hashlib
 import importlib.util
@@ -43,6 +44,10 @@ from symjax.results.store import (
 
 CHUNKS, LOCK = "chunks", ".lock"
 KEY = re.compile(r"[0-9a-f]{24}")  # chunk file names: chunks/<key>.npz
+# symjax.core.files.atomic_write's temporary files of the manifest and result files: .<name>.<random>.tmp
+TEMPORARY = re.compile(
+    r"\.(" + "|".join(re.escape(name) for name in (MANIFEST, *FILES)) + r")\.[A-Za-z0-9_]+\.tmp"
+)
 # the modules whose code decides what a chunk's training computes (tests/test_layout.py holds this list
 # complete)
 TRAINING_MODULES = (
@@ -170,6 +175,10 @@ class ChunkStore:
                 "started with); nothing trained on the new version was saved: run the same command again to "
                 "train on it"
             )
+        if self.folder.is_symlink():  # replaced by a link since the folder was checked
+            raise ConfigError(
+                f"{self.folder} is a symbolic link; symjax never follows links out of its results folder"
+            )
         self.folder.mkdir(parents=True, exist_ok=True)
 
         def write(tmp):
@@ -192,16 +201,22 @@ class ChunkStore:
 
 def check_folder(folder: Path, matrix: Matrix, fresh: bool) -> dict | None:
     """The folder's manifest (None for a new or empty folder) if symjax may write ``matrix``'s runs there;
-    ConfigError if the folder is not symjax's, holds another matrix (unless ``fresh``) or links out."""
+    ConfigError if it is no folder, is not symjax's, holds another matrix (unless ``fresh``) or links out.
+    Its lock and symjax's temporary files (another run's, starting) do not make a folder symjax's nor
+    foreign."""
     folder = Path(folder)
+    allowed = "symjax writes only into a new or empty folder or one that it wrote: choose another --out"
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; {allowed}")
     if not folder.is_dir():
         return None
-    allowed = "symjax writes only into a new or empty folder or one that it wrote: choose another --out"
     try:
         manifest = read_manifest(folder)
     except ValueError as error:
         raise ConfigError(f"{error}; {allowed}") from None
-    if manifest is None and any(name != LOCK for name in os.listdir(folder)):
+    if manifest is None and any(
+        name != LOCK and not TEMPORARY.fullmatch(name) for name in os.listdir(folder)
+    ):
         raise ConfigError(
             f"{folder} is not empty and has no symjax {MANIFEST}, so it is not a symjax results folder (with "
             f"or without --fresh); {allowed}"
@@ -218,6 +233,16 @@ def check_folder(folder: Path, matrix: Matrix, fresh: bool) -> dict | None:
             "folder"
         )
     return manifest
+
+
+def check_shared(folder: Path, matrix: Matrix) -> None:
+    """For a process other than 0, once process 0 has prepared the folder: ConfigError unless ``check_folder``
+    passes and the folder holds this matrix's manifest (it is the folder that process 0 sees)."""
+    if check_folder(folder, matrix, fresh=False) is None:
+        raise ConfigError(
+            f"{folder} holds no symjax {MANIFEST} after process 0 prepared it; allowed: an --out folder that "
+            "every process sees (a shared file system)"
+        )
 
 
 def prepare_folder(folder: Path, matrix: Matrix, fresh: bool) -> ChunkStore:
@@ -246,6 +271,13 @@ def prepare_folder(folder: Path, matrix: Matrix, fresh: bool) -> ChunkStore:
     return chunks
 
 
+def _unopened(lock: Path, error: OSError) -> str:
+    """Why the lock cannot be opened: deleting it helps only when it exists on a writable file system."""
+    if os.path.lexists(lock) and error.errno != errno.EROFS:
+        return f"cannot open the lock {lock} ({error.strerror}); delete it if no symjax run writes the folder"
+    return f"cannot create the lock {lock} ({error.strerror}); allowed: an --out folder that symjax may write"
+
+
 def _holder(path: Path) -> str:
     """The pid written in a lock file, for messages ("unknown" if it holds none)."""
     try:
@@ -268,10 +300,7 @@ def folder_lock(folder: Path):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as error:
-            raise FolderInUse(
-                f"cannot open the lock {path} ({error.strerror}); delete it if no symjax run is writing the "
-                "folder"
-            ) from None
+            raise FolderInUse(_unopened(path, error)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -43,8 +43,9 @@ class Results(NamedTuple):
 
 
 def read_manifest(folder: str | os.PathLike) -> dict | None:
-    """``folder/manifest.json`` if the folder is symjax's (a dict naming a matrix_hash); None when there is no
-    manifest; ValueError when there is a file of that name that is not symjax's manifest."""
+    """``folder/manifest.json`` if the folder is symjax's (a dict naming a matrix_hash, its ``files`` none but
+    the result files); None when there is no manifest; ValueError when there is a file of that name that is
+    not symjax's manifest."""
     path = Path(folder) / MANIFEST
     try:
         manifest = json.loads(read_bytes(path, MAX_MANIFEST_BYTES))
@@ -54,6 +55,12 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
         raise SymjaxError(f"{path} cannot be read as symjax's manifest ({one_line(error)})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("matrix_hash"), str):
         raise SymjaxError(f"{path} is not symjax's manifest (no matrix_hash)")
+    files = manifest.get("files")
+    unexpected = sorted(name for name in files if name not in FILES) if isinstance(files, dict) else []
+    if unexpected:
+        raise SymjaxError(
+            f"{path} names an unexpected file {unexpected[0]!r}; allowed in its files: {', '.join(FILES)}"
+        )
     return manifest
 
 
