@@ -49,6 +49,11 @@ def _dead_line(h: Headline, mechanism: pd.DataFrame, reference: str) -> str | No
     )
 
 
+def _and(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _scope(runs: pd.DataFrame) -> tuple[str, list[str]]:
     """(the architectures the runs cover, e.g. ``plain MLPs and a 1-D CNN``; the families of residual,
     normalized and attention networks they leave out)."""
@@ -73,7 +78,7 @@ def _scope(runs: pd.DataFrame) -> tuple[str, list[str]]:
         "normalized": bool(norms),
         "attention": "transformer" in models,
     }
-    scope = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    scope = _and(parts)
     return scope, [name for name, there in present.items() if not there]
 
 
@@ -160,7 +165,7 @@ def first_screen_lines(
         MECHANISM_SENTENCE,
         "",
         f"Scope: {scope} on small data ({datasets}), trained from scratch"
-        + (f"; {' and '.join(covered)} networks from companion results (question 4)" if covered else "")
+        + (f"; {_and(covered)} networks from companion results (question 4)" if covered else "")
         + (
             f"; other architectures ({', '.join(missing)}) are not covered by this report."
             if missing
