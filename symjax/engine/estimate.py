@@ -24,8 +24,8 @@ from symjax.matrix.spec import Matrix
 CPU_FLOPS_PER_CORE = (
     40e9  # effective flop/s per core of a whole MLP training group (default and full matrices)
 )
-CONV_SLOWDOWN = (
-    12.0  # vmapped 1-D convolutions run ~12x below that on XLA:CPU (full matrix: 2.7 TFLOP in ~370 s)
+CONV_SLOWDOWN = (  # convolutions as products (symjax.core.models.conv1d) run ~2.1x below an MLP's rate
+    2.1  # (results/paper/config.json: the cnn_paper group, 4.91 TFLOP in 136.4 s on 2 cores)
 )
 FLOAT64_SLOWDOWN = (
     2.7  # a float64 group against its float32 twin (results/float64/config.json: 240.6 s and 88.3 s)
@@ -122,7 +122,7 @@ def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list
         f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory "
         f"~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB per chunk{limit}, ~{seconds / 60:.0f} min on "
         f"this {cores}-core CPU (assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, "
-        f"{CONV_SLOWDOWN:.0f}x less for convolutions, {FLOAT64_SLOWDOWN:g}x for float64; GPUs and TPUs are "
+        f"{CONV_SLOWDOWN:g}x less for convolutions, {FLOAT64_SLOWDOWN:g}x for float64; GPUs and TPUs are "
         "faster)"
     )
     return lines
