@@ -4,6 +4,8 @@
 #   bench/device_check.sh cuda     # NVIDIA GPU: installs the 'cuda' extra (jax[cuda12]) into .venv
 #   bench/device_check.sh tpu      # Cloud TPU VM: installs the 'tpu' extra (jax[tpu], libtpu)
 #   bench/device_check.sh none     # whatever JAX .venv has (e.g. CPU); extra args go to pytest
+#   bench/device_check.sh system   # a machine without network whose python3 already has JAX (and its GPU
+#                                  # plugin): no venv, no download; see "system mode" below
 #
 # It stops if JAX does not see the accelerator it installed for. The benchmark itself
 # (bench/test_bench_train.py: every implementation at N in $SYMJAX_BENCH_N, default
@@ -17,7 +19,8 @@ case "$extra" in
   cuda) want=gpu ;;
   tpu) want=tpu ;;
   none) want= ;;
-  *) echo "usage: bench/device_check.sh cuda|tpu|none [pytest args...]" >&2; exit 2 ;;
+  system) exec bash bench/device_system.sh "${@:2}" ;;
+  *) echo "usage: bench/device_check.sh cuda|tpu|none|system [pytest args...]" >&2; exit 2 ;;
 esac
 shift
 out=${REPORTS_DIR:-reports}

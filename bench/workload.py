@@ -229,13 +229,13 @@ class Workload:
 
 def gemm_fn(every_device: bool, size: int = GEMM_SIZE):
     """(callable, flops per call, devices used): one f32 (size x size) @ (size x size) product on device 0, or
-    on every device at once."""
+    on every device at once, at full float32 precision as the trainer's products (no TF32 on a GPU)."""
     key = jax.random.key(0)
     pairs = [
         jax.device_put((jax.random.normal(key, (size, size)), jax.random.normal(key, (size, size))), d)
         for d in (jax.local_devices() if every_device else jax.local_devices()[:1])
     ]
-    product = jax.jit(jnp.matmul)
+    product = jax.jit(lambda a, b: jnp.matmul(a, b, precision="highest"))
     jax.block_until_ready([product(a, b) for a, b in pairs])
     return (
         (lambda: jax.block_until_ready([product(a, b) for a, b in pairs])),

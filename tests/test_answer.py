@@ -308,12 +308,19 @@ def test_chance_level_in_the_best_rate_view_does_not_need_equal_rates():
 
 
 def test_report_removes_plots_an_earlier_report_of_the_same_name_left(tmp_path):
+    """A plot the earlier report linked and this one does not draw is deleted; a PNG it never linked stays."""
     folder = synthetic_results(tmp_path / "results")
     (tmp_path / "out" / "synthetic").mkdir(parents=True)
     stale = tmp_path / "out" / "synthetic" / "setting09-old.png"
     stale.write_bytes(b"an old plot")
+    (tmp_path / "out" / "synthetic.md").write_text(
+        "# symjax report: `synthetic`\n\n![old](synthetic/setting09-old.png)\n"
+    )
+    theirs = tmp_path / "out" / "synthetic" / "theirs.png"
+    theirs.write_bytes(b"a plot of theirs")
     text = build_report(folder, tmp_path / "out").read_text()
-    assert not stale.exists() and "verdict_map.png" in text
+    assert not stale.exists() and "verdict_map.png" in text and theirs.exists()
+    theirs.unlink()
     assert sorted(p.name for p in (tmp_path / "out" / "synthetic").glob("*.png")) == sorted(
         set(__import__("re").findall(r"synthetic/([^)]+\.png)", text))
     )

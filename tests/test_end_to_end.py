@@ -24,6 +24,7 @@ RUN_COLUMNS = [
     "dtype",
     "schedule",
     "norm",
+    "matmul_precision",
     "scheme",
     "seed",
     "final_train_loss",

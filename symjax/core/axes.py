@@ -11,8 +11,9 @@ Roles: ``grouped`` axes list values that each make their own groups (compiled pr
 axes hold one static value shared by every group; ``run`` axes list values vmapped inside a group;
 ``matrix`` keys describe the run set (seeds, the reference, chunking, exclude rules, ...).
 
->>> [a.key for a in AXES if a.role == "grouped"]
-['dataset', 'model', 'hidden', 'activation', 'optimizer', 'batch_size', 'dtype', 'schedule', 'norm']
+>>> [a.key for a in AXES if a.role == "grouped"]  # doctest: +NORMALIZE_WHITESPACE
+['dataset', 'model', 'hidden', 'activation', 'optimizer', 'batch_size', 'dtype', 'schedule', 'norm',
+ 'matmul_precision']
 >>> upgrade({"seeds": 3})["rank_every"], upgrade({"seeds": 3})["dtypes"]
 (4, ['float32'])
 """
@@ -23,7 +24,8 @@ import importlib
 from typing import NamedTuple
 
 REFERENCE_SCHEME = "lecun_normal/zeros"
-MATRIX_VERSION = 5  # 2 added models and excludes; 3 rank_every and dtypes; 4 schedules; 5 norms
+# 2 added models and excludes; 3 rank_every and dtypes; 4 schedules; 5 norms; 6 matmul_precisions
+MATRIX_VERSION = 6
 REQUIRED = object()  # the default of a key every matrix must give (its name)
 
 
@@ -84,6 +86,13 @@ AXES = (
     Axis("norms", "norm", "strs", ("none",), "grouped", "norm", "--norm",
          "none (default), layernorm or batchnorm after every hidden layer's affine map (mlp, cnn, resmlp)",
          allowed="symjax.core.norms:NORMS", since=5, earlier=("none",)),
+    # earlier: every result before the key was trained on a CPU, whose float32 products are the same at
+    # either precision (jax's default there is full float32), so they read as "highest"
+    Axis("matmul_precisions", "matmul_precision", "strs", ("highest",), "grouped", "matmul_precision",
+         "--matmul-precision",
+         "highest (default: every float32 matrix product in full float32) or default (jax's: TF32 on an "
+         "NVIDIA GPU since Ampere, one bfloat16 pass on a TPU; the same products on a CPU)",
+         allowed="symjax.core.group:MATMUL_PRECISIONS", since=6, earlier=("highest",)),
     Axis("target_loss", "target_loss", "float", None, "matrix", None, "--target-loss",
          "fixed target training loss for steps to target"),
     Axis("reference", "reference", "str", REFERENCE_SCHEME, "matrix"),

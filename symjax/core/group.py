@@ -16,6 +16,10 @@ from symjax.core.axes import AXES, BY_FIELD, LATER_GROUPED
 
 RANK_EVERY = BY_FIELD["rank_every"].default  # weight snapshots at step 0, every 4th logged step and the end
 DTYPES = ("float32", "float64")
+# how float32 matrix products are computed (``jax.default_matmul_precision``): "highest" in full float32
+# everywhere; "default" lets an accelerator round them (TF32 on NVIDIA GPUs since Ampere, one bfloat16
+# pass on a TPU); a CPU computes both alike
+MATMUL_PRECISIONS = ("highest", "default")
 
 
 def _label(self, batch: bool = False) -> str:
@@ -49,7 +53,8 @@ GroupConfig.__doc__ = """Everything that decides one compiled program (hashable:
 Fields, from ``symjax.core.axes.AXES``: dataset, hidden (widths), activation, optimizer, batch_size (None:
 full batch), steps, log_every, then model, rank_every (a weight snapshot every rank_every logged steps),
 dtype ("float64": the group trains with jax's 64-bit mode on), schedule (of the learning rate), norm
-(after every hidden affine map: none, layernorm or batchnorm)."""
+(after every hidden affine map: none, layernorm or batchnorm), matmul_precision (of every matrix product the
+program traces: highest or default, ``MATMUL_PRECISIONS``)."""
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,23 @@ def precision(dtype: str):
     return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
 
 
+def traced_at(matmul_precision: str):
+    """Decorator: the function traces every matrix product (``dot_general``, convolutions) at
+    ``matmul_precision`` (``symjax.core.group.MATMUL_PRECISIONS``) where it sets none itself: "highest" pins
+    float32 products to full float32 (no TF32 on a GPU), "default" leaves them to jax's default precision. The
+    precision is the compiled program's (its HLO's operand_precision), whoever jits or vmaps the function."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def at_precision(*args, **kwargs):
+            with jax.default_matmul_precision(matmul_precision):
+                return fn(*args, **kwargs)
+
+        return at_precision
+
+    return decorate
+
+
 def as_dtype(tree, dtype: str):
     """``tree`` with its floating-point leaves cast to ``dtype`` (call inside ``precision(dtype)``)."""
     return jax.tree.map(lambda v: v.astype(dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v, tree)
@@ -121,6 +138,7 @@ def make_update(cfg: GroupConfig, n_train: int, conv: str = "products"):
     full_batch = batch_size == n_train
     steps_per_epoch = max(n_train // batch_size, 1)
 
+    @traced_at(cfg.matmul_precision)
     def update(params, opt_state, perm, step, data_key, optimizer, arrays: Arrays, running=()):
         if full_batch:
             x, y = arrays.x_train, arrays.y_train
@@ -181,6 +199,7 @@ def make_train(cfg: GroupConfig, n_train: int, run_axis: str | None = None, conv
     def any_run(flag):  # one flag for the whole vmapped batch of runs: a real branch, not a select
         return flag if run_axis is None else jax.lax.psum(flag.astype(jnp.int32), run_axis) > 0
 
+    @traced_at(cfg.matmul_precision)  # its updates, evaluations and diagnostics
     def train(params, data_key, lr, arrays: Arrays):
         optimizer = make_optimizer(cfg.optimizer, lr, cfg.schedule, cfg.steps)
         n_layers = len(params)

@@ -16,7 +16,7 @@ from pandas.api import types
 
 from symjax.core.axes import SETTING_COLUMNS  # noqa: F401 (a setting: every grouped axis, the rate, the horizon)
 from symjax.core.errors import SymjaxError
-from symjax.core.group import DTYPES
+from symjax.core.group import DTYPES, MATMUL_PRECISIONS
 from symjax.matrix.spec import ConfigError, check_name, shown
 
 INT, FLOAT, BOOL, STR = "an integer", "a number", "a boolean", "a string"
@@ -47,6 +47,7 @@ RUNS = {
     "dtype": STR,
     "schedule": STR,
     "norm": STR,
+    "matmul_precision": STR,
 }  # the columns the report reads
 ADDED_IN = {  # results format -> the runs columns it added
     3: ("model", "task"),
@@ -54,6 +55,7 @@ ADDED_IN = {  # results format -> the runs columns it added
     5: ("dtype",),
     6: ("schedule",),
     7: ("norm",),
+    8: ("matmul_precision",),
 }
 CURVES = {"run_id": INT, "step": INT, "train_loss": FLOAT, "test_loss": FLOAT, "test_acc": FLOAT}
 DIAGNOSTICS = {
@@ -73,6 +75,7 @@ NAME_LABELS = (
     "optimizer",
     "schedule",
     "norm",
+    "matmul_precision",
 )  # plain names (parts of the report's plot file names)
 FREE_LABELS = (
     "dataset",
@@ -180,6 +183,10 @@ def check_tables(
         for c, ok in (
             ("hidden", runs["hidden"].str.fullmatch(r"|[0-9]{1,6}(,[0-9]{1,6}){0,7}").all()),
             ("dtype", runs["dtype"].isin(DTYPES).all() if version >= 5 else True),
+            (
+                "matmul_precision",
+                runs["matmul_precision"].isin(MATMUL_PRECISIONS).all() if version >= 8 else True,
+            ),
             ("lr", ((runs["lr"] > 0) & (runs["lr"] < math.inf)).all()),
             ("batch_size", (runs["batch_size"] > 0).all()),
             ("steps", (runs["steps"] > 0).all()),

@@ -25,9 +25,9 @@ from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write, atomic_write_text, digest, read_bytes
 
 # 3 added runs.model, runs.task, runs.diverged_step; 4 the late-target columns; 5 runs.dtype; 6 runs.schedule;
-# 7 runs.norm
-FORMAT_VERSION = 7
-READABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
+# 7 runs.norm; 8 runs.matmul_precision
+FORMAT_VERSION = 8
+READABLE_VERSIONS = (2, 3, 4, 5, 6, 7, 8)
 FILES = ("runs.parquet", "curves.parquet", "diagnostics.parquet", "config.json")
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 2**20
