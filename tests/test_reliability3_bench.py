@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symjax.cli import main
-from symjax.report.bench import _code, _text, compare_bench, load_bench, write_bench_report
+from symjax.report.bench import _code, compare_bench, load_bench, write_bench_report
+from symjax.report.format import text as _text
 
 HOSTILE = "2025 <script>alert(1)</script> | `x` [a](http:evil) *b* _c_ ~~d~~ &lt;\n# heading\r\\"
 SPECIALS = "\\`*[]<>|&~"

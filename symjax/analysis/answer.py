@@ -49,6 +49,12 @@ def is_question_scheme(scheme: str) -> bool:
     return parsed.weight in ("zeros", "constant") and parsed.bias in ("normal", "uniform", "torch_default")
 
 
+def question_pairs(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows with zero or constant W and a random b in a model with hidden units: the pairs the question is
+    about (a model without hidden layers, logistic regression, has no units whose symmetry could break)."""
+    return summary[summary["scheme"].map(is_question_scheme) & (summary["hidden"].astype(str) != "")]
+
+
 def learns(summary: pd.DataFrame, chance: np.ndarray, moved: np.ndarray | None = None) -> np.ndarray:
     """(rows,) True where the median final training loss is at least 5% below the setting's chance level
     and (``moved`` (rows,): the share of runs whose weights moved, NaN where unknown) at least half the runs'

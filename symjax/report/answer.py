@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from symjax.analysis.answer import END_VERDICTS, Headline, is_question_scheme
+from symjax.analysis.answer import END_VERDICTS, Headline, is_question_scheme, question_pairs
 from symjax.analysis.stats import LOSS_MARGIN
 from symjax.analysis.survival import LOSS_DROP_FRACTIONS
 from symjax.analysis.tables import CONTROL
@@ -37,12 +37,6 @@ from symjax.report.speed import censored_lines, loss_range_cell, loss_range_line
 MAX_LISTED = 12  # settings named in "where it differs" before "and N more"
 MAX_TABLE_ROWS = 40  # longer per-pair tables are left to the verdict map and the per-setting sections
 AS_FAST = ("equivalent", "faster", "better")
-
-
-def _pairs(summary: pd.DataFrame) -> pd.DataFrame:
-    """The rows with zero or constant W and a random b in a model with hidden units: the pairs the question is
-    about (a model without hidden layers, logistic regression, has no units whose symmetry could break)."""
-    return summary[summary["scheme"].map(is_question_scheme) & (summary["hidden"].astype(str) != "")]
 
 
 def _label(row, by: list[str]) -> str:
@@ -91,7 +85,7 @@ def _stuck(row) -> str:
 
 def symmetry_lines(h: Headline, mechanism: pd.DataFrame) -> tuple[str, list[str]]:
     """(verdict word, lines) of question 1; ``mechanism``: ``tables.mechanism_table`` of ``h.runs``."""
-    rows = _pairs(h.summary)
+    rows = question_pairs(h.summary)
     learned = int(rows["learns"].sum())
     control = "the all-zero control's" if (h.summary["scheme"] == CONTROL).any() else "the chance level"
     word = _word(learned / len(rows))
@@ -120,7 +114,7 @@ def speed_lines(
 ) -> tuple[str, list[str]]:
     """(verdict word, lines) of question 2; ``same``: the same-rate summary (one row per setting with lr,
     scheme); its plots are written under ``out/name/``."""
-    rows = _pairs(h.summary)
+    rows = question_pairs(h.summary)
     word = _word(rows["verdict"].isin(AS_FAST).mean())
     finite = rows[np.isfinite(rows["speed_ratio"])]
     ratios = (
@@ -134,7 +128,7 @@ def speed_lines(
         f"{verdict_counts(rows, bold=True)} of {len(rows)} (setting, scheme) pairs{ratios}."
     ]
     if h.choices is not None:
-        same_rows = _pairs(same)
+        same_rows = question_pairs(same)
         lines[0] += (
             f" At one common rate (each rate of the grid in turn) it is {verdict_counts(same_rows)} of "
             f"{len(same_rows)}."
@@ -207,7 +201,7 @@ def _rates(h: Headline, row) -> dict:
 def end_rows(h: Headline) -> pd.DataFrame:
     """Question pairs with their catch-up columns (``late_reached``, ``late_multiple``, ...)."""
     keys = [*h.by, "scheme"]
-    return _pairs(h.summary).merge(h.catch_up.drop(columns="late_target_loss"), on=keys, how="left")
+    return question_pairs(h.summary).merge(h.catch_up.drop(columns="late_target_loss"), on=keys, how="left")
 
 
 def end_table(h: Headline) -> str:
@@ -336,7 +330,7 @@ def answer_lines(
     name: str,
 ) -> list[str]:
     """The whole ``## Answer`` section: short answer, the three questions, the verdict map."""
-    if _pairs(h.summary).empty:
+    if question_pairs(h.summary).empty:
         return [
             "## Answer",
             "",
@@ -348,7 +342,7 @@ def answer_lines(
     symmetry, q1 = symmetry_lines(h, mechanism)
     fast, q2 = speed_lines(h, same, reference, out, name)
     good, q3 = end_lines(h, steps, horizon)
-    pairs = _pairs(h.summary)
+    pairs = question_pairs(h.summary)
     ends = end_rows(horizon[0] if horizon is not None else h)
     short = (
         f"**Short answer:** is symmetry broken? **{symmetry}** (it learns in {int(pairs['learns'].sum())} of "

@@ -20,6 +20,7 @@ import pandas as pd
 
 from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write_text, check_written, read_bytes
+from symjax.report.format import LINE_BREAKS, text
 
 KINDS = {  # extra_info keys each kind must have, besides COMMON
     "train": ("impl", "n_runs", "steps", "run_steps_per_s", "gflop_per_s", "compile_seconds"),
@@ -167,21 +168,12 @@ def _fixed(x, digits: int) -> str:
     return f"{x:.{digits}f}" if _num(x) else "–"
 
 
-_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")  # control characters, line ends among them
-_SPECIAL = re.compile(r"[\\`*\[\]<>|&~]|(?<![^\W_])_|_(?![^\W_])")  # an ``_`` inside a word is text
-
-
-def _text(value) -> str:
-    """A JSON value as markdown text on one line: no markup, no HTML, no table cell break (``|``)."""
-    return _SPECIAL.sub(lambda m: "\\" + m.group(), _LINE_BREAKS.sub(" ", str(value)))
-
-
 def _code(value) -> str:
     """A JSON value as one markdown code span, whatever backticks it holds."""
-    text = _LINE_BREAKS.sub(" ", str(value))
-    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
-    pad = " " if text.strip(" ") and (text[:1] in ("`", " ") or text[-1:] in ("`", " ")) else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    line = LINE_BREAKS.sub(" ", str(value))
+    fence = "`" * (max(map(len, re.findall("`+", line)), default=0) + 1)
+    pad = " " if line.strip(" ") and (line[:1] in ("`", " ") or line[-1:] in ("`", " ")) else ""
+    return f"{fence}{pad}{line}{pad}{fence}"
 
 
 def _table(rows: list[dict]) -> str:
@@ -307,23 +299,23 @@ def _machine_lines(data: dict) -> list[str]:
     infos = [b["extra_info"] for b in data["benchmarks"]]
     cpu = _object(machine.get("cpu"))
     cores = cpu.get("count")
-    backends = ", ".join(sorted({_text(i["backend"]) for i in infos}))
+    backends = ", ".join(sorted({text(i["backend"]) for i in infos}))
     devices = ", ".join(sorted({str(i["device_count"]) for i in infos}))
     jax_version = machine.get("jax_version") or next(
         (i["jax_version"] for i in infos if i.get("jax_version")), None
     )
     lines = [
-        f"- CPU: {_text(cpu.get('brand_raw') or machine.get('processor') or 'unknown')}"
-        + (f", {_text(cores)} cores" if cores else ""),
+        f"- CPU: {text(cpu.get('brand_raw') or machine.get('processor') or 'unknown')}"
+        + (f", {text(cores)} cores" if cores else ""),
         f"- JAX backend: {backends}, {devices} device(s)"
-        + (f"; jax {_text(jax_version)}" if jax_version else ""),
-        f"- taken: {_text(data.get('datetime', 'unknown'))}",
+        + (f"; jax {text(jax_version)}" if jax_version else ""),
+        f"- taken: {text(data.get('datetime', 'unknown'))}",
     ]
     if commit.get("id"):
         lines.append(
             f"- commit: {_code(str(commit['id'])[:12])}"
             + (" (uncommitted changes)" if commit.get("dirty") else "")
-            + (f" on {_text(commit['branch'])}" if commit.get("branch") else "")
+            + (f" on {text(commit['branch'])}" if commit.get("branch") else "")
         )
     return lines
 
@@ -337,7 +329,7 @@ def side_by_side_rows(s: dict) -> list[dict]:
     peak, rates = s["gemm_gflop_per_s"], s["run_steps_per_s"]
     return [
         {
-            "impl": _text(impl),
+            "impl": text(impl),
             "run-steps/s": _rate(rates[impl]),
             "GFLOP/s": _fixed(s["gflop_per_s"].get(impl), 1),
             "% of GEMM peak": _pct(s["gflop_per_s"].get(impl) / peak * 100)
@@ -362,7 +354,7 @@ def throughput_rows(data: dict) -> list[dict]:
         rate, base = t["run_steps_per_s"], loop.get(t["n_runs"])
         rows.append(
             {
-                "impl": _text(t["impl"]),
+                "impl": text(t["impl"]),
                 "N": str(t["n_runs"]),
                 "run-steps/s": _rate(rate),
                 "GFLOP/s": _fixed(t["gflop_per_s"], 1),
@@ -383,7 +375,7 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
         "# symjax benchmarks",
         "",
         f"Timings from {_code(source)}"
-        + (f" (pytest-benchmark {_text(version)})" if version else "")
+        + (f" (pytest-benchmark {text(version)})" if version else "")
         + ", written by `symjax report`; how they are taken: `bench/README.md`.",
         "",
         "## Machine",
@@ -430,7 +422,7 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
     if trains:
         lines += ["## Throughput", "", "A run-step is one optimizer step of one run.", "", _table(trains), ""]
     for g in _of_kind(data, "gemm"):
-        lines += [f"GEMM probe (f32, {_text(g['shape'])}): {_fixed(g['gflop_per_s'], 1)} GFLOP/s.", ""]
+        lines += [f"GEMM probe (f32, {text(g['shape'])}): {_fixed(g['gflop_per_s'], 1)} GFLOP/s.", ""]
     compiles = sorted(_of_kind(data, "compile"), key=lambda c: (c["n_runs"], c["steps"]))
     if compiles:
         lines += [

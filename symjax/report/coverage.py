@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from symjax.analysis.answer import Headline, is_question_scheme
+from symjax.analysis.answer import Headline, question_pairs
 from symjax.report.format import code, fmt_ratio, setting_label, span
 from symjax.report.modern import family, is_modern
 from symjax.report.sections import verdict_counts
@@ -27,10 +27,6 @@ def companion_kind(runs: pd.DataFrame) -> str:
     if is_modern(runs):
         return "families"
     return "batch" if runs["batch_size"].nunique() > 1 else "other"
-
-
-def _questions(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[summary["scheme"].map(is_question_scheme)]
 
 
 def _verdicts(rows: pd.DataFrame) -> str:
@@ -54,7 +50,7 @@ def covered_families(runs: pd.DataFrame) -> list[str]:
 def family_answer(name: str, h: Headline, runs: pd.DataFrame) -> list[str]:
     """One bullet per architecture family of a ``families`` companion: is zero W with a random b as fast,
     does it end as good?"""
-    rows = _questions(h.summary)
+    rows = question_pairs(h.summary)
     if rows.empty:
         return [f"- `{name}` has no scheme with zero or constant W and a random b.", ""]
     families = rows.apply(family, axis=1)
@@ -78,7 +74,7 @@ def _without_batch(row) -> str:
 def batch_answer(name: str, h: Headline, runs: pd.DataFrame) -> list[str]:
     """Per batch size of a ``batch`` companion: the verdicts, and whether they change with the batch size
     (the same (setting, scheme) compared across batch sizes)."""
-    rows = _questions(h.summary)
+    rows = question_pairs(h.summary)
     if rows.empty:
         return [f"- `{name}` has no scheme with zero or constant W and a random b.", ""]
     lines = [
@@ -135,9 +131,9 @@ def coverage_bullets(companions: list) -> tuple[list[str], list[str]]:
     """(the *In short* bullets of the ``families`` and ``batch`` companions, the families they cover)."""
     bullets, covered = [], []
     for name, loaded, h in companions:
-        if h is None or _questions(h.summary).empty:
+        if h is None or question_pairs(h.summary).empty:
             continue
-        rows, kind = _questions(h.summary), companion_kind(loaded.runs)
+        rows, kind = question_pairs(h.summary), companion_kind(loaded.runs)
         if kind == "families":
             families = covered_families(loaded.runs)
             covered += [f for f in families if f not in covered]

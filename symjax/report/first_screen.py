@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from symjax.analysis.answer import END_VERDICTS, LEARNS_FRACTION, Headline, is_question_scheme
+from symjax.analysis.answer import END_VERDICTS, LEARNS_FRACTION, Headline, is_question_scheme, question_pairs
 from symjax.analysis.stats import VERDICT_RULES
 from symjax.report.format import code, fmt_ratio, span, text
 from symjax.report.sections import verdict_counts
@@ -21,10 +21,6 @@ MECHANISM_SENTENCE = (
     "have rank 1, and relu units whose bias starts at or below 0 never get a gradient."
 )
 SAFE = ("equivalent", "faster", "better")
-
-
-def _questions(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[summary["scheme"].map(is_question_scheme) & (summary["hidden"].astype(str) != "")]
 
 
 def _points(values: pd.Series) -> str:
@@ -94,11 +90,11 @@ def first_screen_lines(
     """The ``## In short`` section: effect sizes, mechanism, scope and takeaway; nothing without question
     pairs. ``coverage``: the companions' bullets and the families they cover
     (``symjax.report.coverage.coverage_bullets``)."""
-    pairs = _questions(h.summary)
+    pairs = question_pairs(h.summary)
     if pairs.empty:
         return []
     decisive, decisive_steps = horizon if horizon is not None else (h, steps)
-    ends = _questions(decisive.summary)
+    ends = question_pairs(decisive.summary)
     finite = pairs[np.isfinite(pairs["speed_ratio"])]
     tuned = "at each scheme's own best learning rate" if h.choices is not None else "at one learning rate"
     fails = int((pairs["verdict"] == "fails").sum())
@@ -141,7 +137,7 @@ def first_screen_lines(
     datasets = ", ".join(map(text, dict.fromkeys(runs["dataset"])))
     safe = [
         s
-        for s, rows in _questions(decisive.summary).groupby("scheme", sort=False)
+        for s, rows in question_pairs(decisive.summary).groupby("scheme", sort=False)
         if rows["verdict"].isin(SAFE).all() and (rows["end_verdict"] == "as good").all()
     ]
     unsafe = [s for s in dict.fromkeys(ends["scheme"]) if s not in safe]

@@ -43,18 +43,21 @@ def with_ci(point: str, lo: str, hi: str) -> str:
     return "n/a" if point == lo == hi == "n/a" else f"{point} [{lo}, {hi}]"
 
 
-# markdown's special characters; an underscore only where it could start or end emphasis (not in cnn_paper)
-_MARKDOWN = re.compile(r"[\\`*\[\]<>|#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# markdown's and HTML's special characters (a `#` starts a heading only at a line's start, where no label is);
+# an underscore only where it could start or end emphasis (not in
+# cnn_paper)
+_MARKDOWN = re.compile(r"[\\`*\[\]<>|&~]|(?<![^\W_])_|_(?![^\W_])")
+LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")  # control characters, line ends among them
 
 
 def text(label) -> str:
-    r"""A user-given label (a file dataset's path, a plug-in's name) as markdown text: markdown's special
-    characters backslash-escaped, every run of whitespace (newlines too) one space.
+    r"""A user-given label (a file dataset's path, a plug-in's name, a bench JSON's string) as markdown text
+    on one line: markdown's special characters backslash-escaped, control characters (newlines too) spaces.
 
     >>> print(text("file:a|b <img src=x>.npz"), text("cnn_paper"), text("[x](http:evil)\n*"))
     file:a\|b \<img src=x\>.npz cnn_paper \[x\](http:evil) \*
     """
-    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), " ".join(str(label).split()))
+    return _MARKDOWN.sub(lambda m: "\\" + m.group(0), LINE_BREAKS.sub(" ", str(label)))
 
 
 def code(scheme: str) -> str:
@@ -65,7 +68,7 @@ def code(scheme: str) -> str:
 
 def _cell(value):
     """A table cell: text keeps its column (an unescaped ``|`` escaped, newlines as spaces)."""
-    return re.sub(r"(?<!\\)\|", r"\|", " ".join(value.split())) if isinstance(value, str) else value
+    return re.sub(r"(?<!\\)\|", r"\|", LINE_BREAKS.sub(" ", value)) if isinstance(value, str) else value
 
 
 def markdown(rows: list[dict]) -> str:
