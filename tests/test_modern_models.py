@@ -202,6 +202,22 @@ def test_layernorm_keeps_the_bias_differences_of_zero_w():
     assert (np.asarray(logs.diagnostics.distinct_units)[0, :, :-1] == 1).all()
 
 
+def test_layernorm_distinct_units_measure_scale_and_shift_from_their_start():
+    """Biases 0.5% apart are two units under LayerNorm at its start (scale 1, shift 0), as in a plain layer:
+    the shared scale of 1 does not enter the tolerance's norm (it did, and merged them, before)."""
+    import jax.numpy as jnp
+
+    from symjax.core.diagnostics import distinct_rows, unit_vectors
+
+    layer = {"w": jnp.zeros((3, 2)), "b": jnp.array([0.1, 0.1005]), "scale": jnp.ones(2), "shift": jnp.zeros(2)}
+    assert float(distinct_rows(unit_vectors(layer, "layernorm"))) == 2
+    plain = {"w": jnp.zeros((3, 2)), "b": jnp.array([0.1, 0.1005])}
+    assert float(distinct_rows(unit_vectors(plain))) == 2
+    moved = dict(layer, scale=jnp.array([1.5, 1.5]))  # a changed scale shared by both still counts
+    assert float(distinct_rows(unit_vectors(moved, "layernorm"))) == 1
+    assert float(distinct_rows(unit_vectors(layer, "batchnorm"))) == 1  # the bias never reaches the output
+
+
 def transformer_gradients(scheme, steps):
     """Weight-gradient norms (steps, n_layers) of the first ``steps`` Adam updates of a width-4 transformer,
     seed 0, full batch of the first 64 examples, in float64 (rounding residues ~1e-16, far below the

@@ -11,8 +11,10 @@ Definitions (the report quotes them):
 - effective rank: ``exp(entropy(s / sum(s)))`` (Roy & Vetterli 2007); 0 for W = 0.
 - distinct units: units whose (incoming weights, bias) vector differs from every earlier
   unit's by more than ``DISTINCT_TOLERANCE`` times the larger of the two norms. A normalized layer's
-  vector also holds its ``scale`` and ``shift``; under BatchNorm it leaves the bias out (BatchNorm
-  subtracts each unit's mean over the minibatch, so the bias never reaches the output).
+  vector also holds its ``scale - 1`` and ``shift`` (their changes from the initial 1 and 0, so that a
+  scale of 1 shared by all units does not inflate the norm and merge close biases); under BatchNorm it
+  leaves the bias out (BatchNorm subtracts each unit's mean over the minibatch, so the bias never reaches
+  the output).
 - mean |cos|: mean over unit pairs with non-zero incoming weights of |cosine similarity|
   of their incoming weight vectors (NaN when no such pair).
 - dead fraction: units whose output is exactly 0 on every training input (hidden layers).
@@ -80,14 +82,14 @@ def distinct_units(w: jax.Array, b: jax.Array) -> jax.Array:
 
 def unit_vectors(layer: dict, norm: str = "none") -> jax.Array:
     """(fan_out, features): what makes each unit of ``layer`` (a ``{"w", "b"}`` dict, maybe with a norm's
-    ``scale`` and ``shift``) what it is: its incoming weights, its bias (not under BatchNorm), scale and
-    shift."""
+    ``scale`` and ``shift``) what it is: its incoming weights, its bias (not under BatchNorm), its scale's
+    change from 1 and its shift."""
     parts = [as_matrix(layer["w"]).T]
     normalized = "scale" in layer
     if not (normalized and norm == "batchnorm"):
         parts.append(layer["b"][:, None])
     if normalized:
-        parts += [layer["scale"][:, None], layer["shift"][:, None]]
+        parts += [layer["scale"][:, None] - 1.0, layer["shift"][:, None]]
     return jnp.concatenate(parts, axis=1)
 
 
