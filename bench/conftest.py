@@ -57,6 +57,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 f"{_fmt(row.get('peak_bytes_per_run', 0) / 2**20, '.2f')} MiB per run "
                 f"(outputs {_fmt(row.get('output_bytes_per_run', 0) / 2**20, '.2f')} MiB)"
             )
+        if row["kind"] == "cnn_side_by_side":
+            rates = ", ".join(f"{impl} {rate:,.0f}" for impl, rate in row["run_steps_per_s"].items())
+            tr.write_line(
+                f"cnn side by side N={row['n_runs']} (run-steps/s): {rates}; vmap/vmap_lax "
+                f"{row['speedup_vmap_over_lax']:.2f}, GFLOP/s over the MLP trainer's "
+                f"{row['gflop_ratio_over_mlp']:.2f}, "
+                f"vmap/torch {_fmt(row['speedup_vmap_over_torch'], '.2f')}, "
+                f"{row['percent_of_gemm_peak']:.0f}% of the GEMM peak"
+            )
         if row["kind"] == "side_by_side":
             rates = ", ".join(f"{impl} {rate:,.0f}" for impl, rate in row["run_steps_per_s"].items())
             tr.write_line(

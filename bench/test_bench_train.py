@@ -1,4 +1,5 @@
-"""Throughput of the vmapped trainer against per-run loops and PyTorch, the GEMM peak, compile time.
+"""Throughput of the vmapped trainer against per-run loops and PyTorch, the GEMM peak, compile time; the same
+for the CNN case (convolutions as products against ``lax.conv_general_dilated`` and ``nn.Conv1d``).
 
 Data-flow stage: timings of **one jit(vmap(scan)) per group** (``symjax/core/train.py``); the
 workload and implementations are in ``bench/workload.py``. Every program is compiled and
@@ -16,6 +17,7 @@ import jax
 import numpy as np
 import pytest
 from workload import (
+    CNN_STEPS,
     GEMM_SIZE,
     LOOP_MAX_N,
     N_VALUES,
@@ -35,6 +37,8 @@ from symjax.engine.program import group_program
 
 JAX_IMPLS = ("vmap", "bare", "loop", "loop_devices")
 TORCH_IMPLS = ("torch_loop", "torch_vmap", "torch_bmm")
+CNN_IMPLS = ("vmap", "bare", "vmap_lax", "loop_devices")
+CNN_TORCH_IMPLS = ("torch_vmap", "torch_loop")
 ROUND_BUDGET_S, MAX_ROUNDS = (1.0, 3) if QUICK else (6.0, 5)
 SIDE_BY_SIDE_ROUNDS = 2 if QUICK else 3
 TORCH_LOOP_MAX_N = 16  # ~40x slower than the others: minutes per round at N=256
@@ -46,6 +50,11 @@ BUSY_PERCENT = 10.0  # other processes above this share of the CPU: the figure w
 @pytest.fixture(scope="module")
 def work() -> Workload:
     return Workload()
+
+
+@pytest.fixture(scope="module")
+def cnn_work() -> Workload:
+    return Workload("cnn")
 
 
 def machine_info(other_cpu_percent: float | None) -> dict:
@@ -77,8 +86,8 @@ def final_losses(impl: str, out, n: int) -> np.ndarray:
     """Training loss at the last log of every run (jax impls) or of the last minibatch (torch);
     for ``bare`` (which logs nothing) the final weights' norm, a finite stand-in."""
     if impl == "bare":
-        return np.sqrt(sum(np.sum(np.square(layer["w"]), axis=(1, 2)) for layer in jax.device_get(out)))
-    if impl == "vmap":
+        return np.sqrt(sum(np.square(layer["w"]).reshape(n, -1).sum(1) for layer in jax.device_get(out)))
+    if impl in ("vmap", "vmap_lax"):
         return np.asarray(out[1].train_loss)[:, -1]
     if impl.startswith("loop"):
         return np.array([float(logs.train_loss[-1]) for _, logs in out])
@@ -195,6 +204,68 @@ def test_side_by_side(benchmark, work, bench_summary):
         np.testing.assert_allclose(final_losses(impl, outs[impl], n), reference, rtol=1e-3, atol=1e-4)
     for ours, bare in zip(outs["vmap"][0].params, outs["bare"]):  # the same updates: the same final weights
         np.testing.assert_allclose(ours["w"], bare["w"], rtol=1e-4, atol=1e-6)
+
+
+def test_cnn_side_by_side(benchmark, work, cnn_work, bench_summary):
+    """The CNN case at the side-by-side N, rounds interleaved: the trainer (convolutions as products), its
+    bare updates, the trainer with ``lax.conv_general_dilated``, the per-run loop over devices, torch's
+    ``nn.Conv1d`` peers (a loop on at most ``TORCH_LOOP_MAX_N`` runs), the MLP trainer and the GEMM peak."""
+    n = SIDE_BY_SIDE_N
+    impls = [*CNN_IMPLS, *(CNN_TORCH_IMPLS if torch_available() else ())]
+    counts = {impl: min(n, TORCH_LOOP_MAX_N) if impl == "torch_loop" else n for impl in impls}
+    fns = {impl: cnn_work.train_fn(impl, counts[impl]) for impl in impls}
+    fns["mlp_vmap"], counts["mlp_vmap"] = work.train_fn("vmap", n), n
+    gemm, gemm_flops, _ = gemm_fn(every_device=False)
+    gemm_all, gemm_all_flops, _ = gemm_fn(every_device=True)
+    times = {name: [] for name in [*fns, "gemm", "gemm_all"]}
+    outs = {}
+
+    def one_round():
+        for impl, fn in fns.items():
+            outs[impl], seconds = timed(fn)
+            times[impl].append(seconds)
+        for name, fn in (("gemm", gemm), ("gemm_all", gemm_all)):
+            times[name].append(min(timed(fn)[1] for _ in range(5)))
+
+    benchmark.group = "cnn side by side"
+    with CpuMonitor() as monitor:
+        benchmark.pedantic(one_round, rounds=SIDE_BY_SIDE_ROUNDS, iterations=1, warmup_rounds=0)
+    best = {name: min(values) for name, values in times.items()}
+    steps = {impl: STEPS if impl == "mlp_vmap" else CNN_STEPS for impl in fns}
+    rate = {impl: counts[impl] * steps[impl] / best[impl] for impl in fns}
+    gflops = {impl: r * (work if impl == "mlp_vmap" else cnn_work).flops / 1e9 for impl, r in rate.items()}
+    peak = max(gemm_flops / best["gemm"], gemm_all_flops / best["gemm_all"]) / 1e9
+    torch_best = max((rate[i] for i in impls if i.startswith("torch")), default=None)
+    info = {
+        "kind": "cnn_side_by_side",
+        "model": cnn_work.config().model,
+        "n_runs": n,
+        "steps": CNN_STEPS,
+        "mlp_steps": STEPS,
+        "rounds": SIDE_BY_SIDE_ROUNDS,
+        "run_counts": counts,
+        "run_steps_per_s": rate,
+        "gflop_per_s": gflops,
+        "gemm_gflop_per_s": peak,
+        "seconds_per_round": {name: values for name, values in times.items()},
+        "speedup_vmap_over_lax": rate["vmap"] / rate["vmap_lax"],
+        "speedup_vmap_over_bare": rate["vmap"] / rate["bare"],
+        "speedup_vmap_over_loop_devices": rate["vmap"] / rate["loop_devices"],
+        "speedup_vmap_over_torch": rate["vmap"] / torch_best if torch_best else None,
+        "gflop_ratio_over_mlp": gflops["vmap"] / gflops["mlp_vmap"],
+        "percent_of_gemm_peak": 100.0 * gflops["vmap"] / peak,
+        **machine_info(monitor.other_percent),
+        **torch_threads("torch_vmap" if torch_best else "vmap"),
+    }
+    record(benchmark, bench_summary, info)
+    reference = final_losses("vmap", outs["vmap"], n)
+    for impl in ("vmap_lax", "loop_devices"):  # the same runs, computed apart: the same losses
+        np.testing.assert_allclose(final_losses(impl, outs[impl], n), reference, rtol=1e-3, atol=1e-4)
+    for ours, bare in zip(outs["vmap"][0].params, outs["bare"]):  # the same updates: the same final weights
+        np.testing.assert_allclose(ours["w"], bare["w"], rtol=1e-4, atol=1e-6)
+    for impl in impls:
+        if impl.startswith("torch"):
+            assert np.isfinite(final_losses(impl, outs[impl], counts[impl])).all()
 
 
 @pytest.mark.parametrize("n,steps", [(n, STEPS) for n in COMPILE_N] + [(COMPILE_N[0], COMPILE_STEPS[1])])

@@ -2,16 +2,21 @@
 
 Workload (the one issue 4 names): MNIST-1D, MLP 40-100-100-10 tanh, SGD lr 0.01, batch 128,
 ``lecun_normal/zeros``, run *i* has seed *i*; metrics logged at step 0, half way and at the
-end as in a real run. Implementations of "train N runs":
+end as in a real run. The CNN case (``Workload("cnn")``): the same with ``cnn_paper`` (25 channels,
+kernels 5/3/3, relu) at batch 100, ``CNN_STEPS`` steps logged at step 0 and the end. Implementations of
+"train N runs":
 
 - ``vmap``: ``symjax.engine.program.group_program`` (jit(shard_map(vmap(scan))), run axis over all devices);
+- ``vmap_lax``: the CNN trainer with ``lax.conv_general_dilated`` (``conv="lax"``, the formulation before
+  convolutions as products);
 - ``bare``: the same updates (model, optimizer, data order, steps: ``symjax.core.train.make_update``) in
   the same jit(shard_map(vmap(scan))), with no logging, evaluation or diagnostics: what the
   trainer would cost if it recorded nothing;
 - ``loop``: the same runs, each by ``jax.jit(make_train(...))`` on device 0, in a Python loop
   (dispatched asynchronously, blocked once at the end: the loop's best case);
 - ``loop_devices``: that loop dispatched round-robin over all local devices;
-- ``torch_loop``, ``torch_vmap``, ``torch_bmm``: ``bench/torch_peers.py`` (when torch is installed).
+- ``torch_loop``, ``torch_vmap``, ``torch_bmm``: ``bench/torch_peers.py`` (when torch is installed); for the
+  CNN, ``torch_loop`` and ``torch_vmap`` of ``bench/torch_cnn_peers.py`` (``nn.Conv1d``).
 
 FLOPs are counted for the training steps only (6 x batch x multiply-adds per step), the same
 for every implementation; symjax's logging and diagnostics are extra work it gets no credit for.
@@ -29,26 +34,32 @@ import numpy as np  # noqa: E402
 from workload_shape import (
     ACTIVATION,
     BATCH_SIZE,
+    CNN_ACTIVATION,
+    CNN_BATCH_SIZE,
+    CNN_HIDDEN,
+    CNN_MODEL,
     DATASET,
     HIDDEN,
     LR,
     OPTIMIZER,
     SCHEME,  # noqa: E402,F401
+    cnn_flops_per_run_step,
     flops_per_run_step,
 )  # (the shape torch_peers.py shares; re-exported)
 
 import symjax  # noqa: F401  (before jax: one CPU device per core)
 from symjax.core.data import load_dataset  # noqa: E402
 from symjax.core.group import GroupConfig, Run  # noqa: E402
-from symjax.core.models import layer_sizes  # noqa: E402
+from symjax.core.models import weight_shapes  # noqa: E402
 from symjax.core.optimizers import make_optimizer  # noqa: E402
 from symjax.core.train import Arrays, initial_perm, logged_steps, make_train, make_update  # noqa: E402
-from symjax.engine.devices import chunk_multiple, run_sharding  # noqa: E402
+from symjax.engine.devices import RUN_AXIS, chunk_multiple, run_sharding  # noqa: E402
 from symjax.engine.program import Programs, group_program, over_runs, seed_keys  # noqa: E402
 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
 STEPS = 40 if QUICK else 200
+CNN_STEPS = 10 if QUICK else 60  # the lax formulation runs ~300 run-steps/s: 60 steps of 256 runs take ~50 s
 
 
 def n_values(text: str | None) -> tuple[int, ...]:
@@ -76,6 +87,21 @@ GEMM_SIZE = 1024 if QUICK else 2048
 def config(steps: int = STEPS) -> GroupConfig:
     """The benchmark group: logs at step 0, half way and at the end."""
     return GroupConfig(DATASET, HIDDEN, ACTIVATION, OPTIMIZER, BATCH_SIZE, steps, max(steps // 2, 1))
+
+
+def cnn_config(steps: int = CNN_STEPS) -> GroupConfig:
+    """The CNN case's group: logs at step 0 and the end (an evaluation of all 5,000 examples costs as much as
+    50 training steps)."""
+    return GroupConfig(
+        dataset=DATASET,
+        model=CNN_MODEL,
+        hidden=CNN_HIDDEN,
+        activation=CNN_ACTIVATION,
+        optimizer=OPTIMIZER,
+        batch_size=CNN_BATCH_SIZE,
+        steps=steps,
+        log_every=steps,
+    )
 
 
 class CpuMonitor:
@@ -134,19 +160,23 @@ def timed(fn):
 
 
 class Workload:
-    """Data, inputs and compiled programs, built once per session and cached per N."""
+    """Data, inputs and compiled programs of one case ("mlp" or "cnn"), built once per session and cached per
+    N."""
 
-    def __init__(self):
+    def __init__(self, case: str = "mlp"):
+        self.case = case
+        self.steps, self.config = (CNN_STEPS, cnn_config) if case == "cnn" else (STEPS, config)
+        cfg = self.config()
         data = load_dataset(DATASET)
         self.n_train = len(data.y_train)
-        self.sizes = layer_sizes(data.x_train.shape[1], HIDDEN, data.n_outputs)
-        self.flops = flops_per_run_step(self.sizes)
+        self.sizes = weight_shapes(cfg.model, data.x_train.shape[1], cfg.hidden, data.n_outputs)
+        self.flops = cnn_flops_per_run_step(self.sizes) if case == "cnn" else flops_per_run_step(self.sizes)
         self.run_sharded, self.replicated, self.n_devices = run_sharding()
         self.devices = jax.local_devices()
         host = Arrays(*data[:4])
         self.arrays = jax.block_until_ready(jax.device_put(host, self.replicated))
         self.arrays_on = [jax.block_until_ready(jax.device_put(host, d)) for d in self.devices]
-        self.n_logs = len(logged_steps(STEPS, config().log_every))
+        self.n_logs = len(logged_steps(self.steps, cfg.log_every))
         self.compile_seconds: dict[str, float] = {}
         self._inputs = None
         self._vmap: dict[tuple, tuple] = {}
@@ -161,7 +191,7 @@ class Workload:
     def inputs(self, n: int):
         """(stacked params, data keys, lrs) of runs 0..n-1 (from one init of the largest N)."""
         if self._inputs is None:
-            total = self.padded(max(*N_VALUES, SIDE_BY_SIDE_N))
+            total = self.padded(SIDE_BY_SIDE_N if self.case == "cnn" else max(*N_VALUES, SIDE_BY_SIDE_N))
             runs = [Run(i, 0, SCHEME, i, LR) for i in range(total)]
             self._inputs = jax.block_until_ready(
                 (
@@ -172,11 +202,12 @@ class Workload:
             )
         return jax.tree.map(lambda v: v[:n], self._inputs)
 
-    def vmap_fn(self, n: int, program=None, steps: int = STEPS, name: str = "vmap"):
+    def vmap_fn(self, n: int, program=None, steps: int | None = None, name: str = "vmap"):
         """A callable training n runs in one call of the group program (compiled and warmed here)."""
+        steps = steps or self.steps
         key = (name, n, steps)
         if key not in self._vmap:
-            program = program or group_program(config(steps), self.n_train)
+            program = program or group_program(self.config(steps), self.n_train)
             inputs = jax.block_until_ready(jax.device_put(self.inputs(self.padded(n)), self.run_sharded))
             compiled, seconds = timed(lambda: program.lower(*inputs, self.arrays).compile())
             jax.block_until_ready(compiled(*inputs, self.arrays))  # warm-up, untimed
@@ -187,11 +218,17 @@ class Workload:
 
     def bare_fn(self, n: int):
         """A callable training n runs with the bare program (``make_bare``), compiled and warmed here."""
-        return self.vmap_fn(n, bare_program(config(), self.n_train), name="bare")
+        return self.vmap_fn(n, bare_program(self.config(), self.n_train), name="bare")
+
+    def lax_fn(self, n: int):
+        """A callable training n runs with the trainer computing conv layers by
+        ``lax.conv_general_dilated``."""
+        train = make_train(self.config(), self.n_train, run_axis=RUN_AXIS, conv="lax")
+        return self.vmap_fn(n, jax.jit(over_runs(train)), name="vmap_lax")
 
     def _single_program(self):
         if self._single is None:
-            self._single = jax.jit(make_train(config(), self.n_train))
+            self._single = jax.jit(make_train(self.config(), self.n_train))
         return self._single
 
     def loop_fn(self, n: int, spread: bool):
@@ -212,16 +249,23 @@ class Workload:
         return lambda: jax.block_until_ready([train(*args) for args in per_run])
 
     def torch_fn(self, impl: str, n: int):
-        """A callable training n runs with a PyTorch peer (``bench/torch_peers.py``)."""
+        """A callable training n runs with a PyTorch peer (``bench/torch_peers.py``, the CNN's
+        ``bench/torch_cnn_peers.py``)."""
+        if self.case == "cnn":
+            import torch_cnn_peers
+
+            return getattr(torch_cnn_peers, impl)(n, self.steps)
         import torch_peers
 
-        return getattr(torch_peers, impl)(n, STEPS)
+        return getattr(torch_peers, impl)(n, self.steps)
 
     def train_fn(self, impl: str, n: int):
         if impl == "vmap":
             return self.vmap_fn(n)
         if impl == "bare":
             return self.bare_fn(n)
+        if impl == "vmap_lax":
+            return self.lax_fn(n)
         if impl in ("loop", "loop_devices"):
             return self.loop_fn(n, spread=impl == "loop_devices")
         return self.torch_fn(impl, n)

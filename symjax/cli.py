@@ -471,6 +471,7 @@ def _run(args) -> int:
 
 def _list(args) -> int:
     from symjax.core.data import DATASETS
+    from symjax.core.group import MATMUL_PRECISIONS
     from symjax.core.models import ACTIVATIONS, MODELS
     from symjax.core.norms import NORMS
     from symjax.core.optimizers import OPTIMIZERS, SCHEDULES
@@ -506,6 +507,10 @@ def _list(args) -> int:
     )
     print(f"schedules:     {', '.join(SCHEDULES)} (schedule = [...] or --schedule)")
     print("precision:     float32 (default), float64 (dtype = [...] or --dtype)")
+    print(
+        f"products:      {', '.join(MATMUL_PRECISIONS)} (matmul_precision = [...] or --matmul-precision; "
+        "highest, the default: full float32, no TF32 on a GPU)"
+    )
     print(f"activations:   {', '.join(ACTIVATIONS)}")
     print(f"optimizers:    {', '.join(OPTIMIZERS)}")
     print(f"matrices:      {', '.join(builtin_matrices())}")

@@ -375,9 +375,10 @@ def bench_json(
     peak_percent: float = 45.0,
     compile_large_n: float = 2.0,
     over_bare: float | None = 0.93,
+    cnn_over_lax: float | None = None,
 ) -> dict:
     """A pytest-benchmark JSON with every kind of our benchmarks; test_train_loop[64] ran on a busy
-    machine."""
+    machine. ``cnn_over_lax``: also a CNN side-by-side benchmark with that speedup over ``vmap_lax``."""
     benches = [
         _bench(
             "test_gemm_peak",
@@ -442,6 +443,29 @@ def bench_json(
                     "n_runs": n,
                     "steps": steps,
                     "compile_seconds": seconds,
+                },
+            )
+        )
+    if cnn_over_lax:
+        cnn = {"vmap": 1600.0, "bare": 1700.0, "vmap_lax": 1600.0 / cnn_over_lax, "loop_devices": 400.0}
+        cnn |= {"torch_vmap": 500.0, "torch_loop": 900.0} if torch else {}
+        gflops = {k: v * 0.019 for k, v in cnn.items()} | {"mlp_vmap": 40.0}
+        benches.append(
+            _bench(
+                "test_cnn_side_by_side",
+                {
+                    "kind": "cnn_side_by_side",
+                    "model": "cnn_paper",
+                    "n_runs": 64,
+                    "steps": 60,
+                    "run_counts": {k: 16 if k == "torch_loop" else 64 for k in cnn} | {"mlp_vmap": 64},
+                    "run_steps_per_s": cnn | {"mlp_vmap": 8700.0},
+                    "gflop_per_s": gflops,
+                    "gemm_gflop_per_s": 110.0,
+                    "speedup_vmap_over_lax": cnn_over_lax,
+                    "gflop_ratio_over_mlp": gflops["vmap"] / 40.0,
+                    "speedup_vmap_over_torch": 1600.0 / 900.0 if torch else None,
+                    "percent_of_gemm_peak": 100 * gflops["vmap"] / 110.0,
                 },
             )
         )

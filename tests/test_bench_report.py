@@ -62,6 +62,27 @@ def test_bench_md_targets_met_and_missed_deterministic_busy_note(tmp_path):
     assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
+def test_bench_md_cnn_case_targets_and_table(tmp_path):
+    md = bench_markdown(load_bench(_write(tmp_path / "b.json", bench_json(cnn_over_lax=9.5))))
+    cells = _target_cells(md)
+    lax = "CNN trainer ≥ 8× the same trainer with `lax.conv_general_dilated` (`vmap_lax`) (N=64)"
+    assert cells[lax] == "yes"
+    mlp = "CNN trainer ≥ 0.6× the MLP trainer's GFLOP/s measured beside it (`mlp_vmap`) (N=64)"
+    torch = "CNN trainer ≥ 2× the best PyTorch way (`nn.Conv1d`) (N=64)"
+    assert cells[mlp] == "yes" and cells[torch] == "**missed**: 0.22× short of 2×"
+    assert "### CNN side by side, N=64, 60 steps" in md and "torch_loop on 16 runs" in md
+    assert re.search(r"\| vmap_lax +\| 168 +\| 3\.2 +\| 3% +\| 9\.50× +\|", md)
+    assert re.search(r"\| mlp_vmap +\| 8,700 +\| 40\.0 +\| 36% +\|", md)
+    slow = bench_markdown(load_bench(_write(tmp_path / "s.json", bench_json(torch=False, cnn_over_lax=6.0))))
+    cells = _target_cells(slow)
+    assert cells[lax] == "**missed**: 2.00× short of 8×"
+    assert cells[torch] == "–"
+    broken = bench_json(cnn_over_lax=9.5)
+    del broken["benchmarks"][-1]["extra_info"]["speedup_vmap_over_lax"]
+    with pytest.raises(ValueError, match="cnn_side_by_side.*missing extra_info keys: speedup_vmap_over_lax"):
+        load_bench(_write(tmp_path / "x.json", broken))
+
+
 def test_bench_md_without_torch_and_missed_speedups(tmp_path):
     data = bench_json(
         torch=False,

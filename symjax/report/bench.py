@@ -12,15 +12,26 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from symjax.core.errors import SymjaxError, one_line
 from symjax.core.files import atomic_write_text, check_written, read_bytes
-from symjax.report.format import LINE_BREAKS, text
+from symjax.report import bench_cnn
+from symjax.report.bench_format import (
+    _code,
+    _fixed,
+    _impl_key,
+    _mib,
+    _num,
+    _pct,
+    _rate,
+    _ratio,
+    _table,
+    _target,
+    side_by_side_rows,
+)
+from symjax.report.format import text
 
 KINDS = {  # extra_info keys each kind must have, besides COMMON
     "train": ("impl", "n_runs", "steps", "run_steps_per_s", "gflop_per_s", "compile_seconds"),
@@ -36,9 +47,9 @@ KINDS = {  # extra_info keys each kind must have, besides COMMON
         "speedup_vmap_over_loop_devices",
         "percent_of_gemm_peak",
     ),
+    bench_cnn.KIND: bench_cnn.KEYS,
 }
 COMMON = ("kind", "backend", "device_count", "other_cpu_percent", "busy")
-IMPLS = ("vmap", "bare", "loop", "loop_devices", "torch_loop", "torch_vmap", "torch_bmm")
 COMPARED = (
     "speedup_vmap_over_bare",
     "speedup_vmap_over_loop",
@@ -124,13 +135,13 @@ def load_bench(path: str | os.PathLike) -> dict:
         not_str = [k for k in ("impl", "backend") if k in info and not isinstance(info[k], str)]
         if not_str:
             raise SymjaxError(f"{path}: benchmark {name}: extra_info {', '.join(not_str)} must be strings")
-        if info["kind"] == "side_by_side" and not all(
-            isinstance(info[k], dict) and {"vmap", "loop"} <= info[k].keys()
-            for k in ("run_steps_per_s", "gflop_per_s")
+        least = {"side_by_side": {"vmap", "loop"}, bench_cnn.KIND: {"vmap"}}.get(info["kind"])
+        if least and not all(
+            isinstance(info[k], dict) and least <= info[k].keys() for k in ("run_steps_per_s", "gflop_per_s")
         ):
             raise SymjaxError(
-                f"{path}: benchmark {name} (side_by_side): run_steps_per_s and gflop_per_s must be objects "
-                "impl -> value with at least vmap and loop"
+                f"{path}: benchmark {name} ({info['kind']}): run_steps_per_s and gflop_per_s must be objects "
+                f"impl -> value with at least {' and '.join(sorted(least, key=len, reverse=True))}"
             )
     return data
 
@@ -142,49 +153,6 @@ def _of_kind(data: dict, kind: str) -> list[dict]:
         for b in data["benchmarks"]
         if b["extra_info"]["kind"] == kind
     ]
-
-
-def _num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _rate(x) -> str:
-    return f"{x:,.0f}" if _num(x) else "–"
-
-
-def _mib(x) -> str:
-    return f"{x / 2**20:.2f}" if _num(x) else "–"
-
-
-def _ratio(x) -> str:
-    return f"{x:.2f}×" if _num(x) else "–"
-
-
-def _pct(x) -> str:
-    return f"{x:.0f}%" if _num(x) else "–"
-
-
-def _fixed(x, digits: int) -> str:
-    return f"{x:.{digits}f}" if _num(x) else "–"
-
-
-def _code(value) -> str:
-    """A JSON value as one markdown code span, whatever backticks it holds."""
-    line = LINE_BREAKS.sub(" ", str(value))
-    fence = "`" * (max(map(len, re.findall("`+", line)), default=0) + 1)
-    pad = " " if line.strip(" ") and (line[:1] in ("`", " ") or line[-1:] in ("`", " ")) else ""
-    return f"{fence}{pad}{line}{pad}{fence}"
-
-
-def _table(rows: list[dict]) -> str:
-    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
-
-
-def _target(target: str, value, measured: str, met: bool, gap: str) -> dict:
-    """One row of the targets table; a missed target says by how much."""
-    if not _num(value):
-        return {"target": target, "measured": measured, "met?": "–"}
-    return {"target": target, "measured": measured, "met?": "yes" if met else f"**missed**: {gap}"}
 
 
 def compile_spreads(compiles: list[dict]) -> dict[str, tuple]:
@@ -262,7 +230,7 @@ def target_rows(data: dict) -> list[dict]:
             )
         )
     rows.append(memory_target_row(_of_kind(data, "compile")))
-    return rows
+    return rows + bench_cnn.cnn_target_rows(_of_kind(data, bench_cnn.KIND))
 
 
 def memory_ratio(compile_info: dict) -> float | None:
@@ -318,29 +286,6 @@ def _machine_lines(data: dict) -> list[str]:
             + (f" on {text(commit['branch'])}" if commit.get("branch") else "")
         )
     return lines
-
-
-def _impl_key(impl: str) -> tuple:
-    return (IMPLS.index(impl) if impl in IMPLS else len(IMPLS), impl)
-
-
-def side_by_side_rows(s: dict) -> list[dict]:
-    """One row per impl of a side-by-side test, against the GEMM peak probed in the same test."""
-    peak, rates = s["gemm_gflop_per_s"], s["run_steps_per_s"]
-    return [
-        {
-            "impl": text(impl),
-            "run-steps/s": _rate(rates[impl]),
-            "GFLOP/s": _fixed(s["gflop_per_s"].get(impl), 1),
-            "% of GEMM peak": _pct(s["gflop_per_s"].get(impl) / peak * 100)
-            if _num(s["gflop_per_s"].get(impl)) and _num(peak) and peak > 0
-            else "–",
-            "vmap speedup over it": _ratio(rates["vmap"] / rates[impl])
-            if _num(rates["vmap"]) and _num(rates[impl]) and rates[impl] > 0
-            else "–",
-        }
-        for impl in sorted(rates, key=_impl_key)
-    ]
 
 
 def throughput_rows(data: dict) -> list[dict]:
@@ -418,6 +363,7 @@ def bench_markdown(data: dict, source: str = "bench.json") -> str:
             _table(side_by_side_rows(s)),
             "",
         ]
+    lines += bench_cnn.cnn_section_lines(_of_kind(data, bench_cnn.KIND))
     trains = throughput_rows(data)
     if trains:
         lines += ["## Throughput", "", "A run-step is one optimizer step of one run.", "", _table(trains), ""]
