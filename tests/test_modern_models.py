@@ -209,9 +209,10 @@ def test_layernorm_distinct_units_measure_scale_and_shift_from_their_start():
 
     from symjax.core.diagnostics import distinct_rows, unit_vectors
 
-    layer = {"w": jnp.zeros((3, 2)), "b": jnp.array([0.1, 0.1005]), "scale": jnp.ones(2), "shift": jnp.zeros(2)}
+    close = jnp.array([0.1, 0.1005])
+    layer = {"w": jnp.zeros((3, 2)), "b": close, "scale": jnp.ones(2), "shift": jnp.zeros(2)}
     assert float(distinct_rows(unit_vectors(layer, "layernorm"))) == 2
-    plain = {"w": jnp.zeros((3, 2)), "b": jnp.array([0.1, 0.1005])}
+    plain = {"w": jnp.zeros((3, 2)), "b": close}
     assert float(distinct_rows(unit_vectors(plain))) == 2
     moved = dict(layer, scale=jnp.array([1.5, 1.5]))  # a changed scale shared by both still counts
     assert float(distinct_rows(unit_vectors(moved, "layernorm"))) == 1

@@ -88,16 +88,18 @@ def group_costs(plan: Plan) -> list[GroupCost]:
     return costs
 
 
+def group_seconds(p: GroupCost, steps: int, cores: int) -> float:
+    """Rough wall time of training one group (its compilation included) on a CPU with ``cores`` cores."""
+    slowdown = (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0) * (
+        FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0
+    )
+    work = p.flops * slowdown / (CPU_FLOPS_PER_CORE * cores)
+    return work + p.chunks * steps * STEP_OVERHEAD_SECONDS + COMPILE_SECONDS
+
+
 def estimate_seconds(plans: list[GroupCost], steps: int, cores: int) -> float:
     """Rough wall time of training every group on a CPU with ``cores`` cores."""
-    work = sum(
-        p.flops
-        * (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0)
-        * (FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0)
-        for p in plans
-    ) / (CPU_FLOPS_PER_CORE * cores)
-    overhead = sum(p.chunks for p in plans) * steps * STEP_OVERHEAD_SECONDS
-    return work + overhead + COMPILE_SECONDS * len(plans)
+    return sum(group_seconds(p, steps, cores) for p in plans)
 
 
 def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list[str]:
@@ -114,7 +116,7 @@ def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list
     lines += [
         f"  group {i}: {p.label}: {p.runs} runs ({p.settings} lr, {p.schemes} schemes, {matrix.seeds} "
         f"seeds), {p.chunks} chunk(s) of {p.chunk_size}, {p.flops / 1e12:.2f} TFLOP, "
-        f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk"
+        f"~{p.chunk_bytes / 2**20:.0f} MiB per chunk, ~{group_seconds(p, matrix.steps, cores):.0f} s"
         for i, p in enumerate(plans, start=1)
     ]
     limit = "" if budget is None else f" (budget {budget / 2**30:.2f} GiB)"

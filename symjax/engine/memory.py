@@ -20,6 +20,7 @@ from symjax.core.group import GroupConfig, minibatch_size
 from symjax.core.models import output_lengths, weight_shapes
 from symjax.core.optimizers import OPTIMIZER_SLOTS
 from symjax.core.train import logged_steps, snapshot_steps
+from symjax.core.transformer import HEADS, LAYERS_PER_BLOCK, PATCH
 from symjax.engine.devices import CPU_RUNS_PER_BLOCK
 from symjax.matrix.spec import ConfigError
 
@@ -69,8 +70,15 @@ def default_budget() -> int:
     return int(DEFAULT_FRACTION * available)
 
 
-def _activations(shapes: list[tuple[int, ...]], n_in: int) -> int:
-    """Hidden activations plus outputs of one example (summed over layers)."""
+def _activations(shapes: list[tuple[int, ...]], n_in: int, model: str = "mlp") -> int:
+    """Hidden activations plus outputs of one example (summed over layers). The transformer's layers act at
+    every token, and each block also holds its two LayerNorms' outputs and its attention weights and scores
+    (heads x tokens^2 each)."""
+    if model == "transformer":
+        tokens, width = n_in // PATCH, shapes[0][-1]
+        blocks = (len(shapes) - 2) // LAYERS_PER_BLOCK
+        per_token = sum(shape[-1] for shape in shapes[:-1]) + (2 * blocks + 1) * width
+        return tokens * per_token + blocks * 2 * HEADS * tokens**2 + shapes[-1][-1]
     return sum(length * shape[-1] for length, shape in zip(output_lengths(shapes, n_in), shapes))
 
 
@@ -89,7 +97,7 @@ def run_bytes(cfg: GroupConfig) -> tuple[float, float]:
         logged_steps(cfg.steps, cfg.log_every)
     ) * (3 + 4 * len(shapes))
     held = params * (2 + OPTIMIZER_SLOTS[cfg.optimizer]) + logs + n_train
-    working = 2 * params + _activations(shapes, n_in) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
+    working = 2 * params + _activations(shapes, n_in, cfg.model) * (4 * batch + 3 * min(EVAL_SLICE, n_train))
     scale = FLOAT_BYTES * (2 if cfg.dtype == "float64" else 1)
     return scale * held, scale * working
 
