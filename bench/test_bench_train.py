@@ -41,6 +41,7 @@ CNN_IMPLS = ("vmap", "bare", "vmap_lax", "loop_devices")
 CNN_TORCH_IMPLS = ("torch_vmap", "torch_loop")
 ROUND_BUDGET_S, MAX_ROUNDS = (1.0, 3) if QUICK else (6.0, 5)
 SIDE_BY_SIDE_ROUNDS = 2 if QUICK else 3
+CNN_ROUNDS = 2  # a CNN round takes ~3 minutes at N=256 (the lax trainer alone ~90 s)
 TORCH_LOOP_MAX_N = 16  # ~40x slower than the others: minutes per round at N=256
 COMPILE_N = (16, 256)
 COMPILE_STEPS = (STEPS, 4 * STEPS)
@@ -229,7 +230,7 @@ def test_cnn_side_by_side(benchmark, work, cnn_work, bench_summary):
 
     benchmark.group = "cnn side by side"
     with CpuMonitor() as monitor:
-        benchmark.pedantic(one_round, rounds=SIDE_BY_SIDE_ROUNDS, iterations=1, warmup_rounds=0)
+        benchmark.pedantic(one_round, rounds=CNN_ROUNDS, iterations=1, warmup_rounds=0)
     best = {name: min(values) for name, values in times.items()}
     steps = {impl: STEPS if impl == "mlp_vmap" else CNN_STEPS for impl in fns}
     rate = {impl: counts[impl] * steps[impl] / best[impl] for impl in fns}
@@ -242,7 +243,7 @@ def test_cnn_side_by_side(benchmark, work, cnn_work, bench_summary):
         "n_runs": n,
         "steps": CNN_STEPS,
         "mlp_steps": STEPS,
-        "rounds": SIDE_BY_SIDE_ROUNDS,
+        "rounds": CNN_ROUNDS,
         "run_counts": counts,
         "run_steps_per_s": rate,
         "gflop_per_s": gflops,

@@ -27,11 +27,16 @@ CPU_FLOPS_PER_CORE = (
 CONV_SLOWDOWN = (  # convolutions as products (symjax.core.models.conv1d) run ~2.1x below an MLP's rate
     2.1  # (results/paper/config.json: the cnn_paper group, 4.91 TFLOP in 136.4 s on 2 cores)
 )
+TRANSFORMER_SLOWDOWN = 2.3  # results/modern/config.json: the transformer group, 950 s against 415 estimated
+NORM_SLOWDOWN = 1.4  # LayerNorm or BatchNorm after every hidden layer (results/modern: 153-193 s against
+# 121-179 s for the same resmlp groups without)
 FLOAT64_SLOWDOWN = (
     2.7  # a float64 group against its float32 twin (results/float64/config.json: 240.6 s and 88.3 s)
 )
 STEP_OVERHEAD_SECONDS = 40e-6  # fixed cost of one scan step of one chunk (small networks are bound by it)
 COMPILE_SECONDS = 5.0  # one group's compilation, measured on the default matrix
+INIT_COMPILE_SECONDS = 2.5  # compiling one scheme's initializer for weight shapes no earlier group had: the
+# first group of each architecture in results/full/config.json took 20-50 s (12 schemes) more than the next
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class GroupCost:
     chunk_size: int
     flops: float  # training + evaluation, all runs
     chunk_bytes: float  # device memory of one chunk
+    new_inits: int = 0  # (scheme, weight shapes) pairs whose initializer no earlier group compiled
+    norm: str = "none"
 
 
 def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
@@ -58,15 +65,18 @@ def _forward_macs(shapes: list[tuple[int, ...]], n_in: int) -> int:
 
 def group_costs(plan: Plan) -> list[GroupCost]:
     """A GroupCost per group of ``plan`` (``symjax.engine.plan.make_plan``)."""
-    costs = []
+    costs, inits = [], set()
     for group in plan.groups:
         cfg, n_runs = group.config, len(group.runs)
         data = load_dataset(cfg.dataset)
         n_in, n_train, n_test = data.x_train.shape[1], train_size(cfg.dataset), len(data.x_test)
+        shapes = tuple(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs))
+        new_inits = {(r.scheme, shapes) for r in group.runs} - inits
+        inits |= new_inits
         if cfg.model == "transformer":
             macs = transformer_macs(n_in, cfg.hidden, data.n_outputs)
         else:
-            macs = _forward_macs(weight_shapes(cfg.model, n_in, cfg.hidden, data.n_outputs), n_in)
+            macs = _forward_macs(list(shapes), n_in)
         n_logs = len(logged_steps(cfg.steps, cfg.log_every))
         flops_per_run = (
             2 * macs * (3 * minibatch_size(cfg.batch_size, n_train) * cfg.steps + (n_train + n_test) * n_logs)
@@ -83,6 +93,8 @@ def group_costs(plan: Plan) -> list[GroupCost]:
                 group.chunk_size,
                 flops_per_run * n_runs,
                 chunk_bytes(cfg, group.chunk_size, plan.n_devices),
+                len(new_inits),
+                cfg.norm,
             )
         )
     return costs
@@ -90,11 +102,20 @@ def group_costs(plan: Plan) -> list[GroupCost]:
 
 def group_seconds(p: GroupCost, steps: int, cores: int) -> float:
     """Rough wall time of training one group (its compilation included) on a CPU with ``cores`` cores."""
-    slowdown = (CONV_SLOWDOWN if p.model in CNN_MODELS else 1.0) * (
-        FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0
+    slowdown = (
+        (
+            CONV_SLOWDOWN
+            if p.model in CNN_MODELS
+            else TRANSFORMER_SLOWDOWN
+            if p.model == "transformer"
+            else 1.0
+        )
+        * (NORM_SLOWDOWN if p.norm != "none" else 1.0)
+        * (FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0)
     )
     work = p.flops * slowdown / (CPU_FLOPS_PER_CORE * cores)
-    return work + p.chunks * steps * STEP_OVERHEAD_SECONDS + COMPILE_SECONDS
+    compiling = COMPILE_SECONDS + p.new_inits * INIT_COMPILE_SECONDS
+    return work + p.chunks * steps * STEP_OVERHEAD_SECONDS + compiling
 
 
 def estimate_seconds(plans: list[GroupCost], steps: int, cores: int) -> float:
@@ -124,7 +145,8 @@ def describe_plan(matrix: Matrix, plan: Plan, budget: int | None = None) -> list
         f"estimated: {sum(p.flops for p in plans) / 1e12:.1f} TFLOP, peak memory "
         f"~{max(p.chunk_bytes for p in plans) / 2**30:.2f} GiB per chunk{limit}, ~{seconds / 60:.0f} min on "
         f"this {cores}-core CPU (assumes {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core, "
-        f"{CONV_SLOWDOWN:g}x less for convolutions, {FLOAT64_SLOWDOWN:g}x for float64; GPUs and TPUs are "
+        f"{CONV_SLOWDOWN:g}x less for convolutions, {TRANSFORMER_SLOWDOWN:g}x for the transformer, "
+        f"{NORM_SLOWDOWN:g}x with a norm, {FLOAT64_SLOWDOWN:g}x for float64; GPUs and TPUs are "
         "faster)"
     )
     return lines

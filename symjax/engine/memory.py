@@ -71,14 +71,14 @@ def default_budget() -> int:
 
 
 def _activations(shapes: list[tuple[int, ...]], n_in: int, model: str = "mlp") -> int:
-    """Hidden activations plus outputs of one example (summed over layers). The transformer's layers act at
-    every token, and each block also holds its two LayerNorms' outputs and its attention weights and scores
-    (heads x tokens^2 each)."""
+    """Hidden activations plus outputs of one example (summed over layers). For the transformer: its
+    residual stream at every token, once per block and once more (what the backward pass keeps; XLA fuses
+    each block's other intermediates), and each block's attention probabilities (heads x tokens^2); fitted
+    to XLA's memory analysis within the factor tests/test_memory.py allows."""
     if model == "transformer":
         tokens, width = n_in // PATCH, shapes[0][-1]
         blocks = (len(shapes) - 2) // LAYERS_PER_BLOCK
-        per_token = sum(shape[-1] for shape in shapes[:-1]) + (2 * blocks + 1) * width
-        return tokens * per_token + blocks * 2 * HEADS * tokens**2 + shapes[-1][-1]
+        return tokens * width * (blocks + 1) + blocks * HEADS * tokens**2 + shapes[-1][-1]
     return sum(length * shape[-1] for length, shape in zip(output_lengths(shapes, n_in), shapes))
 
 
