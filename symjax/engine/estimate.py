@@ -28,6 +28,7 @@ CONV_SLOWDOWN = (  # convolutions as products (symjax.core.models.conv1d) run ~2
     2.1  # (results/paper/config.json: the cnn_paper group, 4.91 TFLOP in 136.4 s on 2 cores)
 )
 TRANSFORMER_SLOWDOWN = 2.3  # results/modern/config.json: the transformer group, 950 s against 415 estimated
+MODEL_SLOWDOWN = {**dict.fromkeys(CNN_MODELS, CONV_SLOWDOWN), "transformer": TRANSFORMER_SLOWDOWN}
 NORM_SLOWDOWN = 1.4  # LayerNorm or BatchNorm after every hidden layer (results/modern: 153-193 s against
 # 121-179 s for the same resmlp groups without)
 FLOAT64_SLOWDOWN = (
@@ -103,13 +104,7 @@ def group_costs(plan: Plan) -> list[GroupCost]:
 def group_seconds(p: GroupCost, steps: int, cores: int) -> float:
     """Rough wall time of training one group (its compilation included) on a CPU with ``cores`` cores."""
     slowdown = (
-        (
-            CONV_SLOWDOWN
-            if p.model in CNN_MODELS
-            else TRANSFORMER_SLOWDOWN
-            if p.model == "transformer"
-            else 1.0
-        )
+        MODEL_SLOWDOWN.get(p.model, 1.0)
         * (NORM_SLOWDOWN if p.norm != "none" else 1.0)
         * (FLOAT64_SLOWDOWN if p.dtype == "float64" else 1.0)
     )
