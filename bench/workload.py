@@ -59,7 +59,7 @@ from symjax.engine.program import Programs, group_program, over_runs, seed_keys 
 QUICK = os.environ.get("SYMJAX_BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 
 STEPS = 40 if QUICK else 200
-CNN_STEPS = 10 if QUICK else 100  # the lax formulation runs ~300 run-steps/s: 100 steps of 256 runs take ~90 s
+CNN_STEPS = 10 if QUICK else 100  # the lax formulation: ~300 run-steps/s, 100 steps of 256 runs ~90 s
 
 
 def n_values(text: str | None) -> tuple[int, ...]:
