@@ -155,16 +155,13 @@ def test_gemm_peak(benchmark, bench_summary, every_device):
     record(benchmark, bench_summary, info)
 
 
-def test_side_by_side(benchmark, work, bench_summary):
-    """Every implementation at the same N in one test, rounds interleaved; ratios of the best times."""
-    n = SIDE_BY_SIDE_N
-    impls = ["vmap", "bare", "loop", "loop_devices"] + (
-        ["torch_vmap", "torch_bmm"] if torch_available() else []
-    )
-    fns = {impl: work.train_fn(impl, n) for impl in impls}
+def interleaved(benchmark, group: str, fns: dict, rounds: int):
+    """Time every callable of ``fns`` and the GEMM probe (on device 0 and on every device) in interleaved
+    rounds of one benchmark. Returns (best seconds per name, seconds per round per name, last outputs per
+    impl, GEMM peak GFLOP/s, the other processes' CPU %)."""
     gemm, gemm_flops, _ = gemm_fn(every_device=False)
     gemm_all, gemm_all_flops, _ = gemm_fn(every_device=True)
-    times = {name: [] for name in [*impls, "gemm", "gemm_all"]}
+    times = {name: [] for name in [*fns, "gemm", "gemm_all"]}
     outs = {}
 
     def one_round():
@@ -174,13 +171,24 @@ def test_side_by_side(benchmark, work, bench_summary):
         for name, fn in (("gemm", gemm), ("gemm_all", gemm_all)):
             times[name].append(min(timed(fn)[1] for _ in range(5)))
 
-    benchmark.group = "side by side"
+    benchmark.group = group
     with CpuMonitor() as monitor:
-        benchmark.pedantic(one_round, rounds=SIDE_BY_SIDE_ROUNDS, iterations=1, warmup_rounds=0)
+        benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=0)
     best = {name: min(values) for name, values in times.items()}
+    peak = max(gemm_flops / best["gemm"], gemm_all_flops / best["gemm_all"]) / 1e9
+    return best, times, outs, peak, monitor.other_percent
+
+
+def test_side_by_side(benchmark, work, bench_summary):
+    """Every implementation at the same N in one test, rounds interleaved; ratios of the best times."""
+    n = SIDE_BY_SIDE_N
+    impls = ["vmap", "bare", "loop", "loop_devices"] + (
+        ["torch_vmap", "torch_bmm"] if torch_available() else []
+    )
+    fns = {impl: work.train_fn(impl, n) for impl in impls}
+    best, times, outs, peak, other = interleaved(benchmark, "side by side", fns, SIDE_BY_SIDE_ROUNDS)
     rate = {impl: n * STEPS / best[impl] for impl in impls}
     gflops = {impl: r * work.flops / 1e9 for impl, r in rate.items()}
-    peak = max(gemm_flops / best["gemm"], gemm_all_flops / best["gemm_all"]) / 1e9
     torch_best = max((rate[i] for i in impls if i.startswith("torch")), default=None)
     info = {
         "kind": "side_by_side",
@@ -196,7 +204,7 @@ def test_side_by_side(benchmark, work, bench_summary):
         "speedup_vmap_over_loop_devices": rate["vmap"] / rate["loop_devices"],
         "speedup_vmap_over_torch": rate["vmap"] / torch_best if torch_best else None,
         "percent_of_gemm_peak": 100.0 * gflops["vmap"] / peak,
-        **machine_info(monitor.other_percent),
+        **machine_info(other),
         **torch_threads("torch_vmap" if torch_best else "vmap"),
     }
     record(benchmark, bench_summary, info)
@@ -216,26 +224,10 @@ def test_cnn_side_by_side(benchmark, work, cnn_work, bench_summary):
     counts = {impl: min(n, TORCH_LOOP_MAX_N) if impl == "torch_loop" else n for impl in impls}
     fns = {impl: cnn_work.train_fn(impl, counts[impl]) for impl in impls}
     fns["mlp_vmap"], counts["mlp_vmap"] = work.train_fn("vmap", n), n
-    gemm, gemm_flops, _ = gemm_fn(every_device=False)
-    gemm_all, gemm_all_flops, _ = gemm_fn(every_device=True)
-    times = {name: [] for name in [*fns, "gemm", "gemm_all"]}
-    outs = {}
-
-    def one_round():
-        for impl, fn in fns.items():
-            outs[impl], seconds = timed(fn)
-            times[impl].append(seconds)
-        for name, fn in (("gemm", gemm), ("gemm_all", gemm_all)):
-            times[name].append(min(timed(fn)[1] for _ in range(5)))
-
-    benchmark.group = "cnn side by side"
-    with CpuMonitor() as monitor:
-        benchmark.pedantic(one_round, rounds=CNN_ROUNDS, iterations=1, warmup_rounds=0)
-    best = {name: min(values) for name, values in times.items()}
+    best, times, outs, peak, other = interleaved(benchmark, "cnn side by side", fns, CNN_ROUNDS)
     steps = {impl: STEPS if impl == "mlp_vmap" else CNN_STEPS for impl in fns}
     rate = {impl: counts[impl] * steps[impl] / best[impl] for impl in fns}
     gflops = {impl: r * (work if impl == "mlp_vmap" else cnn_work).flops / 1e9 for impl, r in rate.items()}
-    peak = max(gemm_flops / best["gemm"], gemm_all_flops / best["gemm_all"]) / 1e9
     torch_best = max((rate[i] for i in impls if i.startswith("torch")), default=None)
     info = {
         "kind": "cnn_side_by_side",
@@ -255,7 +247,7 @@ def test_cnn_side_by_side(benchmark, work, cnn_work, bench_summary):
         "speedup_vmap_over_torch": rate["vmap"] / torch_best if torch_best else None,
         "gflop_ratio_over_mlp": gflops["vmap"] / gflops["mlp_vmap"],
         "percent_of_gemm_peak": 100.0 * gflops["vmap"] / peak,
-        **machine_info(monitor.other_percent),
+        **machine_info(other),
         **torch_threads("torch_vmap" if torch_best else "vmap"),
     }
     record(benchmark, bench_summary, info)

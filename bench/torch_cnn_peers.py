@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
-from torch_peers import LRS, _optimizer, _with_threads, data
+from torch_peers import LRS, _optimizer, _with_threads, data, run_after_run
 from workload_shape import CNN_BATCH_SIZE as BATCH
 from workload_shape import CNN_SHAPES
 
@@ -98,19 +98,7 @@ def torch_loop(n_runs: int, steps: int, optimizer: str = "sgd", threads: int | N
         models.append(model)
         opts.append(_optimizer(model.parameters(), optimizer))
 
-    def train() -> np.ndarray:
-        losses = torch.empty(n_runs)
-        for i, (model, opt) in enumerate(zip(models, opts)):
-            for s in range(steps):
-                b = idx[i, s]
-                loss = F.cross_entropy(model(x[b]), y[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            losses[i] = loss.detach()
-        return losses.numpy()
-
-    return _with_threads(train, threads)
+    return _with_threads(run_after_run(models, opts, idx, x, y), threads)
 
 
 def torch_vmap(n_runs: int, steps: int, optimizer: str = "sgd", threads: int | None = None):

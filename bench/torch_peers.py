@@ -113,6 +113,25 @@ def _with_threads(fn, threads: int | None):
     return run
 
 
+def run_after_run(models: list, opts: list, idx: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+    """The callable that trains each (model, optimizer) pair in turn on its batches idx[i] (steps, batch) of
+    (x, y), eager autograd; -> last-minibatch losses (N,) float32 numpy."""
+
+    def train() -> np.ndarray:
+        losses = torch.empty(len(models))
+        for i, (model, opt) in enumerate(zip(models, opts)):
+            for s in range(idx.shape[1]):
+                b = idx[i, s]
+                loss = F.cross_entropy(model(x[b]), y[b])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            losses[i] = loss.detach()
+        return losses.numpy()
+
+    return train
+
+
 def torch_loop(n_runs: int, steps: int, optimizer: str = "sgd", threads: int | None = None):
     """One ``nn.Sequential`` and one ``torch.optim`` optimizer per run, trained run after run
     in a Python loop (eager autograd, the ordinary way). Returns the callable -> losses (N,)."""
@@ -128,19 +147,7 @@ def torch_loop(n_runs: int, steps: int, optimizer: str = "sgd", threads: int | N
         models.append(model)
         opts.append(_optimizer(model.parameters(), optimizer))
 
-    def train() -> np.ndarray:
-        losses = torch.empty(n_runs)
-        for i, (model, opt) in enumerate(zip(models, opts)):
-            for s in range(steps):
-                b = idx[i, s]
-                loss = F.cross_entropy(model(x[b]), y[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            losses[i] = loss.detach()
-        return losses.numpy()
-
-    return _with_threads(train, threads)
+    return _with_threads(run_after_run(models, opts, idx, x, y), threads)
 
 
 def torch_vmap(n_runs: int, steps: int, optimizer: str = "sgd", threads: int | None = None):
